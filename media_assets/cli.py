@@ -1,0 +1,202 @@
+"""The `media-assets` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import click
+
+from media_assets.lib.settings import PROJECT_ROOT, Settings
+
+
+def _fail(message: str, code: int = 1):
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+def _open(settings: Settings):
+    from media_assets.lib.catalog import DatabaseError, MigrationError, open_catalog
+
+    try:
+        return open_catalog(settings)
+    except (DatabaseError, MigrationError) as exc:
+        _fail(str(exc))
+
+
+def _instance(settings: Settings, catalog):
+    """The persistent Dagster instance on the catalog's server, shared with `dev`."""
+    warnings.filterwarnings("ignore", module="dagster")
+    import dagster as dg
+
+    from media_assets.lib.dagster_home import prepare_dagster_home
+
+    prepare_dagster_home(settings.dagster_home, catalog.dagster_url)
+    instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
+    storage = instance.event_log_storage
+    if storage.supports_global_concurrency_limits and storage.get_concurrency_info(
+            "gpu").slot_count != 1:
+        storage.set_concurrency_slots("gpu", 1)
+    return instance
+
+
+@click.group()
+def main():
+    """media_assets: a local-first media catalog (Dagster + PostgreSQL/pgvector + local models)."""
+    warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool):
+    """Register and materialise every file under PATHS (default: the inbox), in-process."""
+    from tqdm import tqdm
+
+    from media_assets.defs.partitions import media_files, range_tags
+    from media_assets.lib.batches import contiguous_batches
+    from media_assets.lib.inbox import is_settled, register, walk
+
+    settings = Settings.from_env()
+    roots = [p.expanduser() for p in paths] or [settings.inbox]
+    missing = [str(r) for r in roots if not os.path.lexists(r)]
+    if missing:
+        _fail(f"no such file or folder: {', '.join(missing)}" +
+              ("  (create the inbox, or pass a folder)" if roots == [settings.inbox] else ""))
+    catalog = _open(settings)
+    candidates = list(walk(roots))
+    # A file modified in the last moment may still be written: look once more after a pause.
+    recent = {c.path: [c.size, c.mtime_ns] for c in candidates if not is_settled(c, {}, 2.0)}
+    if recent:
+        time.sleep(2.0)
+        candidates = [c for c in walk(roots) if c.path not in recent or is_settled(c, recent, 2.0)]
+    with tqdm(total=len(candidates), desc="hashing", unit="file", disable=quiet,
+              file=sys.stderr) as bar:
+        registration, _ = register(catalog.files, candidates, on_file=lambda c: bar.update())
+        bar.update(registration.unchanged)
+
+    instance = _instance(settings, catalog)
+    from media_assets.definitions import defs
+
+    job = defs.get_job_def("media_job")
+    pending = catalog.files.pending_keys()
+    known = set(instance.get_dynamic_partitions(media_files.name))
+    missing_parts = [k for k in pending if k not in known]
+    if missing_parts:
+        instance.add_dynamic_partitions(media_files.name, missing_parts)
+    order = instance.get_dynamic_partitions(media_files.name)
+    batches = contiguous_batches(order, set(pending), settings.batch_size)
+    failed_runs = []
+    quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    with tqdm(total=len(pending), desc="processing", unit="file", disable=quiet,
+              file=sys.stderr) as bar:
+        for batch in batches:
+            result = job.execute_in_process(instance=instance, tags=range_tags(batch),
+                                            run_config=quiet_logs, raise_on_error=False)
+            if not result.success:
+                failed_runs.append(result.run_id)
+            bar.update(len(batch))
+    paths_seen = [c.path for c in candidates]
+    summary = _summary(catalog, paths_seen)
+    summary["new"] = len(registration.new_keys)
+    summary["aliases"] = len(registration.aliases)
+    summary["failed_runs"] = failed_runs
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary, f"{len(paths_seen)} files under {', '.join(map(str, roots))}")
+        click.echo(f"{summary['new']} new, {summary['aliases']} duplicates recorded as aliases, "
+                   f"{registration.unchanged} already catalogued")
+    if failed_runs:
+        _fail(f"{len(failed_runs)} runs failed: see `media-assets dev` (Runs) for "
+              f"{', '.join(failed_runs)}")
+
+
+def _summary(catalog, paths=None) -> dict:
+    counts = catalog.files.counts(paths)
+    by_kind: dict[str, dict[str, int]] = {}
+    for (kind, status), n in counts.items():
+        by_kind.setdefault(kind, {})[status] = n
+    return {"total": sum(counts.values()), "by_kind": by_kind,
+            "failures": catalog.files.failures(paths)}
+
+
+def _print_summary(summary: dict, title: str) -> None:
+    statuses = sorted({s for v in summary["by_kind"].values() for s in v})
+    click.secho(title, bold=True)
+    header = f"{'kind':<8}" + "".join(f"{s:>13}" for s in statuses) + f"{'total':>8}"
+    click.echo(header)
+    for kind, row in sorted(summary["by_kind"].items()):
+        click.echo(f"{kind:<8}" + "".join(f"{row.get(s, 0):>13}" for s in statuses) +
+                   f"{sum(row.values()):>8}")
+    if summary["failures"]:
+        click.secho(f"\n{len(summary['failures'])} files not catalogued:", fg="yellow")
+        for f in summary["failures"]:
+            # repr-style escaping: a newline in a file name must not break the listing
+            name = json.dumps(f["path"], ensure_ascii=False)[1:-1]
+            click.echo(f"  [{f['status']}] {name}\n      {f['error']}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(as_json: bool):
+    """Counts by kind and status, and every failure with its error."""
+    settings = Settings.from_env()
+    catalog = _open(settings)
+    summary = _summary(catalog)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary, f"catalog: {summary['total']} paths "
+                                f"({catalog.url.render_as_string(hide_password=True)})")
+
+
+@main.command()
+@click.option("--port", "-p", default=3000, show_default=True)
+@click.option("--host", "-h", default="127.0.0.1", show_default=True)
+def dev(port: int, host: str):
+    """Start (or attach to) the database, then the Dagster UI and daemon on workspace.yaml."""
+    settings = Settings.from_env()
+    catalog = _open(settings)
+    _instance(settings, catalog).dispose()
+    settings.inbox.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, MEDIA_ASSETS_HOME=str(settings.home),
+               MEDIA_ASSETS_INBOX=str(settings.inbox))
+    click.echo(f"inbox: {settings.inbox}\ncatalog: "
+               f"{catalog.url.render_as_string(hide_password=True)}\n"
+               f"UI: http://{host}:{port}")
+    dagster = Path(sys.executable).with_name("dagster")
+    args = [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
+            "-p", str(port), "-h", host]
+    os.chdir(PROJECT_ROOT)
+    os.execve(str(dagster), args, env)
+
+
+@main.group()
+def db():
+    """The embedded PostgreSQL server."""
+
+
+@db.command("url")
+def db_url():
+    """Print the catalog's URL (for psql or other tools)."""
+    catalog = _open(Settings.from_env())
+    click.echo(catalog.url.set(drivername="postgresql").render_as_string(hide_password=False))
+
+
+@db.command("stop")
+def db_stop():
+    """Stop the embedded server (it otherwise outlives the commands that started it)."""
+    from media_assets.lib.catalog.server import stop_embedded
+
+    settings = Settings.from_env()
+    click.echo("stopped" if stop_embedded(settings.pgdata) else "not running")
+
+
+if __name__ == "__main__":
+    main()

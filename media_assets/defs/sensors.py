@@ -1,0 +1,54 @@
+"""`inbox_sensor`: new files in the inbox become `media_files` partitions and batched runs."""
+
+
+import hashlib
+import json
+
+import dagster as dg
+
+from media_assets.defs.jobs import media_job
+from media_assets.defs.partitions import media_files, range_tags
+from media_assets.defs.resources import CatalogResource, InboxResource
+from media_assets.lib.inbox import is_settled, register, walk
+
+# Files seen changing last tick, kept in the cursor so a restart keeps waiting on them.
+MAX_PENDING_IN_CURSOR = 10_000
+
+
+@dg.sensor(job=media_job, minimum_interval_seconds=15,
+           default_status=dg.DefaultSensorStatus.RUNNING)
+def inbox_sensor(context: dg.SensorEvaluationContext, catalog: CatalogResource,
+                 inbox: InboxResource) -> dg.SensorResult:
+    """Watch the inbox (recursively): register settled files by content hash, add a partition
+    per new content, and request one run per batch of up to `batch_size` new partitions."""
+    state = json.loads(context.cursor) if context.cursor else {}
+    previous: dict[str, list[int]] = state.get("changing", {})
+    candidates, changing = [], {}
+    for c in walk([inbox.inbox]):
+        if is_settled(c, previous, inbox.settle_seconds):
+            candidates.append(c)
+        elif len(changing) < MAX_PENDING_IN_CURSOR:
+            changing[c.path] = [c.size, c.mtime_ns]
+    files = catalog.get().files
+    registration, left = register(files, candidates, max_new=inbox.max_new_per_tick)
+
+    existing = set(context.instance.get_dynamic_partitions(media_files.name))
+    new_keys = [k for k in files.pending_keys() if k not in existing]
+    run_requests = []
+    for i in range(0, len(new_keys), inbox.batch_size):
+        batch = new_keys[i:i + inbox.batch_size]
+        digest = hashlib.sha256(",".join(batch).encode()).hexdigest()[:16]
+        run_requests.append(dg.RunRequest(run_key=f"media:{digest}", tags=range_tags(batch)))
+    cursor = json.dumps({"changing": changing})
+    if not run_requests and not registration.problems:
+        reason = (f"{len(changing)} files still being written" if changing
+                  else f"no new files ({registration.unchanged} known)")
+        return dg.SensorResult(skip_reason=reason, cursor=cursor)
+    context.log.info(f"{len(new_keys)} new partitions, {len(registration.aliases)} aliases, "
+                     f"{len(registration.problems)} refused or unreadable, "
+                     f"{len(left)} left for the next tick")
+    return dg.SensorResult(
+        run_requests=run_requests,
+        dynamic_partitions_requests=[media_files.build_add_request(new_keys)] if new_keys else [],
+        cursor=cursor,
+    )

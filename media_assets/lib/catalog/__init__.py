@@ -1,0 +1,53 @@
+"""The catalog: PostgreSQL + pgvector, reached by URL or embedded, migrated on open."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+from media_assets.lib.catalog.files import FileCatalog, FileRow, Registration
+from media_assets.lib.catalog.migrations import MigrationError, apply_migrations
+from media_assets.lib.catalog.server import DatabaseError, resolve_urls, self_check
+from media_assets.lib.settings import PROJECT_ROOT, Settings
+
+SQL_DIR = PROJECT_ROOT / "sql"
+
+__all__ = ["Catalog", "DatabaseError", "FileRow", "MigrationError", "Registration",
+           "open_catalog"]
+
+
+@dataclass
+class Catalog:
+    """An open, migrated, checked catalog database."""
+
+    engine: sa.Engine
+    url: URL
+    dagster_url: URL
+    pgvector_version: str
+
+    @property
+    def files(self) -> FileCatalog:
+        return FileCatalog(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_catalog(settings: Settings, sql_dir: Path = SQL_DIR) -> Catalog:
+    """Start or reach the server, apply migrations, and run the 512-d self-check."""
+    url, dagster_url = resolve_urls(settings.database_url, settings.pgdata,
+                                    settings.dagster_database_url)
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        raise DatabaseError(f"cannot connect to the catalog at "
+                            f"{url.render_as_string(hide_password=True)}: {exc.orig}") from exc
+    apply_migrations(engine, sql_dir)
+    version = self_check(engine)
+    return Catalog(engine=engine, url=url, dagster_url=dagster_url, pgvector_version=version)

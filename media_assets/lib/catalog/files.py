@@ -1,0 +1,154 @@
+"""Queries on the file catalog: registering paths, recording probe results, reporting."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+
+
+@dataclass(frozen=True)
+class FileRow:
+    key: str
+    sha256: str
+    size_bytes: int
+    primary_path: str
+    kind: str
+    status: str
+    error: str | None
+    mime_type: str | None
+    details: dict
+
+
+@dataclass
+class Registration:
+    """What one registration pass changed."""
+
+    new_keys: list[str] = field(default_factory=list)  # content never seen before, in order
+    aliases: list[tuple[str, str]] = field(default_factory=list)  # (path, key) of known content
+    unchanged: int = 0
+    problems: list[tuple[str, str, str]] = field(default_factory=list)  # (path, status, error)
+
+    @property
+    def keys(self) -> list[str]:
+        return self.new_keys + [k for _, k in self.aliases]
+
+
+def _ts(ns: int | None) -> datetime | None:
+    return None if ns is None else datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+
+
+class FileCatalog:
+    """The `media_files` / `media_paths` tables."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+
+    # -- registration -----------------------------------------------------------------
+    def known_paths(self, paths: Iterable[str]) -> dict[str, tuple[int | None, int | None, str]]:
+        """path -> (size, mtime_ns, status) for the paths already recorded."""
+        paths = list(paths)
+        if not paths:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT path, size_bytes, mtime_ns, status FROM media_paths "
+                "WHERE path = ANY(:p)"), {"p": paths}).all()
+        return {r.path: (r.size_bytes, r.mtime_ns, r.status) for r in rows}
+
+    def register_content(self, path: str, sha256: str, size: int, mtime_ns: int,
+                         ctime_ns: int | None, result: Registration) -> str:
+        """Record that `path` holds content `sha256`; returns its partition key."""
+        key = sha256[:16]
+        with self.engine.begin() as conn:
+            inserted = conn.execute(sa.text(
+                "INSERT INTO media_files (key, sha256, size_bytes, primary_path, "
+                " file_modified_at, file_changed_at) VALUES (:k, :s, :n, :p, :m, :c) "
+                "ON CONFLICT (key) DO NOTHING RETURNING key"),
+                {"k": key, "s": sha256, "n": size, "p": path, "m": _ts(mtime_ns),
+                 "c": _ts(ctime_ns)}).scalar()
+            if inserted is None:
+                stored = conn.execute(sa.text("SELECT sha256 FROM media_files WHERE key = :k"),
+                                      {"k": key}).scalar()
+                if stored != sha256:  # 64-bit prefix collision: astronomically rare, never silent
+                    raise ValueError(f"partition key collision for {key}: {stored} vs {sha256}")
+            self._upsert_path(conn, path, key, size, mtime_ns, "registered", None)
+        if inserted:
+            result.new_keys.append(key)
+        else:
+            result.aliases.append((path, key))
+        return key
+
+    def record_problem(self, path: str, status: str, error: str, size: int | None,
+                       mtime_ns: int | None, result: Registration) -> None:
+        """A path that cannot become a partition (refused symlink, unreadable, empty)."""
+        with self.engine.begin() as conn:
+            self._upsert_path(conn, path, None, size, mtime_ns, status, error)
+        result.problems.append((path, status, error))
+
+    @staticmethod
+    def _upsert_path(conn, path, key, size, mtime_ns, status, error) -> None:
+        conn.execute(sa.text(
+            "INSERT INTO media_paths (path, key, size_bytes, mtime_ns, status, error) "
+            "VALUES (:p, :k, :n, :m, :s, :e) ON CONFLICT (path) DO UPDATE SET "
+            " key = EXCLUDED.key, size_bytes = EXCLUDED.size_bytes, mtime_ns = EXCLUDED.mtime_ns,"
+            " status = EXCLUDED.status, error = EXCLUDED.error, last_seen_at = now()"),
+            {"p": path, "k": key, "n": size, "m": mtime_ns, "s": status, "e": error})
+
+    # -- per-file results -------------------------------------------------------------
+    def get(self, keys: Sequence[str]) -> dict[str, FileRow]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT key, sha256, size_bytes, primary_path, kind, status, error, mime_type, "
+                "details FROM media_files WHERE key = ANY(:k)"), {"k": list(keys)}).all()
+        return {r.key: FileRow(**r._mapping) for r in rows}
+
+    def paths_of(self, key: str) -> list[str]:
+        """Readable paths of a content key, the primary one first."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.text(
+                "SELECT p.path FROM media_paths p JOIN media_files f USING (key) "
+                "WHERE p.key = :k AND p.status = 'registered' "
+                "ORDER BY (p.path = f.primary_path) DESC, p.first_seen_at"), {"k": key}).scalars())
+
+    def record_probe(self, key: str, *, kind: str, status: str, error: str | None,
+                     mime_type: str | None, details: dict, taken_at: datetime | None,
+                     processing_ms: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.text(
+                "UPDATE media_files SET kind = :kind, status = :status, error = :error, "
+                " mime_type = :mime, details = CAST(:details AS jsonb), taken_at = :taken, "
+                " processed_at = now(), processing_ms = :ms WHERE key = :key"),
+                {"kind": kind, "status": status, "error": error, "mime": mime_type,
+                 "details": json.dumps(details, default=str), "taken": taken_at,
+                 "ms": processing_ms, "key": key})
+
+    def pending_keys(self) -> list[str]:
+        """Content registered but never probed, oldest first."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.text(
+                "SELECT key FROM media_files WHERE status = 'pending' "
+                "ORDER BY first_seen_at, key")).scalars())
+
+    # -- reporting --------------------------------------------------------------------
+    def counts(self, paths: Sequence[str] | None = None) -> dict[tuple[str, str], int]:
+        """(kind, status) -> number of paths; all paths, or only those given."""
+        where, params = ("WHERE path = ANY(:p)", {"p": list(paths)}) if paths is not None else ("", {})
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                f"SELECT kind, status, count(*) AS n FROM catalog_entries {where} "
+                "GROUP BY kind, status ORDER BY kind, status"), params).all()
+        return {(r.kind, r.status): r.n for r in rows}
+
+    def failures(self, paths: Sequence[str] | None = None, limit: int = 1000) -> list[dict]:
+        where = "AND path = ANY(:p)" if paths is not None else ""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT path, key, kind, status, error FROM catalog_entries "
+                f"WHERE status IN ('failed', 'refused', 'unsupported') {where} "
+                "ORDER BY path LIMIT :lim"),
+                {"p": list(paths or []), "lim": limit}).all()
+        return [dict(r._mapping) for r in rows]

@@ -1,0 +1,146 @@
+"""Finding files to catalog and registering their content, shared by the sensor and the CLI.
+
+A path becomes a *candidate* when it is a regular file (or a symlink to one inside the
+allowed roots) with a final name; it is *ready* once it stopped changing. Registration
+hashes it and records path -> content key in the catalog; content seen before becomes an
+alias, not a second partition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from media_assets.lib.catalog.files import FileCatalog, Registration
+
+TEMP_SUFFIXES = (".part", ".crdownload", ".tmp", ".partial", ".download", ".swp", "~")
+
+
+def is_temporary(name: str) -> bool:
+    """Names that browsers, editors and sync tools use while a file is still being written."""
+    return name.startswith((".", "~$")) or name.lower().endswith(TEMP_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: str  # absolute, as found under the root (a symlink keeps its own name)
+    size: int | None
+    mtime_ns: int | None
+    ctime_ns: int | None = None
+    problem: tuple[str, str] | None = None  # (status, error) when it cannot be read at all
+
+
+def _within(path: str, roots: Iterable[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def _candidate(path: str, roots: list[str]) -> Candidate | None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        target = os.path.realpath(path)
+        if not _within(target, roots):
+            return Candidate(path, None, st.st_mtime_ns, None,
+                             ("refused", f"symlink points outside the inbox (to {target}); "
+                                         "copy the file in instead of linking it"))
+        try:
+            st = os.stat(path)
+        except OSError:
+            return Candidate(path, None, st.st_mtime_ns, None,
+                             ("failed", "broken symlink: its target does not exist"))
+        if stat.S_ISDIR(st.st_mode):
+            return None  # a linked folder inside the roots is walked through its real path
+    if not stat.S_ISREG(st.st_mode):
+        return None  # sockets, FIFOs, devices: never opened (a FIFO would block the reader)
+    return Candidate(path, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def walk(roots: Iterable[str | os.PathLike]) -> Iterator[Candidate]:
+    """Every candidate under the roots (files or folders), sorted, temporary names skipped."""
+    roots = [os.path.abspath(r) for r in roots]
+    real_roots = [os.path.realpath(r) for r in roots] + roots
+    for root in roots:
+        if os.path.isfile(root) or os.path.islink(root):
+            cand = _candidate(root, real_roots + [os.path.dirname(root)])
+            if cand:
+                yield cand
+            continue
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if is_temporary(name):
+                    continue
+                cand = _candidate(os.path.join(dirpath, name), real_roots)
+                if cand:
+                    yield cand
+
+
+def sha256_file(path: str, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def is_settled(c: Candidate, previous: dict[str, list[int]], settle_s: float,
+               now: float | None = None) -> bool:
+    """A file is ready when it did not change since the last look, or not for `settle_s`."""
+    if c.problem or c.mtime_ns is None:
+        return True
+    if previous.get(c.path) == [c.size, c.mtime_ns]:
+        return True
+    now = time.time() if now is None else now
+    return now - c.mtime_ns / 1e9 >= settle_s
+
+
+def register(files: FileCatalog, candidates: Iterable[Candidate], *, max_new: int | None = None,
+             on_file: Callable[[Candidate], None] | None = None) -> tuple[Registration, list[Candidate]]:
+    """Hash and record candidates; returns what changed and the candidates left for later.
+
+    Paths already recorded with the same size and mtime are not hashed again, so a re-scan
+    of a large inbox costs one stat per file. At most `max_new` files are hashed per call.
+    """
+    result = Registration()
+    candidates = list(candidates)
+    known = files.known_paths(c.path for c in candidates)
+    left: list[Candidate] = []
+    hashed = 0
+    for c in candidates:
+        prev = known.get(c.path)
+        if prev is not None and prev[0] == c.size and prev[1] == c.mtime_ns and (
+                prev[2] == "registered" or c.problem):
+            result.unchanged += 1
+            continue
+        if max_new is not None and hashed >= max_new:
+            left.append(c)
+            continue
+        hashed += 1
+        if c.problem:
+            files.record_problem(c.path, *c.problem, c.size, c.mtime_ns, result)
+        elif c.size == 0:
+            files.record_problem(c.path, "failed", "empty file (0 bytes): nothing to catalog",
+                                 0, c.mtime_ns, result)
+        else:
+            try:
+                digest = sha256_file(c.path)
+            except PermissionError as exc:
+                files.record_problem(c.path, "failed",
+                                     f"permission denied: cannot read the file ({exc.strerror});"
+                                     " give the catalog's user read access",
+                                     c.size, c.mtime_ns, result)
+            except OSError as exc:
+                files.record_problem(c.path, "failed", f"cannot read the file: {exc}",
+                                     c.size, c.mtime_ns, result)
+            else:
+                files.register_content(c.path, digest, c.size, c.mtime_ns, c.ctime_ns, result)
+        if on_file:
+            on_file(c)
+    return result, left

@@ -1,0 +1,57 @@
+"""Probe a batch of catalogued files and store what was found, one file's failure at a time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from media_assets.lib.catalog.files import FileCatalog
+from media_assets.lib.media.probe import Limits, ProbeError, probe_file
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: str
+    path: str | None
+    kind: str
+    status: str
+    error: str | None
+    mime_type: str | None
+    details: dict
+    ms: float
+
+
+def probe_and_record(files: FileCatalog, keys: Sequence[str], limits: Limits,
+                     on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Probe each key's file (the first readable path), record the result, never raise for one file."""
+    outcomes = []
+    for key in keys:
+        start = time.perf_counter()
+        paths = files.paths_of(key)
+        kind, status, error, mime, details, taken = "unknown", "failed", None, None, {}, None
+        path = None
+        if not paths:
+            error = "no readable path is recorded for this content (moved or deleted?)"
+        for path in paths:
+            try:
+                probe = probe_file(path, limits)
+            except ProbeError as exc:
+                kind, status, error, mime = exc.kind, exc.status, str(exc), exc.mime
+                if "disappeared" in error:
+                    continue  # another alias of the same content may still be there
+                break
+            except Exception as exc:  # a decoder bug must not stop the batch
+                kind, status, error = "unknown", "failed", f"unexpected error: {exc!r}"
+                break
+            kind, status, error = probe.kind, "ok", None
+            mime, details, taken = probe.mime_type, probe.details, probe.taken_at
+            break
+        ms = (time.perf_counter() - start) * 1000
+        files.record_probe(key, kind=kind, status=status, error=error, mime_type=mime,
+                           details=details, taken_at=taken, processing_ms=ms)
+        outcome = Outcome(key, path, kind, status, error, mime, details, ms)
+        outcomes.append(outcome)
+        if on_done:
+            on_done(outcome)
+    return outcomes

@@ -1,0 +1,307 @@
+"""What a file is, decided from its content, and the facts a catalog records about it.
+
+Order of evidence: magic bytes (`filetype`), then the decoders themselves (Pillow for images,
+PyAV for audio/video containers), then text heuristics (JSON, NDJSON, plain text). The file
+name is never trusted. Every probe either returns a `Probe` or raises `ProbeError`, whose
+status and message go into the catalog against that file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import filetype
+from PIL import Image, UnidentifiedImageError
+
+from media_assets.lib.media.exif import read_exif
+
+HEAD_BYTES = 8192
+
+
+class ProbeError(Exception):
+    """A file that cannot be catalogued; `status` is failed, refused or unsupported."""
+
+    def __init__(self, status: str, message: str, kind: str = "unknown", mime: str | None = None):
+        super().__init__(message)
+        self.status, self.kind, self.mime = status, kind, mime
+
+
+@dataclass
+class Probe:
+    kind: str
+    mime_type: str | None
+    details: dict = field(default_factory=dict)
+    taken_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_image_pixels: int = 250_000_000
+    max_json_bytes: int = 512 * 1024 * 1024
+
+
+def probe_file(path: str | os.PathLike, limits: Limits = Limits()) -> Probe:
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except PermissionError as exc:
+        raise ProbeError("failed", f"permission denied: cannot read the file ({exc.strerror}); "
+                                   "give the catalog's user read access") from exc
+    except FileNotFoundError as exc:
+        raise ProbeError("failed", "the file disappeared before it could be read") from exc
+    if size == 0:
+        raise ProbeError("failed", "empty file (0 bytes): nothing to catalog")
+
+    guess = filetype.guess(head)
+    mime = guess.mime if guess else None
+    if mime and mime.startswith("image/"):
+        return probe_image(path, mime, limits)
+    if mime and (mime.startswith(("video/", "audio/")) or mime == "application/ogg"):
+        return probe_av(path, mime)
+    if guess is None and looks_like_text(head):
+        return probe_text(path, head, limits)
+    if guess is None:
+        # Containers without a magic number filetype knows (MPEG-TS, raw AAC/ADTS, AMR...).
+        try:
+            return probe_av(path, None)
+        except ProbeError:
+            pass
+    raise ProbeError("unsupported",
+                     f"unsupported file type ({mime or 'unrecognised content'}): not an image, "
+                     "audio, video, JSON or text file", "other", mime)
+
+
+# -- images -------------------------------------------------------------------------------
+def probe_image(path: Path, mime: str | None, limits: Limits) -> Probe:
+    # Pillow refuses at open above twice this (before reading pixel data); our own check
+    # below refuses anything above it once the header is read.
+    Image.MAX_IMAGE_PIXELS = limits.max_image_pixels
+    try:
+        # Image.open reads only the header: the pixel count is known before any decoding.
+        with Image.open(path) as img:
+            width, height = img.size
+            if width * height > limits.max_image_pixels:
+                raise ProbeError(
+                    "refused",
+                    f"image too large: {width}x{height} = {width * height / 1e6:.0f} megapixels "
+                    f"exceeds the limit of {limits.max_image_pixels / 1e6:.0f} (possible "
+                    "decompression bomb; raise MEDIA_ASSETS_MAX_IMAGE_PIXELS to accept it)",
+                    "image", mime)
+            details = {"width": width, "height": height, "format": img.format,
+                       "mode": img.mode, "frames": getattr(img, "n_frames", 1)}
+            exif = read_exif(img)
+            if exif:
+                details["exif"] = exif
+            if img.format == "JPEG":
+                img.draft("RGB", (1024, 1024))  # decode at reduced scale: corruption still shows
+            img.load()  # a full decode is what proves the file is not truncated or corrupt
+    except ProbeError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ProbeError("refused", f"image refused before decoding (possible decompression "
+                         f"bomb): {exc}; raise MEDIA_ASSETS_MAX_IMAGE_PIXELS to accept it",
+                         "image", mime) from exc
+    except UnidentifiedImageError as exc:
+        raise ProbeError("failed", f"corrupt or unsupported image ({mime}): Pillow cannot "
+                                   "identify it", "image", mime) from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ProbeError("failed", f"corrupt or truncated image: {exc}", "image", mime) from exc
+    taken = exif.get("taken_at")
+    return Probe("image", mime or Image.MIME.get(details["format"]), details,
+                 datetime.fromisoformat(taken) if taken else None)
+
+
+# -- audio and video ----------------------------------------------------------------------
+_AV_MIME = {"mp3": "audio/mpeg", "wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg",
+            "matroska,webm": "video/x-matroska", "mov,mp4,m4a,3gp,3g2,mj2": "video/mp4",
+            "aac": "audio/aac", "mpegts": "video/mp2t", "avi": "video/x-msvideo"}
+
+
+def probe_av(path: Path, mime: str | None) -> Probe:
+    import av
+
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.error.FFmpegError as exc:
+        raise ProbeError("failed", f"corrupt or truncated media file: {exc}",
+                         _kind_from_mime(mime), mime) from exc
+    with container:
+        streams = []
+        for s in container.streams:
+            info = {"index": s.index, "type": s.type, "codec": s.codec_context.name
+                    if s.codec_context else None}
+            if s.type == "audio":
+                info.update(sample_rate=s.codec_context.sample_rate,
+                            channels=s.codec_context.channels)
+            elif s.type == "video":
+                info.update(width=s.codec_context.width, height=s.codec_context.height,
+                            fps=float(s.average_rate) if s.average_rate else None,
+                            cover_art=bool(s.disposition & av.stream.Disposition.attached_pic))
+            streams.append(info)
+        video = [s for s in container.streams.video
+                 if not s.disposition & av.stream.Disposition.attached_pic]
+        audio = list(container.streams.audio)
+        if not video and not audio:
+            raise ProbeError("unsupported", "media container without audio or video streams",
+                             "other", mime)
+        kind = "video" if video else "audio"
+        duration = container.duration / 1e6 if container.duration else None
+        main = video[0] if video else audio[0]
+        decoded_to = _check_decodes(container, main, duration)
+    details = {"container": container.format.name, "duration_s": duration, "streams": streams,
+               "decoded_to_s": decoded_to}
+    if duration and decoded_to is not None and decoded_to < duration * 0.9 - 1.0:
+        raise ProbeError("failed", f"truncated {kind}: media data stops at {decoded_to:.1f} s "
+                                   f"of the declared {duration:.1f} s", kind, mime)
+    return Probe(kind, mime or _AV_MIME.get(container.format.name), details)
+
+
+def _check_decodes(container, stream, duration: float | None) -> float | None:
+    """Decode the first frame and the last seconds; returns where the data really ends.
+
+    Decoding only the ends keeps an hour-long file cheap to probe, and still catches a
+    header that promises more than the file holds.
+    """
+    import av
+
+    try:
+        first = next(container.decode(stream), None)
+        if first is None:
+            raise ProbeError("failed", f"no decodable {stream.type} frames: corrupt file",
+                             "video" if stream.type == "video" else "audio")
+        end = None
+        if duration and duration > 4:
+            container.seek(int((duration - 3) * 1e6), any_frame=False, backward=True)
+        for frame in container.decode(stream):
+            if frame.time is not None:
+                dur = (frame.samples / frame.sample_rate) if stream.type == "audio" else 0
+                end = max(end or 0.0, frame.time + dur)
+        return end
+    except av.error.FFmpegError as exc:
+        raise ProbeError("failed", f"corrupt {stream.type} data: {exc}",
+                         "video" if stream.type == "video" else "audio") from exc
+
+
+def _kind_from_mime(mime: str | None) -> str:
+    if mime and mime.startswith("video/"):
+        return "video"
+    if mime and mime.startswith("audio/"):
+        return "audio"
+    return "unknown"
+
+
+# -- JSON and text ------------------------------------------------------------------------
+def looks_like_text(head: bytes) -> bool:
+    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    text = _decode(head)[0]
+    if text is None:
+        return False
+    printable = sum(ch.isprintable() or ch in "\r\n\t\f" for ch in text)
+    return printable >= 0.95 * max(1, len(text))
+
+
+def _decode(data: bytes) -> tuple[str | None, str | None]:
+    """(text, encoding); UTF-8 first since it is nearly always right and strict."""
+    for bom, enc in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if data.startswith(bom):
+            try:
+                return data.decode(enc), enc
+            except UnicodeDecodeError:
+                return None, None
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as exc:
+        # The head may cut a multi-byte character in two.
+        if exc.start >= len(data) - 3:
+            return data[:exc.start].decode("utf-8"), "utf-8"
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    return (str(best), best.encoding) if best is not None else (None, None)
+
+
+def probe_text(path: Path, head: bytes, limits: Limits) -> Probe:
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped[:1] in (b"{", b"["):
+        return probe_json(path, limits)
+    data = path.read_bytes()
+    text, encoding = _decode(data)
+    if text is None:
+        raise ProbeError("failed", "text file in an encoding that cannot be determined", "text",
+                         "text/plain")
+    details = {"encoding": encoding, "characters": len(text), "lines": text.count("\n") + 1,
+               "words": len(text.split())}
+    return Probe("text", "text/plain", details)
+
+
+def probe_json(path: Path, limits: Limits) -> Probe:
+    size = path.stat().st_size
+    if size > limits.max_json_bytes:
+        raise ProbeError("refused", f"JSON file of {size / 2**20:.0f} MB exceeds the limit of "
+                         f"{limits.max_json_bytes / 2**20:.0f} MB (MEDIA_ASSETS_MAX_JSON_MB)",
+                         "json", "application/json")
+    text, encoding = _decode(path.read_bytes())
+    if text is None:
+        raise ProbeError("failed", "JSON file in an unknown encoding", "json", "application/json")
+    try:
+        doc = json.loads(text)
+    except RecursionError as exc:
+        raise ProbeError("failed", "JSON nested too deeply to parse", "json",
+                         "application/json") from exc
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":
+            return _probe_ndjson(text, encoding)
+        raise ProbeError("failed", f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
+                                   f"{exc.msg}", "json", "application/json") from exc
+    details = {"format": "json", "encoding": encoding, **describe_shape(doc)}
+    return Probe("json", "application/json", details)
+
+
+def _probe_ndjson(text: str, encoding: str | None) -> Probe:
+    good, bad, shapes = 0, [], set()
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            bad.append(lineno)
+            continue
+        good += 1
+        shapes.add(type(value).__name__)
+    if good == 0 or len(bad) > good:
+        raise ProbeError("failed", f"invalid JSON: not one document and not NDJSON "
+                                   f"({len(bad)} of {good + len(bad)} lines do not parse)",
+                         "json", "application/json")
+    details = {"format": "ndjson", "encoding": encoding, "records": good,
+               "shape": f"{good} lines of " + "/".join(sorted(_TYPE_NAMES.get(s, s) for s in shapes)),
+               "invalid_lines": bad[:100], "invalid_line_count": len(bad)}
+    return Probe("json", "application/x-ndjson", details)
+
+
+_TYPE_NAMES = {"dict": "object", "list": "array", "str": "string", "int": "number",
+               "float": "number", "bool": "boolean", "NoneType": "null"}
+
+
+def describe_shape(doc) -> dict:
+    """Record count and a one-line description of the top level."""
+    if isinstance(doc, list):
+        kinds = sorted({_TYPE_NAMES[type(v).__name__] for v in doc})
+        return {"records": len(doc), "shape": f"array of {len(doc)} " + ("/".join(kinds) or "items")}
+    if isinstance(doc, dict):
+        # A wrapper such as {"data": [...]} holds its records one level down.
+        arrays = {k: v for k, v in doc.items() if isinstance(v, list) and v and
+                  all(isinstance(x, dict) for x in v)}
+        if len(arrays) == 1:
+            (name, records), = arrays.items()
+            return {"records": len(records), "records_path": name,
+                    "shape": f"object with {len(doc)} keys; {len(records)} records under {name!r}"}
+        return {"records": 1, "shape": f"object with {len(doc)} keys"}
+    return {"records": 1, "shape": f"single {_TYPE_NAMES[type(doc).__name__]}"}

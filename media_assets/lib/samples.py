@@ -1,0 +1,171 @@
+"""Real sample media, made locally: a folder to try the catalog on, and the tests' inputs.
+
+Everything is written with real encoders (Pillow, PyAV, zlib), so the decoders that read it
+back are exercised for real. Broken files are broken the way real ones are: cut short,
+overwritten, lying in their headers.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import struct
+import wave
+import zlib
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def solid_image(path: Path, color=(200, 40, 40), size=(320, 240), exif: dict | None = None,
+                fmt: str | None = None) -> Path:
+    img = Image.new("RGB", size, color)
+    kwargs = {}
+    if exif:
+        e = Image.Exif()
+        if "camera" in exif:
+            e[271], e[272] = exif["camera"]
+        if "taken" in exif:
+            e.get_ifd(0x8769)[36867] = exif["taken"]
+        if "orientation" in exif:
+            e[274] = exif["orientation"]
+        if "gps" in exif:
+            lat, lon = exif["gps"]
+            def dms(v):
+                v = abs(v)
+                d = int(v); m = int((v - d) * 60); s = round(((v - d) * 60 - m) * 60, 4)
+                return (float(d), float(m), float(s))
+            gps = e.get_ifd(0x8825)
+            gps[1], gps[2] = ("N" if lat >= 0 else "S"), dms(lat)
+            gps[3], gps[4] = ("E" if lon >= 0 else "W"), dms(lon)
+        kwargs["exif"] = e
+    img.save(path, format=fmt, **kwargs)
+    return path
+
+
+def tone(seconds: float, freq: float = 440.0, rate: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * np.sin(2 * math.pi * freq * t)).astype(np.float32)
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+_AUDIO_CODECS = {".mp3": ("mp3", "mp3", "s16p"), ".flac": ("flac", "flac", "s16"),
+                 ".ogg": ("ogg", "libvorbis", "fltp"), ".opus": ("ogg", "libopus", "s16"),
+                 ".m4a": ("ipod", "aac", "fltp"), ".wav": ("wav", "pcm_s16le", "s16")}
+
+
+def encode_audio(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
+    """Encode mono float samples with PyAV into the format the suffix names."""
+    import av
+
+    fmt, codec, sample_fmt = _AUDIO_CODECS[path.suffix.lower()]
+    out_rate = 48000 if codec == "libopus" else rate
+    with av.open(str(path), "w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=out_rate, layout="mono")
+        resampler = av.AudioResampler(format=sample_fmt, layout="mono", rate=out_rate)
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
+        frame.sample_rate = rate
+        for piece in resampler.resample(frame) + resampler.resample(None):
+            for packet in stream.encode(piece):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def encode_video(path: Path, frames: list[np.ndarray], fps: float = 1.0,
+                 audio: np.ndarray | None = None, rate: int = 16000) -> Path:
+    """An MP4 (MPEG-4 Part 2 video, AAC audio) from RGB frames and an optional soundtrack."""
+    import av
+
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w", format="mp4") as out:
+        vs = out.add_stream("mpeg4", rate=Fraction(fps).limit_denominator(1000))
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        a_stream = out.add_stream("aac", rate=rate, layout="mono") if audio is not None else None
+        for arr in frames:
+            for packet in vs.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
+                out.mux(packet)
+        for packet in vs.encode(None):
+            out.mux(packet)
+        if a_stream is not None:
+            resampler = av.AudioResampler(format="fltp", layout="mono", rate=rate)
+            frame = av.AudioFrame.from_ndarray(audio.reshape(1, -1).astype(np.float32),
+                                               format="flt", layout="mono")
+            frame.sample_rate = rate
+            for piece in resampler.resample(frame) + resampler.resample(None):
+                for packet in a_stream.encode(piece):
+                    out.mux(packet)
+            for packet in a_stream.encode(None):
+                out.mux(packet)
+    return path
+
+
+def png_bomb(path: Path, side: int = 30000) -> Path:
+    """A valid 1-bit PNG of side x side pixels that compresses to ~100 KB."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data +
+                struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    row = b"\x00" * (1 + (side + 7) // 8)
+    comp = zlib.compressobj(9)
+    idat = b"".join(comp.compress(row) for _ in range(side)) + comp.flush()
+    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) +
+                     chunk(b"IEND", b""))
+    return path
+
+
+def make_sample_folder(folder: Path) -> dict[str, str]:
+    """A mixed folder of good and broken files; returns name -> expected 'kind/status'."""
+    folder.mkdir(parents=True, exist_ok=True)
+    expected: dict[str, str] = {}
+
+    def put(name: str, want: str) -> Path:
+        expected[name] = want
+        return folder / name
+
+    solid_image(put("red.jpg", "image/ok"), exif={"camera": ("Canon", "EOS 5D"),
+                "taken": "2024:07:14 09:30:00", "gps": (48.8584, 2.2945), "orientation": 1})
+    solid_image(put("blue.png", "image/ok"), color=(20, 40, 220))
+    data = (folder / "red.jpg").read_bytes()
+    put("copy of red.jpg", "image/ok").write_bytes(data)  # same content: an alias
+    put("truncated.jpg", "image/failed").write_bytes(data[: len(data) // 2])
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (0, 128, 0)).save(buf, "PNG")
+    png = bytearray(buf.getvalue())
+    png[60:90] = os.urandom(30)  # garbage over the image data: a CRC and inflate error
+    put("corrupt.png", "image/failed").write_bytes(bytes(png))
+    png_bomb(put("bomb.png", "image/refused"))
+    write_wav(put("voice memo.wav", "audio/ok"), tone(3.0))
+    encode_audio(put("song.mp3", "audio/ok"), tone(4.0, 330))
+    frames = [np.full((96, 128, 3), c, np.uint8) for c in (30, 120, 220, 60)]
+    encode_video(put("clip.mp4", "video/ok"), frames, fps=1.0, audio=tone(4.0, 520))
+    vid = (folder / "clip.mp4").read_bytes()
+    put("cut short.mp4", "video/failed").write_bytes(vid[: len(vid) // 3])
+    put("records.json", "json/ok").write_text(json.dumps(
+        [{"id": i, "name": f"item {i}", "price": i * 1.5} for i in range(25)]))
+    put("events.ndjson", "json/ok").write_text(
+        "\n".join(json.dumps({"event": "click", "n": i}) for i in range(10)) + "\n")
+    put("broken.json", "json/failed").write_text('{"a": [1, 2,, 3]')
+    put("notes, draft\nfinal ünïcode.txt", "text/ok").write_text(
+        "Grocery list: apples, pears.\nCall Ana about the trip to Lisbon.\n", encoding="utf-8")
+    put("empty.dat", "unknown/failed").write_bytes(b"")
+    put("mystery.bin", "other/unsupported").write_bytes(bytes(range(256)) * 8)
+    put("still downloading.mp4.part", "skipped").write_bytes(vid)
+    link = put("outside-link.txt", "unknown/refused")
+    if not link.is_symlink():
+        os.symlink("/etc/hostname", link)
+    return {k: v for k, v in expected.items() if v != "skipped"}
