@@ -14,6 +14,9 @@ import click
 from media_assets.lib.settings import PROJECT_ROOT, Settings
 
 
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+
+
 def _fail(message: str, code: int = 1):
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(code)

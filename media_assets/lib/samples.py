@@ -63,7 +63,7 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
 
 
 _AUDIO_CODECS = {".mp3": ("mp3", "mp3", "s16p"), ".flac": ("flac", "flac", "s16"),
-                 ".ogg": ("ogg", "libvorbis", "fltp"), ".opus": ("ogg", "libopus", "s16"),
+                 ".ogg": ("ogg", "vorbis", "fltp"), ".opus": ("ogg", "libopus", "s16"),
                  ".m4a": ("ipod", "aac", "fltp"), ".wav": ("wav", "pcm_s16le", "s16")}
 
 
@@ -73,17 +73,34 @@ def encode_audio(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
 
     fmt, codec, sample_fmt = _AUDIO_CODECS[path.suffix.lower()]
     out_rate = 48000 if codec == "libopus" else rate
+    # FFmpeg's own Vorbis encoder is experimental and stereo-only.
+    layout = "stereo" if codec == "vorbis" else "mono"
     with av.open(str(path), "w", format=fmt) as out:
-        stream = out.add_stream(codec, rate=out_rate, layout="mono")
-        resampler = av.AudioResampler(format=sample_fmt, layout="mono", rate=out_rate)
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
-        frame.sample_rate = rate
-        for piece in resampler.resample(frame) + resampler.resample(None):
+        stream = out.add_stream(codec, rate=out_rate, layout=layout)
+        if codec == "vorbis":
+            stream.codec_context.options = {"strict": "experimental"}
+        resampler = av.AudioResampler(format=sample_fmt, layout=layout, rate=out_rate,
+                                      frame_size=1024)
+        for frame in _frames(samples, rate):
+            for piece in resampler.resample(frame):
+                for packet in stream.encode(piece):
+                    out.mux(packet)
+        for piece in resampler.resample(None):
             for packet in stream.encode(piece):
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
     return path
+
+
+def _frames(samples: np.ndarray, rate: int, size: int = 1024):
+    import av
+
+    for start in range(0, len(samples), size):
+        frame = av.AudioFrame.from_ndarray(samples[start:start + size].reshape(1, -1),
+                                           format="flt", layout="mono")
+        frame.sample_rate, frame.pts = rate, start
+        yield frame
 
 
 def encode_video(path: Path, frames: list[np.ndarray], fps: float = 1.0,
@@ -102,13 +119,12 @@ def encode_video(path: Path, frames: list[np.ndarray], fps: float = 1.0,
         for packet in vs.encode(None):
             out.mux(packet)
         if a_stream is not None:
-            resampler = av.AudioResampler(format="fltp", layout="mono", rate=rate)
-            frame = av.AudioFrame.from_ndarray(audio.reshape(1, -1).astype(np.float32),
-                                               format="flt", layout="mono")
-            frame.sample_rate = rate
-            for piece in resampler.resample(frame) + resampler.resample(None):
-                for packet in a_stream.encode(piece):
-                    out.mux(packet)
+            resampler = av.AudioResampler(format="fltp", layout="mono", rate=rate,
+                                          frame_size=1024)
+            for frame in list(_frames(audio.astype(np.float32), rate)) + [None]:
+                for piece in resampler.resample(frame):
+                    for packet in a_stream.encode(piece):
+                        out.mux(packet)
             for packet in a_stream.encode(None):
                 out.mux(packet)
     return path

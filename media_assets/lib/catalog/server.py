@@ -8,9 +8,7 @@ server already running on the same data folder instead of starting a second one.
 
 from __future__ import annotations
 
-import fcntl
 import logging
-from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -26,18 +24,6 @@ class DatabaseError(RuntimeError):
     """The catalog database cannot be used; the message says what to do."""
 
 
-@contextmanager
-def _file_lock(path: Path):
-    # Two processes starting the embedded server at once would both run initdb/pg_ctl.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def start_embedded(pgdata: Path) -> URL:
     """Start (or attach to) the embedded server on `pgdata`; returns a URL to its `postgres` DB."""
     try:
@@ -48,15 +34,21 @@ def start_embedded(pgdata: Path) -> URL:
             "(pip install -e .), or set MEDIA_ASSETS_DATABASE_URL to a PostgreSQL with pgvector"
         ) from exc
     pgdata = pgdata.resolve()
-    with _file_lock(pgdata.parent / ".pgserver.lock"):
-        try:
-            server = pgserver.get_server(pgdata, cleanup_mode=None)
-        except Exception as exc:
-            raise DatabaseError(
-                f"could not start the embedded PostgreSQL in {pgdata}: {exc}. "
-                f"Check the folder is writable and not used by another PostgreSQL version; "
-                f"remove it to start afresh (this deletes the catalog)."
-            ) from exc
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    # pgserver caches one handle per folder for the process; after the server was stopped
+    # (`media-assets db stop`) that handle is stale and must not be reused.
+    if not (pgdata / "postmaster.pid").exists():
+        pgserver.PostgresServer._instances.pop(pgdata, None)
+    try:
+        # pgserver holds an inter-process lock while it inits/starts, and attaches to a
+        # server already running on this folder.
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
+    except Exception as exc:
+        raise DatabaseError(
+            f"could not start the embedded PostgreSQL in {pgdata}: {exc}. "
+            f"Check the folder is writable and not used by another PostgreSQL version; "
+            f"remove it to start afresh (this deletes the catalog)."
+        ) from exc
     return make_url(server.get_uri())
 
 

@@ -1,0 +1,72 @@
+"""Shared fixtures: one real PostgreSQL (embedded, or MEDIA_ASSETS_TEST_DATABASE_URL) for the
+session, a fresh database per test, and real sample media."""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from media_assets.lib.catalog import open_catalog
+from media_assets.lib.catalog.server import ensure_database, start_embedded, stop_embedded, with_database
+from media_assets.lib.samples import make_sample_folder
+from media_assets.lib.settings import Settings
+
+warnings.filterwarnings("ignore", module="dagster")
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """URL of a running server: the embedded one in a temporary folder, unless given."""
+    given = os.environ.get("MEDIA_ASSETS_TEST_DATABASE_URL")
+    if given:
+        yield make_url(given)
+        return
+    pgdata = tmp_path_factory.mktemp("pg") / "pgdata"
+    url = start_embedded(pgdata)
+    yield url
+    stop_embedded(pgdata)
+
+
+@pytest.fixture
+def settings(pg_server, tmp_path, monkeypatch) -> Settings:
+    """Settings on a fresh database; also exported to the environment for CLI tests."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    ensure_database(pg_server, name)
+    url = with_database(pg_server, name).render_as_string(hide_password=False)
+    dagster_name = name + "_dagster"
+    ensure_database(pg_server, dagster_name)
+    dagster_url = with_database(pg_server, dagster_name, "psycopg2").render_as_string(
+        hide_password=False)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    env = {"MEDIA_ASSETS_HOME": str(tmp_path / "home"), "MEDIA_ASSETS_INBOX": str(inbox),
+           "MEDIA_ASSETS_DATABASE_URL": url, "MEDIA_ASSETS_DAGSTER_DATABASE_URL": dagster_url}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    yield Settings.from_env()
+    admin = sa.create_engine(with_database(pg_server, pg_server.database or "postgres"),
+                             isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for db in (name, dagster_name):
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def catalog(settings):
+    cat = open_catalog(settings)
+    yield cat
+    cat.dispose()
+
+
+@pytest.fixture(scope="session")
+def sample_folder(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """The mixed, partly broken folder `media-assets samples` writes: (folder, expected)."""
+    folder = tmp_path_factory.mktemp("samples")
+    return folder, make_sample_folder(folder)

@@ -1,0 +1,165 @@
+"""Kind detection and per-kind facts, on real files decoded by real decoders."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+import vega_datasets
+
+from media_assets.lib.media.probe import Limits, ProbeError, probe_file
+from media_assets.lib.samples import encode_audio, encode_video, png_bomb, solid_image, tone, write_wav
+
+SKIMAGE = Path(skimage.data.__file__).parent
+VEGA = Path(vega_datasets.__file__).parent / "_data"
+
+
+def _verdict(path: Path, limits: Limits = Limits()) -> tuple[str, str]:
+    try:
+        return probe_file(path, limits).kind, "ok"
+    except ProbeError as exc:
+        return exc.kind, exc.status
+
+
+@pytest.mark.parametrize("name", ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg",
+                                  "camera.png", "hubble_deep_field.jpg"])
+def test_real_photos_are_images_with_dimensions(name):
+    probe = probe_file(SKIMAGE / name)
+    assert probe.kind == "image"
+    assert probe.mime_type in ("image/png", "image/jpeg")
+    assert probe.details["width"] > 100 and probe.details["height"] > 100
+
+
+def test_kind_comes_from_content_not_name(tmp_path):
+    disguised = tmp_path / "holiday.txt"
+    shutil.copy(SKIMAGE / "rocket.jpg", disguised)
+    assert probe_file(disguised).kind == "image"
+    no_ext = tmp_path / "memo"
+    write_wav(no_ext, tone(1.0))
+    assert probe_file(no_ext).kind == "audio"
+
+
+def test_exif_taken_at_camera_gps_orientation(tmp_path):
+    path = solid_image(tmp_path / "p.jpg", exif={"camera": ("FUJIFILM", "X-T3"),
+                       "taken": "2023:05:01 18:45:10", "gps": (-33.8568, 151.2153),
+                       "orientation": 6})
+    probe = probe_file(path)
+    exif = probe.details["exif"]
+    assert exif["camera"] == "FUJIFILM X-T3"
+    assert exif["taken_at"] == "2023-05-01T18:45:10"
+    assert exif["orientation"] == 6
+    assert exif["gps"]["lat"] == pytest.approx(-33.8568, abs=1e-4)
+    assert exif["gps"]["lon"] == pytest.approx(151.2153, abs=1e-4)
+    assert probe.taken_at.year == 2023
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a"])
+def test_audio_formats_report_duration_and_codec(tmp_path, suffix):
+    path = encode_audio(tmp_path / f"a{suffix}", tone(3.0))
+    probe = probe_file(path)
+    assert probe.kind == "audio"
+    assert probe.details["duration_s"] == pytest.approx(3.0, abs=0.15)
+    assert probe.details["streams"][0]["type"] == "audio"
+    assert probe.details["streams"][0]["codec"]
+
+
+def test_video_reports_streams(tmp_path):
+    frames = [np.full((64, 80, 3), v, np.uint8) for v in (10, 200, 90)]
+    probe = probe_file(encode_video(tmp_path / "v.mp4", frames, fps=1, audio=tone(3.0)))
+    assert probe.kind == "video"
+    types = sorted(s["type"] for s in probe.details["streams"])
+    assert types == ["audio", "video"]
+    video = next(s for s in probe.details["streams"] if s["type"] == "video")
+    assert (video["width"], video["height"]) == (80, 64)
+    assert probe.details["duration_s"] == pytest.approx(3.0, abs=0.2)
+
+
+def test_truncated_audio_is_failed(tmp_path):
+    # FLAC's header states the total length, so a file cut short is caught: its data stops
+    # long before the declared end.
+    path = encode_audio(tmp_path / "long.flac", tone(20.0))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 4])
+    with pytest.raises(ProbeError, match=r"truncated audio|corrupt audio data") as err:
+        probe_file(path)
+    assert (err.value.kind, err.value.status) == ("audio", "failed")
+
+
+@pytest.mark.parametrize("name,records", [("cars.json", 406), ("iris.json", 150),
+                                          ("barley.json", 120)])
+def test_vega_json_record_counts(name, records):
+    probe = probe_file(VEGA / name)
+    assert probe.kind == "json" and probe.details["format"] == "json"
+    assert probe.details["records"] == records
+    assert probe.details["shape"].startswith(f"array of {records} object")
+
+
+def test_ndjson_with_a_bad_line(tmp_path):
+    lines = [json.dumps({"n": i}) for i in range(9)]
+    lines.insert(4, '{"n": oops}')
+    path = tmp_path / "log"
+    path.write_text("\n".join(lines))
+    probe = probe_file(path)
+    assert probe.kind == "json" and probe.details["format"] == "ndjson"
+    assert probe.details["records"] == 9
+    assert probe.details["invalid_lines"] == [5]
+
+
+def test_deeply_nested_json(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 200 + "]" * 200)
+    probe = probe_file(path)
+    assert probe.kind == "json"
+    hostile = tmp_path / "deeper.json"
+    hostile.write_text("[" * 100_000 + "]" * 100_000)
+    assert _verdict(hostile) == ("json", "failed")
+
+
+def test_text_encoding_and_length(tmp_path):
+    path = tmp_path / "latin1"
+    line = "Café crème, déjà vu à Montréal.\n"
+    path.write_bytes(line.encode("latin-1") * 20)
+    probe = probe_file(path)
+    assert probe.kind == "text"
+    assert probe.details["characters"] == len(line) * 20
+    assert probe.details["encoding"] not in ("utf-8", "ascii")
+
+
+def test_bomb_is_refused_before_decoding(tmp_path):
+    path = png_bomb(tmp_path / "bomb.png")
+    assert path.stat().st_size < 200_000
+    with pytest.raises(ProbeError) as err:
+        probe_file(path)
+    assert err.value.status == "refused" and "30000x30000" in str(err.value) or \
+        "900000000" in str(err.value)
+    # Under Pillow's own threshold, our limit still refuses without decoding.
+    small = png_bomb(tmp_path / "big.png", side=12000)
+    with pytest.raises(ProbeError, match="too large: 12000x12000"):
+        probe_file(small, Limits(max_image_pixels=100_000_000))
+
+
+def test_permission_denied_is_reported(tmp_path, monkeypatch):
+    path = solid_image(tmp_path / "secret.jpg")
+    os.chmod(path, 0)
+    if os.geteuid() == 0:  # root reads anything: make the open fail as it would for a user
+        real_open = open
+
+        def deny(p, *a, **k):
+            if str(p) == str(path):
+                raise PermissionError(13, "Permission denied")
+            return real_open(p, *a, **k)
+        monkeypatch.setattr("builtins.open", deny)
+    with pytest.raises(ProbeError, match="permission denied") as err:
+        probe_file(path)
+    assert err.value.status == "failed"
+
+
+def test_sample_folder_verdicts(sample_folder):
+    folder, expected = sample_folder
+    for name, want in expected.items():
+        if want.endswith("refused") and (folder / name).is_symlink():
+            continue  # symlinks are judged by the walker (test_inbox)
+        assert "/".join(_verdict(folder / name)) == want, name
