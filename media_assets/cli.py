@@ -86,7 +86,10 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool):
     instance = _instance(settings, catalog)
     from media_assets.definitions import defs
 
-    job = defs.get_job_def("media_job")
+    from media_assets.defs.resources import resources_from_settings
+
+    job = defs.resolve_job_def("media_job")
+    resources = resources_from_settings(settings)
     pending = catalog.files.pending_keys()
     known = set(instance.get_dynamic_partitions(media_files.name))
     missing_parts = [k for k in pending if k not in known]
@@ -100,7 +103,8 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool):
               file=sys.stderr) as bar:
         for batch in batches:
             result = job.execute_in_process(instance=instance, tags=range_tags(batch),
-                                            run_config=quiet_logs, raise_on_error=False)
+                                            run_config=quiet_logs, raise_on_error=False,
+                                            resources=resources)
             if not result.success:
                 failed_runs.append(result.run_id)
             bar.update(len(batch))

@@ -1,7 +1,7 @@
-"""The Dagster code location: every `defs` module's definitions, merged."""
+"""The Dagster code location: every module under `defs/`, loaded and merged."""
+
+from pathlib import Path
 
 import dagster as dg
 
-import media_assets.defs
-
-defs = dg.load_defs(defs_root=media_assets.defs)
+defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)

@@ -3,7 +3,6 @@
 import dagster as dg
 
 from media_assets.defs.assets.ingest import INGEST_GROUP
-from media_assets.defs.partitions import media_files
 
 # Later domains (images, audio, video, json) add their group here.
 PER_FILE_GROUPS = [INGEST_GROUP]
@@ -11,7 +10,6 @@ PER_FILE_GROUPS = [INGEST_GROUP]
 media_job = dg.define_asset_job(
     "media_job",
     selection=dg.AssetSelection.groups(*PER_FILE_GROUPS),
-    partitions_def=media_files,
     # One process per run: a model loaded for the first file serves the whole batch.
     executor_def=dg.in_process_executor,
 )

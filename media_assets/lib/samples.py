@@ -175,7 +175,7 @@ def make_sample_folder(folder: Path) -> dict[str, str]:
         [{"id": i, "name": f"item {i}", "price": i * 1.5} for i in range(25)]))
     put("events.ndjson", "json/ok").write_text(
         "\n".join(json.dumps({"event": "click", "n": i}) for i in range(10)) + "\n")
-    put("broken.json", "json/failed").write_text('{"a": [1, 2,, 3]')
+    put("broken, bad\nreport.json", "json/failed").write_text('{"a": [1, 2,, 3]')
     put("notes, draft\nfinal ünïcode.txt", "text/ok").write_text(
         "Grocery list: apples, pears.\nCall Ana about the trip to Lisbon.\n", encoding="utf-8")
     put("empty.dat", "unknown/failed").write_bytes(b"")

@@ -1,0 +1,65 @@
+"""The Definitions load, and `media_job` materialises `media_file` over a batch of partitions."""
+
+import dagster as dg
+import sqlalchemy as sa
+
+from media_assets.defs.partitions import media_files, range_tags
+from media_assets.defs.resources import resources_from_settings
+from media_assets.lib.inbox import register, walk
+
+
+def test_definitions_load():
+    from media_assets.definitions import defs
+
+    repo = defs.get_repository_def()
+    assert dg.AssetKey("media_file") in repo.asset_graph.get_all_asset_keys()
+    assert {s.name for s in defs.sensors} == {"inbox_sensor"}
+    assert "media_job" in [j.name for j in repo.get_all_jobs()]
+    assert set(defs.resources) >= {"catalog", "inbox"}
+
+
+def test_media_job_over_the_sample_folder(settings, catalog, sample_folder):
+    from media_assets.definitions import defs
+
+    folder, expected = sample_folder
+    registration, _ = register(catalog.files, walk([folder]))
+    keys = registration.new_keys
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(media_files.name, keys)
+        job = defs.resolve_job_def("media_job")
+        result = job.execute_in_process(
+            instance=instance, tags=range_tags(keys),
+            resources=resources_from_settings(settings))
+        assert result.success
+        mats = result.get_asset_materialization_events()
+        assert sorted(m.partition for m in mats) == sorted(keys)  # one per file, one run
+        meta = mats[0].event_specific_data.materialization.metadata
+        assert meta["files"].value == len(keys)
+        assert "| file | kind | status |" in meta["preview"].value
+        checks = result.get_asset_check_evaluations()
+        assert checks and all(c.passed for c in checks)
+
+    with catalog.engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT path, kind, status, error FROM catalog_entries")).all()
+    got = {r.path.rsplit("/", 1)[-1]: f"{r.kind}/{r.status}" for r in rows}
+    assert got == expected
+    errors = {r.path.rsplit("/", 1)[-1]: r.error for r in rows if r.status != "ok"}
+    assert all(errors.values()), "every non-ok file has a human-readable error"
+    # The sample folder is untouched: originals are never modified.
+    assert (folder / "red.jpg").read_bytes() == (folder / "copy of red.jpg").read_bytes()
+
+
+def test_single_file_run_shows_its_facts(settings, catalog, sample_folder):
+    from media_assets.definitions import defs
+
+    folder, _ = sample_folder
+    registration, _ = register(catalog.files, walk([folder / "red.jpg"]))
+    key = registration.new_keys[0]
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(media_files.name, [key])
+        result = defs.resolve_job_def("media_job").execute_in_process(
+            instance=instance, partition_key=key, resources=resources_from_settings(settings))
+    meta = result.get_asset_materialization_events()[0].event_specific_data.materialization.metadata
+    assert meta["kind"].value == "image" and meta["status"].value == "ok"
+    assert meta["details"].value["exif"]["camera"] == "Canon EOS 5D"
