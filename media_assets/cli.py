@@ -184,6 +184,18 @@ def dev(port: int, host: str):
     os.execve(str(dagster), args, env)
 
 
+@main.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+def samples(folder: Path):
+    """Write a folder of real sample media, good and deliberately broken, to try ingest on."""
+    from media_assets.lib.samples import make_sample_folder
+
+    expected = make_sample_folder(folder)
+    click.echo(f"wrote {len(expected)} files to {folder} (plus a .part file that must be skipped)")
+    for name, want in sorted(expected.items()):
+        click.echo(f"  {json.dumps(name, ensure_ascii=False)[1:-1]:<32} expect {want}")
+
+
 @main.group()
 def db():
     """The embedded PostgreSQL server."""
