@@ -70,3 +70,13 @@ def sample_folder(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """The mixed, partly broken folder `media-assets samples` writes: (folder, expected)."""
     folder = tmp_path_factory.mktemp("samples")
     return folder, make_sample_folder(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> Path:
+    """Tiny random-weight CLIP, BLIP-2 and Phi-3 plus the real Whisper base, built once."""
+    from media_assets.lib.models.tiny import make_tiny
+
+    root = tmp_path_factory.mktemp("models")
+    make_tiny(root)
+    return root

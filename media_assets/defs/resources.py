@@ -8,6 +8,8 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from media_assets.lib.catalog import Catalog, open_catalog
+from media_assets.lib.models.manager import ModelManager
+from media_assets.lib.models.registry import ModelConfig, build_manager
 from media_assets.lib.media.probe import Limits
 from media_assets.lib.settings import Settings
 
@@ -56,6 +58,67 @@ class InboxResource(dg.ConfigurableResource):
         return Limits(max_image_pixels=self.max_image_pixels, max_json_bytes=self.max_json_bytes)
 
 
+class GpuResource(dg.ConfigurableResource):
+    """The one model manager every model asset goes through: loads, shares and unloads models
+    so that together they stay inside `budget_mb` (0: 6144 on CUDA, half the RAM on CPU).
+
+    Assets that use it declare `pool="gpu"`; dagster.yaml limits that pool to one run, so
+    runs on one machine never hold models at the same time.
+    """
+
+    device: str = "auto"
+    budget_mb: float = 0
+    clip_model: str = ""
+    captioner_model: str = ""
+    whisper_model: str = ""
+    llm_model: str = ""
+    quantize_8bit: bool = True
+    whisper_compute_type: str = "auto"
+
+    _manager: ModelManager | None = PrivateAttr(default=None)
+
+    def config(self) -> ModelConfig:
+        base = ModelConfig()
+        models = {role: getattr(self, f"{role}_model") or default
+                  for role, default in base.models.items()}
+        return ModelConfig(device=self.device, budget_mb=self.budget_mb, models=models,
+                           quantize_8bit=self.quantize_8bit,
+                           whisper_compute_type=self.whisper_compute_type)
+
+    @property
+    def manager(self) -> ModelManager:
+        if self._manager is None:
+            self._manager = build_manager(self.config())
+        return self._manager
+
+    def report(self, role: str) -> dict:
+        """Materialisation metadata: model id, device, load time, measured and peak memory."""
+        m = self.manager
+        stats = m.stats(role)
+        return {
+            f"{role}_model": m.spec(role).model_id,
+            "device": m.device,
+            f"{role}_load_seconds": dg.MetadataValue.float(round(stats.load_seconds, 3)),
+            f"{role}_memory_mb": dg.MetadataValue.float(round(stats.measured_mb, 1)),
+            "peak_model_memory_mb": dg.MetadataValue.float(round(m.peak_mb, 1)),
+            "memory_budget_mb": dg.MetadataValue.float(round(m.budget_mb, 1)),
+        }
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._manager is not None:
+            self._manager.unload_all()
+            self._manager = None
+
+
+def gpu_from_config(config: ModelConfig) -> GpuResource:
+    return GpuResource(device=config.device, budget_mb=config.budget_mb,
+                       clip_model=config.models["clip"],
+                       captioner_model=config.models["captioner"],
+                       whisper_model=config.models["whisper"], llm_model=config.models["llm"],
+                       quantize_8bit=config.quantize_8bit,
+                       whisper_compute_type=config.whisper_compute_type)
+
+
 def resources_from_settings(settings: Settings) -> dict:
     return {
         "catalog": CatalogResource(home=str(settings.home),
@@ -65,6 +128,7 @@ def resources_from_settings(settings: Settings) -> dict:
                                max_new_per_tick=settings.max_new_per_tick,
                                max_image_pixels=settings.max_image_pixels,
                                max_json_bytes=settings.max_json_bytes),
+        "gpu": gpu_from_config(ModelConfig.from_env()),
     }
 
 

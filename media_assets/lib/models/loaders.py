@@ -1,0 +1,97 @@
+"""Loading each model role from a located folder, the same way for real and tiny weights."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(device: str = "auto") -> str:
+    if device != "auto":
+        return device
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:  # pragma: no cover
+        return "cpu"
+
+
+@dataclass
+class ClipBundle:
+    model: Any
+    preprocess: Any
+    tokenizer: Any
+    device: str
+
+
+def load_clip(path: Path, device: str) -> ClipBundle:
+    import open_clip
+
+    ref = "local-dir:" + str(path)
+    model, _, preprocess = open_clip.create_model_and_transforms(ref, device=device)
+    model.eval()
+    return ClipBundle(model, preprocess, open_clip.get_tokenizer(ref), device)
+
+
+def load_whisper(path: Path, device: str, compute_type: str = "auto"):
+    from faster_whisper import WhisperModel
+
+    if compute_type == "auto":  # int8 on CPU; float16 where CUDA has it
+        compute_type = "float16" if device.startswith("cuda") else "int8"
+    return WhisperModel(str(path), device="cuda" if device.startswith("cuda") else "cpu",
+                        compute_type=compute_type)
+
+
+def _quantization(device: str, quantize_8bit: bool):
+    """bitsandbytes 8-bit config on CUDA, or None (CPU, or bitsandbytes missing)."""
+    if not quantize_8bit or not device.startswith("cuda"):
+        return None
+    try:
+        import bitsandbytes  # noqa: F401
+        from transformers import BitsAndBytesConfig
+    except ImportError:
+        log.warning("quantize_8bit is set but bitsandbytes is not installed: loading in fp16")
+        return None
+    return BitsAndBytesConfig(load_in_8bit=True)
+
+
+@dataclass
+class HfBundle:
+    model: Any
+    processor: Any  # a processor (captioner) or a tokenizer (LLM)
+    device: str
+
+
+def load_captioner(path: Path, device: str, quantize_8bit: bool = True) -> HfBundle:
+    import torch
+    from transformers import AutoProcessor, Blip2ForConditionalGeneration
+
+    quant = _quantization(device, quantize_8bit)
+    kwargs: dict = {"dtype": torch.float16 if device.startswith("cuda") else torch.float32}
+    if quant is not None:
+        kwargs.update(quantization_config=quant, device_map={"": 0})
+    model = Blip2ForConditionalGeneration.from_pretrained(str(path), **kwargs)
+    if quant is None:
+        model.to(device)
+    model.eval()
+    return HfBundle(model, AutoProcessor.from_pretrained(str(path)), device)
+
+
+def load_llm(path: Path, device: str, quantize_8bit: bool = True) -> HfBundle:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quant = _quantization(device, quantize_8bit)
+    kwargs: dict = {"dtype": torch.float16 if device.startswith("cuda") else torch.float32}
+    if quant is not None:
+        kwargs.update(quantization_config=quant, device_map={"": 0})
+    model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+    if quant is None:
+        model.to(device)
+    model.eval()
+    return HfBundle(model, AutoTokenizer.from_pretrained(str(path)), device)

