@@ -84,12 +84,13 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool):
         bar.update(registration.unchanged)
 
     instance = _instance(settings, catalog)
-    from media_assets.definitions import defs
+    import dagster as dg
 
+    from media_assets.defs.jobs import PER_FILE_ASSETS
     from media_assets.defs.resources import resources_from_settings
 
-    job = defs.resolve_job_def("media_job")
     resources = resources_from_settings(settings)
+    selection = _available_assets(resources["gpu"])
     pending = catalog.files.pending_keys()
     known = set(instance.get_dynamic_partitions(media_files.name))
     missing_parts = [k for k in pending if k not in known]
@@ -102,11 +103,18 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool):
     with tqdm(total=len(pending), desc="processing", unit="file", disable=quiet,
               file=sys.stderr) as bar:
         for batch in batches:
-            result = job.execute_in_process(instance=instance, tags=range_tags(batch),
-                                            run_config=quiet_logs, raise_on_error=False,
-                                            resources=resources)
+            # media_job's assets, with this process's resources and only the assets whose
+            # models are here.
+            result = dg.materialize(PER_FILE_ASSETS, instance=instance, tags=range_tags(batch),
+                                    run_config=quiet_logs, raise_on_error=False,
+                                    resources=resources, selection=selection)
             if not result.success:
                 failed_runs.append(result.run_id)
+                for event in result.all_events:
+                    if event.is_step_failure:
+                        click.secho(f"\n{event.step_key} failed: "
+                                    f"{event.step_failure_data.error.message.strip()}",
+                                    fg="red", err=True)
             bar.update(len(batch))
     paths_seen = [c.path for c in candidates]
     summary = _summary(catalog, paths_seen)
@@ -122,6 +130,27 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool):
     if failed_runs:
         _fail(f"{len(failed_runs)} runs failed: see `media-assets dev` (Runs) for "
               f"{', '.join(failed_runs)}")
+
+
+def _available_assets(gpu) -> list:
+    """The per-file assets minus those whose model is missing here (named on stderr)."""
+    from media_assets.defs.jobs import MODEL_OF_ASSET, PER_FILE_ASSETS
+    from media_assets.lib.models.locate import ModelNotFound, locate
+
+    keys = []
+    models = gpu.config().models
+    for asset in PER_FILE_ASSETS:
+        name = asset.key.to_user_string()
+        role = MODEL_OF_ASSET.get(name)
+        if role:
+            try:
+                locate(role, models[role])
+            except ModelNotFound:
+                click.secho(f"skipping {name}: the {role} model {models[role]!r} is not on "
+                            "this machine (see `media-assets doctor`)", fg="yellow", err=True)
+                continue
+        keys.append(asset.key)
+    return keys
 
 
 def _summary(catalog, paths=None) -> dict:
@@ -194,6 +223,43 @@ def samples(folder: Path):
     click.echo(f"wrote {len(expected)} files to {folder} (plus a .part file that must be skipped)")
     for name, want in sorted(expected.items()):
         click.echo(f"  {json.dumps(name, ensure_ascii=False)[1:-1]:<32} expect {want}")
+
+
+@main.command()
+@click.argument("text")
+@click.option("-k", default=10, show_default=True, help="Number of results.")
+@click.option("--kind", type=click.Choice(["image", "video", "audio"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def search(text: str, k: int, kind: str | None, as_json: bool):
+    """Find media by meaning: CLIP text embedding against pgvector's HNSW index."""
+    from media_assets.defs.resources import gpu_from_config
+    from media_assets.lib.models.clip import embed_texts
+    from media_assets.lib.models.locate import ModelNotFound
+    from media_assets.lib.models.registry import ModelConfig
+    from media_assets.lib.search import nearest
+
+    catalog = _open(Settings.from_env())
+    gpu = gpu_from_config(ModelConfig.from_env())
+    try:
+        # Only the CLIP model is loaded for a query: never the captioner.
+        with gpu.manager.use("clip") as clip:
+            query = embed_texts(clip, [text])[0]
+            model_ref = clip.model_ref
+    except ModelNotFound as exc:
+        _fail(str(exc))
+    hits = nearest(catalog.engine, query, model_ref, k=k, kind=kind)
+    if as_json:
+        click.echo(json.dumps([{"path": h.path, "key": h.key, "kind": h.kind,
+                                "score": round(h.score, 4), "distance": round(h.distance, 4),
+                                "timestamp_s": h.frame_ms / 1000 if h.frame_ms >= 0 else None,
+                                "caption": h.caption} for h in hits], indent=2))
+        return
+    if not hits:
+        click.echo(f"no results in the {model_ref} space (run `media-assets ingest` first)")
+    for i, h in enumerate(hits, 1):
+        name = json.dumps(h.path, ensure_ascii=False)[1:-1]
+        at = f" @ {h.frame_ms / 1000:.1f}s" if h.frame_ms >= 0 else ""
+        click.echo(f"{i:>3}. {h.score:.3f}  [{h.kind}] {name}{at}")
 
 
 @main.command()

@@ -2,15 +2,19 @@
 
 import dagster as dg
 
-from media_assets.defs.assets.ingest import INGEST_GROUP
+from media_assets.defs.assets.images import image_embeddings
+from media_assets.defs.assets.ingest import media_file
 
-# Later domains (images, audio, video, json) add their group here.
-PER_FILE_GROUPS = [INGEST_GROUP]
+# Every asset partitioned by `media_files`; later domains (audio, video, json) add theirs.
+PER_FILE_ASSETS = [media_file, image_embeddings]
+
+# The model each model asset needs: `media-assets ingest` leaves out (and names) the assets
+# whose model is not on this machine, instead of failing the whole batch.
+MODEL_OF_ASSET = {"image_embeddings": "clip"}
 
 media_job = dg.define_asset_job(
     "media_job",
-    selection=dg.AssetSelection.groups(*PER_FILE_GROUPS),
+    selection=dg.AssetSelection.assets(*PER_FILE_ASSETS),
     # One process per run: a model loaded for the first file serves the whole batch.
     executor_def=dg.in_process_executor,
 )
-

@@ -27,6 +27,7 @@ class ClipBundle:
     preprocess: Any
     tokenizer: Any
     device: str
+    model_ref: str = ""  # model id @ weights fingerprint: the vector space's name
 
 
 def load_clip(path: Path, device: str) -> ClipBundle:

@@ -8,6 +8,7 @@ into the model folder that is then carried to the offline one.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,18 @@ class Located:
     @property
     def size_mb(self) -> float:
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file()) / 2**20
+
+    @property
+    def fingerprint(self) -> str:
+        """Short hash of the weight files' names, sizes and first MB: tells weights apart
+        that share a hub id (real vs tiny), without reading gigabytes."""
+        h = hashlib.sha256()
+        for f in sorted(p for p in self.path.rglob("*") if p.is_file() and
+                        p.suffix in (".safetensors", ".bin", ".pt", ".pth")):
+            h.update(f"{f.name}:{f.stat().st_size}".encode())
+            with open(f, "rb") as fh:
+                h.update(fh.read(1 << 20))
+        return h.hexdigest()[:10]
 
 
 def model_dir() -> Path | None:

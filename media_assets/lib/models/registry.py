@@ -81,7 +81,9 @@ def estimate_mb(role: str, path: Path | None, device: str, quantize_8bit: bool) 
 def _load(role: str, config: ModelConfig, device: str):
     found = locate(role, config.models[role])
     if role == "clip":
-        return loaders.load_clip(found.path, device)
+        bundle = loaders.load_clip(found.path, device)
+        bundle.model_ref = f"{config.models[role]}@{found.fingerprint}"
+        return bundle
     if role == "whisper":
         return loaders.load_whisper(found.path, device, config.whisper_compute_type)
     if role == "captioner":

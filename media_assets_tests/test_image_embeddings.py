@@ -1,0 +1,128 @@
+"""`image_embeddings` with the tiny CLIP on scikit-image's real photos, and search in pgvector."""
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import skimage.data
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from media_assets.cli import main
+from media_assets.defs.jobs import PER_FILE_ASSETS
+from media_assets.defs.partitions import media_files, range_tags
+from media_assets.defs.resources import resources_from_settings
+from media_assets.lib.inbox import register, walk
+from media_assets.lib.search import nearest, store_embeddings
+
+PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "horse.png"]
+
+
+def _photos(folder: Path) -> Path:
+    folder.mkdir(exist_ok=True)
+    for name in PHOTOS:
+        shutil.copy(Path(skimage.data.__file__).parent / name, folder / name)
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def _run(settings, catalog, folder):
+    registration, _ = register(catalog.files, walk([folder]))
+    keys = registration.new_keys
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(media_files.name, keys)
+        result = dg.materialize(PER_FILE_ASSETS, instance=instance, tags=range_tags(keys),
+                                resources=resources_from_settings(settings))
+    assert result.success
+    return result, keys
+
+
+def test_embeddings_are_stored_and_reported(settings, catalog, tiny_models, tmp_path,
+                                            monkeypatch):
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    result, keys = _run(settings, catalog, _photos(tmp_path / "photos"))
+    with catalog.engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT key, model_id, vector_dims(embedding) AS dims, "
+            "round(vector_norm(embedding)::numeric, 4) AS norm FROM image_embeddings")).all()
+    assert len(rows) == len(PHOTOS)  # the text file is skipped
+    assert {r.dims for r in rows} == {512} and {float(r.norm) for r in rows} == {1.0}
+    assert all(r.model_id.startswith("laion/CLIP-ViT-B-32-laion2B-s34B-b79K@") for r in rows)
+    mats = [m for m in result.get_asset_materialization_events()
+            if m.asset_key == dg.AssetKey("image_embeddings")]
+    meta = mats[0].event_specific_data.materialization.metadata
+    # The model, the device, the load time and the peak memory, as issue 3 asks.
+    assert meta["clip_model"].value == "laion/CLIP-ViT-B-32-laion2B-s34B-b79K"
+    assert meta["device"].value == "cpu"
+    assert meta["clip_load_seconds"].value > 0
+    assert meta["peak_model_memory_mb"].value > 0
+    assert meta["embedded"].value == len(PHOTOS)
+
+    # Re-materialising writes nothing twice: the current model's rows are kept.
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(media_files.name, keys)
+        again = dg.materialize(PER_FILE_ASSETS, instance=instance, tags=range_tags(keys),
+                               resources=resources_from_settings(settings))
+    meta2 = [m for m in again.get_asset_materialization_events()
+             if m.asset_key == dg.AssetKey("image_embeddings")][0]
+    assert meta2.event_specific_data.materialization.metadata["embedded"].value == 0
+    with catalog.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM image_embeddings")).scalar() == 5
+
+
+def test_search_is_ordered_uses_the_index_and_ignores_other_models(settings, catalog,
+                                                                    tiny_models, tmp_path,
+                                                                    monkeypatch):
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    _run(settings, catalog, _photos(tmp_path / "photos"))
+    with catalog.engine.connect() as conn:
+        model_ref = conn.execute(sa.text("SELECT DISTINCT model_id FROM image_embeddings")).scalar()
+        vec = np.array(conn.execute(sa.text(
+            "SELECT embedding::text FROM image_embeddings LIMIT 1")).scalar().strip("[]")
+            .split(","), dtype=np.float32)
+    # Another model's vectors, placed exactly on the query: they must never be returned.
+    with catalog.engine.connect() as conn:
+        some_key = conn.execute(sa.text("SELECT key FROM image_embeddings LIMIT 1")).scalar()
+    store_embeddings(catalog.engine, [some_key], vec[None, :], "other/model@0000")
+    hits = nearest(catalog.engine, vec, model_ref, k=3)
+    assert len(hits) == 3
+    assert [h.distance for h in hits] == sorted(h.distance for h in hits)
+    assert hits[0].distance < 1e-5  # the vector itself comes first
+    hits_all = nearest(catalog.engine, vec, model_ref, k=50)
+    assert len(hits_all) == len(PHOTOS)  # one per image: the other model's row is not here
+    out = CliRunner().invoke(main, ["search", "a cat", "-k", "3", "--json"])
+    assert out.exit_code == 0, out.output
+    import json
+
+    results = json.loads(out.output)
+    assert len(results) == 3 and all(r["kind"] == "image" for r in results)
+    assert [r["distance"] for r in results] == sorted(r["distance"] for r in results)
+
+    # The planner only prefers HNSW on a table of realistic size: add 3000 rows of this model.
+    with catalog.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO media_files (key, sha256, size_bytes, primary_path) "
+            "SELECT lpad(to_hex(i), 16, '0'), md5(i::text) || md5(i::text), 1, 'synthetic' "
+            "FROM generate_series(1, 3000) i"))
+        conn.execute(sa.text(
+            "INSERT INTO image_embeddings (key, model_id, embedding) "
+            "SELECT lpad(to_hex(i), 16, '0'), :m, l2_normalize(CAST((SELECT array_agg(random()) "
+            "FROM generate_series(1, 512) WHERE i > 0) AS vector)) FROM generate_series(1, 3000) i"),
+            {"m": model_ref})
+        conn.execute(sa.text("ANALYZE image_embeddings"))
+        conn.execute(sa.text(f"SET LOCAL hnsw.iterative_scan = relaxed_order"))
+        plan = "\n".join(conn.execute(sa.text(
+            "EXPLAIN SELECT key FROM image_embeddings WHERE model_id = :m "
+            "ORDER BY embedding <=> CAST(:q AS vector) LIMIT 3"),
+            {"m": model_ref, "q": "[" + ",".join(map(str, vec.tolist())) + "]"}).scalars())
+    assert "image_embeddings_hnsw" in plan, plan
+
+
+
+def test_ingest_without_clip_skips_embeddings_and_says_why(settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tmp_path / "no-models"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = CliRunner().invoke(main, ["ingest", "-q", str(_photos(tmp_path / "photos"))])
+    assert result.exit_code == 0, result.output
+    assert "skipping image_embeddings: the clip model" in result.output
