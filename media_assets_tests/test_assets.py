@@ -18,9 +18,11 @@ def test_definitions_load():
     assert set(defs.resources) >= {"catalog", "inbox"}
 
 
-def test_media_job_over_the_sample_folder(settings, catalog, sample_folder):
+def test_media_job_over_the_sample_folder(settings, catalog, sample_folder, tiny_models,
+                                         monkeypatch):
     from media_assets.definitions import defs
 
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
     folder, expected = sample_folder
     registration, _ = register(catalog.files, walk([folder]))
     keys = registration.new_keys
@@ -31,7 +33,8 @@ def test_media_job_over_the_sample_folder(settings, catalog, sample_folder):
             instance=instance, tags=range_tags(keys),
             resources=resources_from_settings(settings))
         assert result.success
-        mats = result.get_asset_materialization_events()
+        mats = [m for m in result.get_asset_materialization_events()
+                if m.asset_key == dg.AssetKey("media_file")]
         assert sorted(m.partition for m in mats) == sorted(keys)  # one per file, one run
         meta = mats[0].event_specific_data.materialization.metadata
         assert meta["files"].value == len(keys)
@@ -46,13 +49,18 @@ def test_media_job_over_the_sample_folder(settings, catalog, sample_folder):
     assert got == expected
     errors = {r.path.rsplit("/", 1)[-1]: r.error for r in rows if r.status != "ok"}
     assert all(errors.values()), "every non-ok file has a human-readable error"
+    # Only the good images were embedded; broken ones did not stop the batch.
+    with catalog.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM image_embeddings")).scalar() == 2
     # The sample folder is untouched: originals are never modified.
     assert (folder / "red.jpg").read_bytes() == (folder / "copy of red.jpg").read_bytes()
 
 
-def test_single_file_run_shows_its_facts(settings, catalog, sample_folder):
+def test_single_file_run_shows_its_facts(settings, catalog, sample_folder, tiny_models,
+                                         monkeypatch):
     from media_assets.definitions import defs
 
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
     folder, _ = sample_folder
     registration, _ = register(catalog.files, walk([folder / "red.jpg"]))
     key = registration.new_keys[0]
@@ -60,6 +68,7 @@ def test_single_file_run_shows_its_facts(settings, catalog, sample_folder):
         instance.add_dynamic_partitions(media_files.name, [key])
         result = defs.resolve_job_def("media_job").execute_in_process(
             instance=instance, partition_key=key, resources=resources_from_settings(settings))
-    meta = result.get_asset_materialization_events()[0].event_specific_data.materialization.metadata
+    meta = next(m for m in result.get_asset_materialization_events()
+                if m.asset_key == dg.AssetKey("media_file")).event_specific_data.materialization.metadata
     assert meta["kind"].value == "image" and meta["status"].value == "ok"
     assert meta["details"].value["exif"]["camera"] == "Canon EOS 5D"

@@ -12,7 +12,7 @@ def test_ingest_then_status(settings, sample_folder):
     runner = CliRunner()
     first = runner.invoke(main, ["ingest", "-q", "--json", str(folder)])
     assert first.exit_code == 0, first.output
-    summary = json.loads(first.output)
+    summary = json.loads(first.stdout)
     assert summary["total"] == len(expected)
     want: dict[str, dict[str, int]] = {}
     for v in expected.values():
@@ -26,7 +26,7 @@ def test_ingest_then_status(settings, sample_folder):
 
     # Re-running is safe: nothing new, nothing written twice.
     second = runner.invoke(main, ["ingest", "-q", "--json", str(folder)])
-    again = json.loads(second.output)
+    again = json.loads(second.stdout)
     assert again["new"] == 0 and again["by_kind"] == want
 
     status = runner.invoke(main, ["status"])
