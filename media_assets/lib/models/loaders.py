@@ -68,31 +68,28 @@ class HfBundle:
     device: str
 
 
-def load_captioner(path: Path, device: str, quantize_8bit: bool = True) -> HfBundle:
+def _load_hf(model_cls, processor_cls, path: Path, device: str, quantize_8bit: bool) -> HfBundle:
+    """fp16 on CUDA (8-bit with bitsandbytes when asked), fp32 on CPU."""
     import torch
-    from transformers import AutoProcessor, Blip2ForConditionalGeneration
 
     quant = _quantization(device, quantize_8bit)
     kwargs: dict = {"dtype": torch.float16 if device.startswith("cuda") else torch.float32}
     if quant is not None:
         kwargs.update(quantization_config=quant, device_map={"": 0})
-    model = Blip2ForConditionalGeneration.from_pretrained(str(path), **kwargs)
+    model = model_cls.from_pretrained(str(path), **kwargs)
     if quant is None:
         model.to(device)
     model.eval()
-    return HfBundle(model, AutoProcessor.from_pretrained(str(path)), device)
+    return HfBundle(model, processor_cls.from_pretrained(str(path)), device)
+
+
+def load_captioner(path: Path, device: str, quantize_8bit: bool = True) -> HfBundle:
+    from transformers import AutoProcessor, Blip2ForConditionalGeneration
+
+    return _load_hf(Blip2ForConditionalGeneration, AutoProcessor, path, device, quantize_8bit)
 
 
 def load_llm(path: Path, device: str, quantize_8bit: bool = True) -> HfBundle:
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    quant = _quantization(device, quantize_8bit)
-    kwargs: dict = {"dtype": torch.float16 if device.startswith("cuda") else torch.float32}
-    if quant is not None:
-        kwargs.update(quantization_config=quant, device_map={"": 0})
-    model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
-    if quant is None:
-        model.to(device)
-    model.eval()
-    return HfBundle(model, AutoTokenizer.from_pretrained(str(path)), device)
+    return _load_hf(AutoModelForCausalLM, AutoTokenizer, path, device, quantize_8bit)
