@@ -112,9 +112,9 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool):
                 failed_runs.append(result.run_id)
                 for event in result.all_events:
                     if event.is_step_failure:
+                        err = event.step_failure_data.error
                         click.secho(f"\n{event.step_key} failed: "
-                                    f"{event.step_failure_data.error.message.strip()}",
-                                    fg="red", err=True)
+                                    f"{(err.cause or err).message.strip()}", fg="red", err=True)
             bar.update(len(batch))
     paths_seen = [c.path for c in candidates]
     summary = _summary(catalog, paths_seen)
@@ -248,6 +248,10 @@ def search(text: str, k: int, kind: str | None, as_json: bool):
     except ModelNotFound as exc:
         _fail(str(exc))
     hits = nearest(catalog.engine, query, model_ref, k=k, kind=kind)
+    _print_hits(hits, as_json, model_ref)
+
+
+def _print_hits(hits, as_json: bool, model_ref: str) -> None:
     if as_json:
         click.echo(json.dumps([{"path": h.path, "key": h.key, "kind": h.kind,
                                 "score": round(h.score, 4), "distance": round(h.distance, 4),
@@ -260,6 +264,93 @@ def search(text: str, k: int, kind: str | None, as_json: bool):
         name = json.dumps(h.path, ensure_ascii=False)[1:-1]
         at = f" @ {h.frame_ms / 1000:.1f}s" if h.frame_ms >= 0 else ""
         click.echo(f"{i:>3}. {h.score:.3f}  [{h.kind}] {name}{at}")
+        if h.caption:
+            click.echo(f"       {h.caption}")
+
+
+def _clip_for_file(path: Path):
+    """(catalog, vector, model_ref, own key) for an image file: stored if catalogued, else
+    embedded now."""
+    from media_assets.defs.resources import gpu_from_config
+    from media_assets.lib.inbox import sha256_file
+    from media_assets.lib.models.clip import embed_images
+    from media_assets.lib.models.locate import ModelNotFound
+    from media_assets.lib.models.registry import ModelConfig, clip_model_ref
+    from media_assets.lib.search import stored_vector
+
+    if not path.is_file():
+        _fail(f"no such file: {path}")
+    catalog = _open(Settings.from_env())
+    config = ModelConfig.from_env()
+    try:
+        model_ref = clip_model_ref(config)
+        key = sha256_file(str(path))[:16]
+        vec = stored_vector(catalog.engine, key, model_ref)
+        if vec is None:
+            with gpu_from_config(config).manager.use("clip") as clip:
+                vectors, errors = embed_images(clip, [str(path)])
+            if errors:
+                _fail(errors[str(path)])
+            vec = vectors[0]
+    except ModelNotFound as exc:
+        _fail(str(exc))
+    return catalog, vec, model_ref, key
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("-k", default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def similar(file: Path, k: int, as_json: bool):
+    """The images nearest to FILE (catalogued or not)."""
+    from media_assets.lib.search import nearest
+
+    catalog, vec, model_ref, key = _clip_for_file(file)
+    hits = [h for h in nearest(catalog.engine, vec, model_ref, k=k + 1) if h.key != key][:k]
+    _print_hits(hits, as_json, model_ref)
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--labels", required=True, help='Comma-separated, e.g. "cat,dog,car".')
+@click.option("--json", "as_json", is_flag=True)
+def classify(file: Path, labels: str, as_json: bool):
+    """Zero-shot classification of FILE over LABELS, with probabilities (CLIP)."""
+    from media_assets.defs.resources import gpu_from_config
+    from media_assets.lib.models.clip import zero_shot
+    from media_assets.lib.models.registry import ModelConfig
+
+    names = [x.strip() for x in labels.split(",") if x.strip()]
+    if len(names) < 2:
+        _fail("give at least two labels: --labels \"cat,dog\"")
+    _, vec, _, _ = _clip_for_file(file)
+    with gpu_from_config(ModelConfig.from_env()).manager.use("clip") as clip:
+        probs = zero_shot(clip, vec[None, :], names)[0]
+    ranked = sorted(zip(names, probs.tolist()), key=lambda x: -x[1])
+    if as_json:
+        click.echo(json.dumps([{"label": n, "probability": round(p, 4)} for n, p in ranked]))
+        return
+    for name, p in ranked:
+        click.echo(f"{p:7.2%}  {name}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+def duplicates(as_json: bool):
+    """Pairs of near-duplicate images (cosine distance <= 0.01)."""
+    from media_assets.lib.catalog.images import near_duplicate_pairs
+
+    catalog = _open(Settings.from_env())
+    pairs = near_duplicate_pairs(catalog.engine)
+    if as_json:
+        click.echo(json.dumps(pairs, indent=2, default=str))
+        return
+    if not pairs:
+        click.echo("no near-duplicates found")
+    for p in pairs:
+        a = json.dumps(p["path_a"], ensure_ascii=False)[1:-1]
+        b = json.dumps(p["path_b"], ensure_ascii=False)[1:-1]
+        click.echo(f"{p['distance']:.4f}  {a}\n        {b}")
 
 
 @main.command()

@@ -51,6 +51,14 @@ def store_embeddings(engine: sa.Engine, keys: Sequence[str], vectors: np.ndarray
     return len(rows)
 
 
+def stored_vector(engine: sa.Engine, key: str, model_ref: str) -> np.ndarray | None:
+    with engine.connect() as conn:
+        raw = conn.execute(sa.text(
+            "SELECT embedding::text FROM image_embeddings WHERE key = :k AND model_id = :m "
+            "AND frame_ms = -1"), {"k": key, "m": model_ref}).scalar()
+    return None if raw is None else np.array(raw.strip("[]").split(","), dtype=np.float32)
+
+
 def nearest(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int = 10,
             kind: str | None = None) -> list[Hit]:
     """The k nearest vectors of this model's space, through the HNSW index."""
@@ -59,11 +67,12 @@ def nearest(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int = 10,
         # With a filter (model, kind), keep scanning the graph until k rows qualify.
         conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
         rows = conn.execute(sa.text(
-            "SELECT s.key, s.frame_ms, s.path, s.distance, f.kind "
+            "SELECT s.key, s.frame_ms, s.path, s.distance, f.kind, a.caption "
             "FROM search_images(CAST(:q AS vector), :m, :lim) s "
             "JOIN media_files f ON f.key = s.key "
+            "LEFT JOIN image_analysis a ON a.key = s.key AND s.frame_ms = -1 "
             "WHERE CAST(:kind AS text) IS NULL OR f.kind = :kind "
             "ORDER BY s.distance LIMIT :k"),
             {"q": to_pgvector(query), "m": model_ref, "k": k, "kind": kind,
              "lim": k if kind is None else k * 4}).all()
-    return [Hit(r.key, r.path, r.kind, float(r.distance), r.frame_ms) for r in rows]
+    return [Hit(r.key, r.path, r.kind, float(r.distance), r.frame_ms, r.caption) for r in rows]

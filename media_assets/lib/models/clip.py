@@ -61,3 +61,26 @@ def embed_texts(bundle: ClipBundle, texts: Sequence[str]) -> np.ndarray:
 
 def to_pgvector(vec: np.ndarray) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in vec.tolist()) + "]"
+
+
+def image_features(bundle: ClipBundle, images: Sequence[Image.Image]) -> np.ndarray:
+    """Normalised vectors for already-decoded images."""
+    import torch
+
+    batch = torch.stack([bundle.preprocess(im.convert("RGB")) for im in images])
+    with torch.inference_mode():
+        feats = bundle.model.encode_image(batch.to(bundle.device))
+        return torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy()
+
+
+def zero_shot(bundle: ClipBundle, feats: np.ndarray, labels: Sequence[str],
+              template: str = "a photo of {}.") -> np.ndarray:
+    """(images x labels) probabilities: softmax over the labels of CLIP's scaled cosine
+    similarities, as CLIP was trained to be read. They sum to 1 per image, so they say which
+    label fits best among those given, not that any of them is present."""
+    import torch
+
+    text = embed_texts(bundle, [template.format(label) for label in labels])
+    scale = float(bundle.model.logit_scale.exp().item())
+    logits = torch.from_numpy(scale * feats @ text.T)
+    return torch.softmax(logits, dim=-1).numpy()

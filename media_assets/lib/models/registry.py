@@ -82,13 +82,19 @@ def _load(role: str, config: ModelConfig, device: str):
     found = locate(role, config.models[role])
     if role == "clip":
         bundle = loaders.load_clip(found.path, device)
-        bundle.model_ref = f"{config.models[role]}@{found.fingerprint}"
+        bundle.model_ref = clip_model_ref(config)
         return bundle
     if role == "whisper":
         return loaders.load_whisper(found.path, device, config.whisper_compute_type)
     if role == "captioner":
         return loaders.load_captioner(found.path, device, config.quantize_8bit)
     return loaders.load_llm(found.path, device, config.quantize_8bit)
+
+
+def clip_model_ref(config: ModelConfig) -> str:
+    """The name of the CLIP vector space (hub id @ weights fingerprint), without loading."""
+    found = locate("clip", config.models["clip"])
+    return f"{config.models['clip']}@{found.fingerprint}"
 
 
 def build_manager(config: ModelConfig) -> ModelManager:
