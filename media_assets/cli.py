@@ -231,30 +231,40 @@ def samples(folder: Path):
 @click.option("--kind", type=click.Choice(["image", "video", "audio"]), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def search(text: str, k: int, kind: str | None, as_json: bool):
-    """Find media by meaning: CLIP text embedding against pgvector's HNSW index."""
+    """Find media by meaning (CLIP: images, video frames) and by words spoken (full-text over
+    transcripts), merged by reciprocal rank fusion."""
     from media_assets.defs.resources import gpu_from_config
     from media_assets.lib.models.clip import embed_texts
     from media_assets.lib.models.locate import ModelNotFound
     from media_assets.lib.models.registry import ModelConfig
     from media_assets.lib.search import nearest
 
+    from media_assets.lib.catalog.speech import search_speech
+    from media_assets.lib.search import Hit, fuse
+
     catalog = _open(Settings.from_env())
     gpu = gpu_from_config(ModelConfig.from_env())
-    try:
-        # Only the CLIP model is loaded for a query: never the captioner.
-        with gpu.manager.use("clip") as clip:
-            query = embed_texts(clip, [text])[0]
-            model_ref = clip.model_ref
-    except ModelNotFound as exc:
-        _fail(str(exc))
-    hits = nearest(catalog.engine, query, model_ref, k=k, kind=kind)
+    visual, model_ref = [], "none"
+    if kind != "audio":
+        try:
+            # Only the CLIP model is loaded for a query: never the captioner.
+            with gpu.manager.use("clip") as clip:
+                query = embed_texts(clip, [text])[0]
+                model_ref = clip.model_ref
+            visual = nearest(catalog.engine, query, model_ref, k=k * 2, kind=kind)
+        except ModelNotFound as exc:
+            click.secho(f"visual search off: {exc}", fg="yellow", err=True)
+    speech = [Hit(h.key, h.path, h.kind, 0.0, int(h.start_s * 1000), h.text, "speech")
+              for h in search_speech(catalog.engine, text, k=k * 2, kind=kind)]
+    hits = fuse(visual, speech, k)
     _print_hits(hits, as_json, model_ref)
 
 
 def _print_hits(hits, as_json: bool, model_ref: str) -> None:
     if as_json:
         click.echo(json.dumps([{"path": h.path, "key": h.key, "kind": h.kind,
-                                "score": round(h.score, 4), "distance": round(h.distance, 4),
+                                "source": h.source, "score": round(h.score, 4),
+                                "distance": round(h.distance, 4),
                                 "timestamp_s": h.frame_ms / 1000 if h.frame_ms >= 0 else None,
                                 "caption": h.caption} for h in hits], indent=2))
         return
@@ -263,7 +273,7 @@ def _print_hits(hits, as_json: bool, model_ref: str) -> None:
     for i, h in enumerate(hits, 1):
         name = json.dumps(h.path, ensure_ascii=False)[1:-1]
         at = f" @ {h.frame_ms / 1000:.1f}s" if h.frame_ms >= 0 else ""
-        click.echo(f"{i:>3}. {h.score:.3f}  [{h.kind}] {name}{at}")
+        click.echo(f"{i:>3}. {h.score:.4f}  [{h.kind}, {h.source}] {name}{at}")
         if h.caption:
             click.echo(f"       {h.caption}")
 

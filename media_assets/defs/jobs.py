@@ -2,16 +2,19 @@
 
 import dagster as dg
 
+from media_assets.defs.assets.audio import transcripts
 from media_assets.defs.assets.images import image_analysis, image_duplicates, image_embeddings
+from media_assets.defs.assets.video import video_frames, video_summary
 from media_assets.defs.assets.ingest import media_file
 
 # Every asset partitioned by `media_files`; later domains (audio, video, json) add theirs.
-PER_FILE_ASSETS = [media_file, image_embeddings, image_analysis, image_duplicates]
+PER_FILE_ASSETS = [media_file, image_embeddings, image_analysis, image_duplicates,
+                   transcripts, video_frames, video_summary]
 
 # The model each model asset needs: `media-assets ingest` leaves out (and names) the assets
 # whose model is not on this machine, instead of failing the whole batch.
 MODEL_OF_ASSET = {"image_embeddings": "clip", "image_analysis": "clip",
-                  "image_duplicates": "clip"}
+                  "image_duplicates": "clip", "transcripts": "whisper", "video_frames": "clip"}
 
 media_job = dg.define_asset_job(
     "media_job",

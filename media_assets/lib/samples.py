@@ -185,3 +185,25 @@ def make_sample_folder(folder: Path) -> dict[str, str]:
     if not link.is_symlink():
         os.symlink("/etc/hostname", link)
     return {k: v for k, v in expected.items() if v != "skipped"}
+
+
+def speech(text: str, path: Path, voice: str = "en-us", speed: int = 150) -> Path:
+    """A WAV of `text` spoken by espeak-ng (Debian package espeak-ng)."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise FileNotFoundError("espeak-ng is not installed: apt-get install espeak-ng "
+                                "(.ci/setup does this as root)")
+    subprocess.run([exe, "-v", voice, "-s", str(speed), "-w", str(path), text], check=True,
+                   capture_output=True)
+    return path
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """Mono float32 samples and the rate of a 16-bit PCM WAV."""
+    with wave.open(str(path), "rb") as w:
+        rate, n, ch = w.getframerate(), w.getnframes(), w.getnchannels()
+        pcm = np.frombuffer(w.readframes(n), dtype="<i2").astype(np.float32) / 32768
+    return pcm.reshape(-1, ch).mean(axis=1), rate

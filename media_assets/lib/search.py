@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import sqlalchemy as sa
@@ -14,6 +14,9 @@ from media_assets.lib.models.clip import to_pgvector
 EF_SEARCH = 100
 
 
+RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
+
+
 @dataclass(frozen=True)
 class Hit:
     key: str
@@ -22,10 +25,35 @@ class Hit:
     distance: float
     frame_ms: int = -1
     caption: str | None = None
+    source: str = "visual"  # "visual" (CLIP) or "speech" (full-text over transcripts)
+    fused: float | None = None
 
     @property
     def score(self) -> float:
-        return 1.0 - self.distance
+        return self.fused if self.fused is not None else 1.0 - self.distance
+
+
+def fuse(visual: Sequence[Hit], speech: Sequence[Hit], k: int) -> list[Hit]:
+    """Merge two ranked lists by reciprocal rank fusion: score = sum of 1/(60 + rank).
+
+    Cosine similarities and ts_rank values live on different scales; ranks do not. A file
+    found by both (same file, timestamps within 5 s, or a still image) adds both terms.
+    """
+    scored: dict[tuple, tuple[float, Hit]] = {}
+    for hits in (visual, speech):
+        for rank, h in enumerate(hits, 1):
+            bucket = (h.key, h.frame_ms // 5000 if h.frame_ms >= 0 else -1)
+            prev = scored.get(bucket)
+            total = (prev[0] if prev else 0.0) + 1.0 / (RRF_K + rank)
+            keep = prev[1] if prev else h
+            if prev and keep.source != h.source:
+                # Found by both: show the spoken segment (its time and words matched).
+                spoken = h if h.source == "speech" else keep
+                keep = replace(spoken, source="visual+speech")
+            scored[bucket] = (total, keep)
+    # On a tie, words actually spoken beat a visual likeness.
+    ranked = sorted(scored.values(), key=lambda x: (-x[0], "speech" not in x[1].source))[:k]
+    return [replace(h, fused=round(score, 6)) for score, h in ranked]
 
 
 def embedded_keys(engine: sa.Engine, keys: Sequence[str], model_ref: str) -> set[str]:

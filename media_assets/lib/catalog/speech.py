@@ -1,0 +1,114 @@
+"""Transcripts, video frames and summaries in the catalog; full-text search over speech."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from media_assets.lib.models.whisper import Transcript
+
+# Whisper language codes -> PostgreSQL text search configurations shipped with PostgreSQL.
+PG_TS_CONFIG = {"ar": "arabic", "ca": "catalan", "da": "danish", "de": "german",
+                "el": "greek", "en": "english", "es": "spanish", "eu": "basque",
+                "fi": "finnish", "fr": "french", "ga": "irish", "hi": "hindi",
+                "hu": "hungarian", "hy": "armenian", "id": "indonesian", "it": "italian",
+                "lt": "lithuanian", "ne": "nepali", "nl": "dutch", "no": "norwegian",
+                "pt": "portuguese", "ro": "romanian", "ru": "russian", "sr": "serbian",
+                "sv": "swedish", "ta": "tamil", "tr": "turkish", "yi": "yiddish"}
+
+
+def store_transcript(engine: sa.Engine, key: str, t: Transcript, model_id: str,
+                     word_timestamps: bool) -> None:
+    """Replace the transcript and its segments atomically."""
+    config = PG_TS_CONFIG.get(t.language or "", "simple")
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM transcripts WHERE key = :k"), {"k": key})
+        conn.execute(sa.text(
+            "INSERT INTO transcripts (key, model_id, language, language_probability, text, "
+            " duration_s, processing_time_ms, word_timestamps) VALUES (:k, :m, :l, :p, :t, :d, "
+            " :ms, :w)"), {"k": key, "m": model_id, "l": t.language, "p": t.language_probability,
+                           "t": t.text, "d": t.duration_s, "ms": t.processing_time_ms,
+                           "w": word_timestamps})
+        if t.segments:
+            conn.execute(sa.text(
+                "INSERT INTO transcript_segments (key, idx, start_s, end_s, text, words, "
+                " ts_config) VALUES (:k, :i, :s, :e, :t, CAST(:w AS jsonb), "
+                " CAST(:c AS regconfig))"),
+                [{"k": key, "i": i, "s": s.start, "e": max(s.end, s.start), "t": s.text,
+                  "w": json.dumps(s.words) if s.words is not None else None, "c": config}
+                 for i, s in enumerate(t.segments)])
+
+
+def transcript_of(engine: sa.Engine, key: str) -> dict | None:
+    """The seed's response shape, read back from the catalog."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT * FROM transcripts WHERE key = :k"),
+                           {"k": key}).mappings().first()
+        if row is None:
+            return None
+        segs = conn.execute(sa.text(
+            "SELECT start_s, end_s, text, words FROM transcript_segments WHERE key = :k "
+            "ORDER BY idx"), {"k": key}).all()
+    return {"text": row["text"], "language": row["language"],
+            "language_probability": row["language_probability"],
+            "segments": [{"start": s.start_s, "end": s.end_s, "text": s.text,
+                          **({"words": s.words} if s.words is not None else {})} for s in segs],
+            "processing_time_ms": row["processing_time_ms"]}
+
+
+@dataclass(frozen=True)
+class SpeechHit:
+    key: str
+    path: str
+    kind: str
+    start_s: float
+    end_s: float
+    text: str
+    rank: float
+
+
+def search_speech(engine: sa.Engine, query: str, k: int = 10,
+                  kind: str | None = None) -> list[SpeechHit]:
+    """Segments whose words match, best first (ts_rank_cd), one hit per segment."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "WITH q AS (SELECT websearch_to_tsquery('simple', :q) || "
+            "                  websearch_to_tsquery('english', :q) AS query) "
+            "SELECT s.key, f.primary_path AS path, f.kind, s.start_s, s.end_s, s.text, "
+            "       ts_rank_cd(s.tsv, q.query) AS rank "
+            "FROM transcript_segments s CROSS JOIN q JOIN media_files f ON f.key = s.key "
+            "WHERE s.tsv @@ q.query AND (CAST(:kind AS text) IS NULL OR f.kind = :kind) "
+            "ORDER BY rank DESC, s.key, s.start_s LIMIT :k"),
+            {"q": query, "k": k, "kind": kind}).all()
+    return [SpeechHit(r.key, r.path, r.kind, r.start_s, r.end_s, r.text, float(r.rank))
+            for r in rows]
+
+
+def store_frames(engine: sa.Engine, key: str, frames: Sequence[dict]) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM video_frames WHERE key = :k"), {"k": key})
+        if frames:
+            conn.execute(sa.text(
+                "INSERT INTO video_frames (key, frame_ms, reason, caption, scene_type, objects) "
+                "VALUES (:key, :frame_ms, :reason, :caption, :scene_type, "
+                "CAST(:objects AS jsonb))"),
+                [{**f, "key": key, "objects": json.dumps(f.get("objects", []))} for f in frames])
+
+
+def frames_of(engine: sa.Engine, key: str) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.text(
+            "SELECT frame_ms, reason, caption, scene_type, objects FROM video_frames "
+            "WHERE key = :k ORDER BY frame_ms"), {"k": key})]
+
+
+def store_summary(engine: sa.Engine, key: str, summary: str, timeline: list[dict]) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO video_summaries (key, summary, timeline) VALUES (:k, :s, "
+            "CAST(:t AS jsonb)) ON CONFLICT (key) DO UPDATE SET summary = EXCLUDED.summary, "
+            "timeline = EXCLUDED.timeline, created_at = now()"),
+            {"k": key, "s": summary, "t": json.dumps(timeline)})
