@@ -51,7 +51,11 @@ def test_media_job_over_the_sample_folder(settings, catalog, sample_folder, tiny
     assert all(errors.values()), "every non-ok file has a human-readable error"
     # Only the good images were embedded; broken ones did not stop the batch.
     with catalog.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM image_embeddings")).scalar() == 2
+        assert conn.execute(sa.text(
+            "SELECT count(*) FROM image_embeddings WHERE frame_ms = -1")).scalar() == 2
+        # and the sample video (4 s) has its frames, with timestamps
+        assert conn.execute(sa.text(
+            "SELECT count(*) FROM image_embeddings WHERE frame_ms >= 0")).scalar() >= 2
     # The sample folder is untouched: originals are never modified.
     assert (folder / "red.jpg").read_bytes() == (folder / "copy of red.jpg").read_bytes()
 

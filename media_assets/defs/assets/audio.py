@@ -76,7 +76,7 @@ def transcripts(context: dg.AssetExecutionContext, config: TranscriptConfig,
         "failed": dg.MetadataValue.json(failed),
         "audio_seconds": dg.MetadataValue.float(round(audio_s, 1)),
         "seconds": dg.MetadataValue.float(round(seconds, 2)),
-        "real_time_factor": dg.MetadataValue.float(round(seconds / audio_s, 3) if audio_s else 0),
+        "real_time_factor": dg.MetadataValue.float(round(seconds / audio_s, 3) if audio_s else 0.0),
         "preview": dg.MetadataValue.md("\n".join(preview)),
     }
     if done:
