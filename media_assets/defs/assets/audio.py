@@ -19,6 +19,8 @@ class TranscriptConfig(dg.Config):
     language: str = ""  # empty: detect per file
     word_timestamps: bool = False
     beam_size: int = 5
+    # >1: faster-whisper's batched pipeline (faster and more accurate here, ~650 MB RSS).
+    batch_size: int = 8
     chunk_minutes: float = 10.0
 
 
@@ -54,7 +56,7 @@ def transcripts(context: dg.AssetExecutionContext, config: TranscriptConfig,
                     t = transcribe(
                         model, path, language=config.language or None,
                         beam_size=config.beam_size, word_timestamps=config.word_timestamps,
-                        chunk_seconds=config.chunk_minutes * 60,
+                        chunk_seconds=config.chunk_minutes * 60, batch_size=config.batch_size,
                         on_progress=lambda d, total, p=path: context.log.info(
                             f"{p}: {d:.0f} / {total or 0:.0f} s transcribed"))
                 except Exception as exc:  # corrupt audio: recorded, the batch goes on
