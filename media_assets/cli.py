@@ -185,11 +185,24 @@ def status(as_json: bool):
     settings = Settings.from_env()
     catalog = _open(settings)
     summary = _summary(catalog)
+    from media_assets.lib.catalog.json_docs import json_overview
+
+    summary["json_tables"] = json_overview(catalog.engine)
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
-    else:
-        _print_summary(summary, f"catalog: {summary['total']} paths "
-                                f"({catalog.url.render_as_string(hide_password=True)})")
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    _print_summary(summary, f"catalog: {summary['total']} paths "
+                            f"({catalog.url.render_as_string(hide_password=True)})")
+    if summary["json_tables"]:
+        click.secho(f"\n{len(summary['json_tables'])} JSON files designed and loaded:",
+                    bold=True)
+        for t in summary["json_tables"]:
+            loaded = ("not loaded" if t["row_count"] is None else
+                      f"{t['row_count']} rows, {t['reject_count']} rejected")
+            click.echo(f"  json_data.{t['table_name']} [{t['storage_type']}] {loaded}  "
+                       f"<- {json.dumps(t['path'], ensure_ascii=False)[1:-1]}")
+            click.echo(f"      {t['reasoning']}")
+            click.echo(f"      LLM: {t['llm_status'][:160]}")
 
 
 @main.command()

@@ -6,10 +6,11 @@ from media_assets.defs.assets.audio import transcripts
 from media_assets.defs.assets.images import image_analysis, image_duplicates, image_embeddings
 from media_assets.defs.assets.video import video_frames, video_summary
 from media_assets.defs.assets.ingest import media_file
+from media_assets.defs.assets.json_docs import json_schemas, json_tables
 
 # Every asset partitioned by `media_files`; later domains (audio, video, json) add theirs.
 PER_FILE_ASSETS = [media_file, image_embeddings, image_analysis, image_duplicates,
-                   transcripts, video_frames, video_summary]
+                   transcripts, video_frames, video_summary, json_schemas, json_tables]
 
 # The model each model asset needs: `media-assets ingest` leaves out (and names) the assets
 # whose model is not on this machine, instead of failing the whole batch.

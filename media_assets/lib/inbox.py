@@ -19,11 +19,15 @@ from pathlib import Path
 from media_assets.lib.catalog.files import FileCatalog, Registration
 
 TEMP_SUFFIXES = (".part", ".crdownload", ".tmp", ".partial", ".download", ".swp", "~")
+# `orders.json.comment` holds the user's note on `orders.json` for the schema designer: a
+# sidecar, not a file to catalog.
+COMMENT_SUFFIX = ".comment"
 
 
 def is_temporary(name: str) -> bool:
-    """Names that browsers, editors and sync tools use while a file is still being written."""
-    return name.startswith((".", "~$")) or name.lower().endswith(TEMP_SUFFIXES)
+    """Names that browsers, editors and sync tools use while a file is still being written,
+    and sidecar comments."""
+    return name.startswith((".", "~$")) or name.lower().endswith(TEMP_SUFFIXES + (COMMENT_SUFFIX,))
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,7 @@ def write_phi3(dest: Path) -> Path:
     tokenizer = _bpe_tokenizer([])
     config = Phi3Config(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                         num_attention_heads=2, num_key_value_heads=2,
-                        vocab_size=len(tokenizer), max_position_embeddings=512,
+                        vocab_size=len(tokenizer), max_position_embeddings=8192,
                         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
                         eos_token_id=tokenizer.eos_token_id)
     torch.manual_seed(0)

@@ -1,0 +1,280 @@
+"""Reading JSON records, and loading them into the table a SchemaDesign describes.
+
+Identifiers from data or from an LLM never reach SQL unquoted: table names must match
+`^[a-z_][a-z0-9_]{0,62}$`; column names are any key up to 63 bytes without NUL, always
+double-quoted with quotes doubled. Values are converted in Python before COPY, so a record
+that does not fit goes to the rejects table with its reason instead of failing the load.
+Re-loading builds a new table and swaps it in within one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import sqlalchemy as sa
+from psycopg.types.json import Jsonb
+
+from media_assets.lib.analysis.json_schema import FieldSchema, SchemaDesign
+
+SCHEMA = "json_data"
+TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+RESERVED = {"_row", "_extra", "_doc"}
+
+
+class IdentifierError(ValueError):
+    """A name that must not reach SQL."""
+
+
+def quote_ident(name: str) -> str:
+    if not name or "\x00" in name or len(name.encode()) > 63:
+        raise IdentifierError(f"invalid SQL identifier {name[:80]!r}")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def check_table_name(name: str) -> str:
+    if not TABLE_NAME.match(name or ""):
+        raise IdentifierError(f"table name {name!r} must match {TABLE_NAME.pattern}")
+    return name
+
+
+@dataclass
+class Reject:
+    line: int          # 1-based record number (NDJSON: line number)
+    reason: str
+    raw: str           # the record's text, truncated
+
+
+def read_records(path: Path, details: dict) -> tuple[list, list[Reject]]:
+    """All records of a JSON or NDJSON file (numbers as Decimal: exact), plus bad NDJSON lines."""
+    text = path.read_bytes().decode(details.get("encoding") or "utf-8", errors="replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if details.get("format") == "ndjson":
+        records, rejects = [], []
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line, parse_float=Decimal))
+            except (json.JSONDecodeError, RecursionError) as exc:
+                rejects.append(Reject(lineno, f"line {lineno}: invalid JSON: {exc}", line[:2000]))
+        return records, rejects
+    doc = json.loads(text, parse_float=Decimal)
+    if isinstance(doc, list):
+        return doc, []
+    if isinstance(doc, dict) and details.get("records_path") in doc:
+        return doc[details["records_path"]], []
+    return [doc], []
+
+
+def column_names(design: SchemaDesign) -> dict[str, str]:
+    """field name -> column name: the key itself, unless it collides with our own columns or
+    is too long for PostgreSQL (then shortened, made unique, and still quoted)."""
+    out, used = {}, set(RESERVED)
+    for f in design.fields:
+        if not f.column:
+            continue
+        name = f.name.replace("\x00", "")
+        if name in used or not name:
+            name = f"{name}_field" if name else "field"
+        while len(name.encode()) > 63:
+            name = name[:-1]
+        base, i = name, 2
+        while name in used:
+            suffix = f"_{i}"
+            name = base[: 63 - len(suffix)] + suffix
+            i += 1
+        used.add(name)
+        out[f.name] = name
+    return out
+
+
+def _convert(value, f: FieldSchema):
+    """The value as the column's type, or raise ValueError with the reason."""
+    if value is None:  # columns are nullable: a field required in the sample may still be null
+        return None
+    t = f.type
+    if t == "boolean":
+        if isinstance(value, bool):
+            return value
+    elif t == "integer":
+        if isinstance(value, bool):
+            pass
+        elif isinstance(value, int) and abs(value) < 2**63:
+            return value
+        elif isinstance(value, Decimal) and value == value.to_integral_value() \
+                and abs(value) < 2**63:
+            return int(value)
+    elif t in ("float", "decimal", "bigint_overflow"):
+        if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+            return Decimal(value) if t != "float" else float(value)
+        if isinstance(value, float):
+            return value
+    elif t in ("string", "enum", "email", "url"):
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise ValueError("text contains a NUL character, which PostgreSQL refuses")
+            return value
+    elif t == "date":
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"{value[:40]!r} is not a date") from None
+    elif t == "timestamp":
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(f"{value[:40]!r} is not a timestamp") from None
+    elif t == "uuid":
+        if isinstance(value, str):
+            try:
+                return uuid.UUID(value)
+            except ValueError:
+                raise ValueError(f"{value[:40]!r} is not a UUID") from None
+    raise ValueError(f"expected {f.type}, got {type(value).__name__} {str(value)[:40]!r}")
+
+
+def _json_safe(value):
+    """Decimal -> int/float for JSONB; everything else as is."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() and abs(value) < 2**63 \
+            else float(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def rows(records: list, design: SchemaDesign, names: dict[str, str],
+         first_line: int = 1) -> Iterator[tuple[int, tuple | None, str | None]]:
+    """(record number, row tuple or None, reject reason or None) per record."""
+    columns = [f for f in design.fields if f.column]
+    extra = design.storage_type == "hybrid"
+    for i, rec in enumerate(records, first_line):
+        if not isinstance(rec, dict):
+            rec = {"value": rec}
+        if design.storage_type == "jsonb":
+            yield i, (i, Jsonb(_json_safe(rec))), None
+            continue
+        try:
+            values = []
+            for f in columns:
+                try:
+                    values.append(_convert(rec.get(f.name), f))
+                except ValueError as exc:
+                    raise ValueError(f"field {f.name[:60]!r}: {exc}") from None
+            rest = {k: v for k, v in rec.items() if k not in names}
+            if rest and not extra:
+                raise ValueError("fields not in the table: " +
+                                 ", ".join(repr(k[:40]) for k in list(rest)[:5]))
+        except ValueError as exc:
+            yield i, None, str(exc)
+            continue
+        row = [i, *values]
+        if extra:
+            row.append(Jsonb(_json_safe(rest)) if rest else None)
+        yield i, tuple(row), None
+
+
+@dataclass
+class LoadResult:
+    table: str
+    row_count: int
+    reject_count: int
+    input_count: int
+    indexes: list[str]
+
+
+def _create_sql(table: str, design: SchemaDesign, names: dict[str, str]) -> str:
+    cols = ['"_row" bigint PRIMARY KEY']
+    if design.storage_type == "jsonb":
+        cols.append('"_doc" jsonb NOT NULL')
+    else:
+        for f in design.fields:
+            if f.column:
+                cols.append(f"{quote_ident(names[f.name])} {f.pg_type}")
+        if design.storage_type == "hybrid":
+            cols.append('"_extra" jsonb')
+    return f"CREATE TABLE {SCHEMA}.{quote_ident(table)} ({', '.join(cols)})"
+
+
+def load_table(engine: sa.Engine, design: SchemaDesign, records: list,
+               pre_rejects: list[Reject]) -> LoadResult:
+    """Create, fill, index and swap in `json_data.<table>`; rejects go to `<table>__rejects`."""
+    table = check_table_name(design.table_name)
+    names = column_names(design)
+    staging = f"{table[:40]}__new_{uuid.uuid4().hex[:8]}"
+    rejects_table = f"{table[:52]}__rejects"
+    columns = ['"_row"'] + ([] if design.storage_type != "jsonb" else ['"_doc"'])
+    if design.storage_type != "jsonb":
+        columns += [quote_ident(names[f.name]) for f in design.fields if f.column]
+        if design.storage_type == "hybrid":
+            columns.append('"_extra"')
+    rejects = list(pre_rejects)
+    loaded = 0
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute(_create_sql(staging, design, names))
+        copy_sql = (f"COPY {SCHEMA}.{quote_ident(staging)} ({', '.join(columns)}) "
+                    "FROM STDIN")
+        with cur.copy(copy_sql) as copy:
+            for i, row, reason in rows(records, design, names):
+                if row is None:
+                    raw_text = json.dumps(_json_safe(records[i - 1]), ensure_ascii=False)
+                    rejects.append(Reject(i, reason, raw_text[:2000]))
+                    continue
+                copy.write_row(row)
+                loaded += 1
+        index_names = []
+        for n, idx in enumerate(design.indexes):
+            cols = ", ".join(quote_ident(c if c in RESERVED else names.get(c, c))
+                             for c in idx["columns"])
+            iname = f"{table[:40]}_idx{n}"
+            method = "gin" if idx.get("type") == "gin" else "btree"
+            unique = "UNIQUE " if idx.get("unique") else ""
+            index_names.append(iname)
+            try:
+                cur.execute("SAVEPOINT idx")
+                cur.execute(f"CREATE {unique}INDEX {quote_ident(iname + '_new')} ON "
+                            f"{SCHEMA}.{quote_ident(staging)} USING {method} ({cols})")
+                cur.execute("RELEASE SAVEPOINT idx")
+            except Exception:
+                # A unique index the full data violates: fall back to a plain one.
+                cur.execute("ROLLBACK TO SAVEPOINT idx")
+                cur.execute(f"CREATE INDEX {quote_ident(iname + '_new')} ON "
+                            f"{SCHEMA}.{quote_ident(staging)} USING {method} ({cols})")
+        # The swap: readers see the old table or the new one, never a half-loaded one.
+        cur.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{quote_ident(table)} CASCADE")
+        cur.execute(f"ALTER TABLE {SCHEMA}.{quote_ident(staging)} RENAME TO {quote_ident(table)}")
+        cur.execute(f"ALTER TABLE {SCHEMA}.{quote_ident(table)} RENAME CONSTRAINT "
+                    f"{quote_ident(staging + '_pkey')} TO {quote_ident(table[:58] + '_pkey')}")
+        for iname in index_names:
+            cur.execute(f"ALTER INDEX {SCHEMA}.{quote_ident(iname + '_new')} "
+                        f"RENAME TO {quote_ident(iname)}")
+        cur.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{quote_ident(rejects_table)}")
+        cur.execute(f"CREATE TABLE {SCHEMA}.{quote_ident(rejects_table)} "
+                    "(record integer NOT NULL, reason text NOT NULL, raw text NOT NULL)")
+        if rejects:
+            with cur.copy(f"COPY {SCHEMA}.{quote_ident(rejects_table)} (record, reason, raw) "
+                          "FROM STDIN") as copy:
+                for r in rejects:
+                    copy.write_row((r.line, r.reason.replace("\x00", ""),
+                                    r.raw.replace("\x00", "")))
+        raw.commit()
+    except Exception:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()
+    return LoadResult(table, loaded, len(rejects), len(records) + len(pre_rejects), index_names)

@@ -1,0 +1,70 @@
+"""Inferred JSON designs and loaded tables in the catalog."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import sqlalchemy as sa
+
+from media_assets.lib.analysis.json_load import LoadResult
+from media_assets.lib.analysis.json_schema import FieldSchema, SchemaDesign
+
+
+def unique_table_name(engine: sa.Engine, key: str, wanted: str) -> str:
+    """`wanted`, unless another file's table has it: then `wanted_<key prefix>`."""
+    with engine.connect() as conn:
+        owner = conn.execute(sa.text(
+            "SELECT key FROM json_schemas WHERE table_name = :t AND key <> :k "
+            "UNION SELECT key FROM json_tables WHERE table_name = :t AND key <> :k"),
+            {"t": wanted, "k": key}).first()
+    return wanted if owner is None else f"{wanted[:54]}_{key[:8]}"
+
+
+def store_design(engine: sa.Engine, key: str, d: SchemaDesign, llm_model: str | None,
+                 llm_status: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO json_schemas (key, table_name, storage_type, reasoning, fields, "
+            " columns, indexes, sample_size, record_count, llm_model, llm_status) VALUES "
+            " (:k, :t, :s, :r, CAST(:f AS jsonb), CAST(:c AS jsonb), CAST(:i AS jsonb), :n, "
+            " :rc, :lm, :ls) ON CONFLICT (key) DO UPDATE SET table_name = EXCLUDED.table_name,"
+            " storage_type = EXCLUDED.storage_type, reasoning = EXCLUDED.reasoning, "
+            " fields = EXCLUDED.fields, columns = EXCLUDED.columns, indexes = EXCLUDED.indexes,"
+            " sample_size = EXCLUDED.sample_size, record_count = EXCLUDED.record_count, "
+            " llm_model = EXCLUDED.llm_model, llm_status = EXCLUDED.llm_status, "
+            " inferred_at = now()"),
+            {"k": key, "t": d.table_name, "s": d.storage_type, "r": d.reasoning,
+             "f": json.dumps({f.name: f.description for f in d.fields}),
+             "c": json.dumps([asdict(f) for f in d.fields]), "i": json.dumps(d.indexes),
+             "n": d.sample_size, "rc": d.record_count, "lm": llm_model, "ls": llm_status})
+
+
+def load_design(engine: sa.Engine, key: str) -> SchemaDesign | None:
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT * FROM json_schemas WHERE key = :k"),
+                           {"k": key}).mappings().first()
+    if row is None:
+        return None
+    return SchemaDesign(row["table_name"], row["storage_type"], row["reasoning"],
+                        [FieldSchema(**c) for c in row["columns"]], row["indexes"],
+                        row["sample_size"], row["record_count"])
+
+
+def record_load(engine: sa.Engine, key: str, r: LoadResult) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM json_tables WHERE key = :k OR table_name = :t"),
+                     {"k": key, "t": r.table})
+        conn.execute(sa.text(
+            "INSERT INTO json_tables (key, table_name, row_count, reject_count, input_count) "
+            "VALUES (:k, :t, :n, :r, :i)"),
+            {"k": key, "t": r.table, "n": r.row_count, "r": r.reject_count, "i": r.input_count})
+
+
+def json_overview(engine: sa.Engine) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.text(
+            "SELECT f.primary_path AS path, s.table_name, s.storage_type, s.reasoning, "
+            "       s.llm_status, t.row_count, t.reject_count, t.input_count "
+            "FROM json_schemas s JOIN media_files f USING (key) "
+            "LEFT JOIN json_tables t USING (key) ORDER BY s.table_name"))]
