@@ -120,6 +120,18 @@ def _kind(value: Any) -> str:
     return "object"
 
 
+def _scale(value: float | Decimal) -> int:
+    """Digits after the decimal point as written: repr() of a float is the shortest text that
+    reads back the same, so 19.99 -> 2 and 12.5 -> 1 without parsing JSON as Decimal."""
+    if isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    text = repr(value)
+    if "e" in text or "E" in text or "inf" in text or "nan" in text:
+        return 99  # scientific notation or special: not a decimal column
+    return len(text.split(".")[1].rstrip("0")) if "." in text else 0
+
+
 def _depth(value: Any, limit: int) -> int:
     depth, level = 0, [value]
     while level and depth <= limit:
@@ -150,11 +162,9 @@ def observe(stats: dict[str, FieldStats], record: dict) -> None:
         if kind == "integer":
             if abs(int(value)) >= 2**63:
                 st.big_int = True
-        elif kind == "float" and isinstance(value, Decimal):
-            exponent = value.as_tuple().exponent
-            scale = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-            st.scales.add(scale)
-            st.max_scale = max(st.max_scale, scale)
+        elif kind == "float":
+            st.scales.add(_scale(value))
+            st.max_scale = max(st.max_scale, _scale(value))
         elif kind == "string":
             st.max_len = max(st.max_len, len(value))
             fmt = next((name for name, rx in _FORMATS if len(value) < 300 and rx.match(value)),
