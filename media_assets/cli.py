@@ -63,6 +63,7 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool):
 
     from media_assets.defs.partitions import media_files, range_tags
     from media_assets.lib.batches import contiguous_batches
+    from media_assets.lib.catalog.files import incomplete_keys
     from media_assets.lib.inbox import is_settled, register, walk
 
     settings = Settings.from_env()
@@ -92,22 +93,30 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool):
     resources = resources_from_settings(settings)
     selection = _available_assets(resources["gpu"])
     pending = catalog.files.pending_keys()
+    # Files catalogued before a model was here get that model's assets now.
+    models = resources["gpu"].config()
+    clip_ref = _clip_ref_or_none(models)
+    stale = [k for k in incomplete_keys(catalog.engine, clip_ref,
+                                        dg.AssetKey("transcripts") in selection)
+             if k not in set(pending)]
     known = set(instance.get_dynamic_partitions(media_files.name))
-    missing_parts = [k for k in pending if k not in known]
+    missing_parts = [k for k in pending + stale if k not in known]
     if missing_parts:
         instance.add_dynamic_partitions(media_files.name, missing_parts)
     order = instance.get_dynamic_partitions(media_files.name)
-    batches = contiguous_batches(order, set(pending), settings.batch_size)
+    runs = [(b, selection) for b in contiguous_batches(order, set(pending), settings.batch_size)]
+    model_only = [k for k in selection if k != dg.AssetKey("media_file")]
+    runs += [(b, model_only) for b in contiguous_batches(order, set(stale), settings.batch_size)]
     failed_runs = []
     quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    with tqdm(total=len(pending), desc="processing", unit="file", disable=quiet,
+    with tqdm(total=len(pending) + len(stale), desc="processing", unit="file", disable=quiet,
               file=sys.stderr) as bar:
-        for batch in batches:
+        for batch, assets in runs:
             # media_job's assets, with this process's resources and only the assets whose
             # models are here.
             result = dg.materialize(PER_FILE_ASSETS, instance=instance, tags=range_tags(batch),
                                     run_config=quiet_logs, raise_on_error=False,
-                                    resources=resources, selection=selection)
+                                    resources=resources, selection=assets)
             if not result.success:
                 failed_runs.append(result.run_id)
                 for event in result.all_events:
@@ -120,16 +129,28 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool):
     summary = _summary(catalog, paths_seen)
     summary["new"] = len(registration.new_keys)
     summary["aliases"] = len(registration.aliases)
+    summary["completed"] = len(stale)
     summary["failed_runs"] = failed_runs
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
         _print_summary(summary, f"{len(paths_seen)} files under {', '.join(map(str, roots))}")
         click.echo(f"{summary['new']} new, {summary['aliases']} duplicates recorded as aliases, "
-                   f"{registration.unchanged} already catalogued")
+                   f"{registration.unchanged} already catalogued" +
+                   (f", {len(stale)} completed with models now present" if stale else ""))
     if failed_runs:
         _fail(f"{len(failed_runs)} runs failed: see `media-assets dev` (Runs) for "
               f"{', '.join(failed_runs)}")
+
+
+def _clip_ref_or_none(models) -> str | None:
+    from media_assets.lib.models.locate import ModelNotFound
+    from media_assets.lib.models.registry import clip_model_ref
+
+    try:
+        return clip_model_ref(models)
+    except ModelNotFound:
+        return None
 
 
 def _available_assets(gpu) -> list:

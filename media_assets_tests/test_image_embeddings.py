@@ -126,3 +126,23 @@ def test_ingest_without_clip_skips_embeddings_and_says_why(settings, tmp_path, m
     result = CliRunner().invoke(main, ["ingest", "-q", str(_photos(tmp_path / "photos"))])
     assert result.exit_code == 0, result.output
     assert "skipping image_embeddings: the clip model" in result.output
+
+
+def test_ingest_completes_files_once_the_model_is_present(settings, catalog, tiny_models,
+                                                         tmp_path, monkeypatch):
+    folder = _photos(tmp_path / "photos")
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tmp_path / "no-models"))
+    assert CliRunner().invoke(main, ["ingest", "-q", str(folder)]).exit_code == 0
+    with catalog.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM image_embeddings")).scalar() == 0
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    second = CliRunner().invoke(main, ["ingest", "-q", "--json", str(folder)])
+    assert second.exit_code == 0, second.output
+    import json
+
+    assert json.loads(second.stdout)["completed"] == len(PHOTOS)
+    with catalog.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM image_embeddings")).scalar() == 5
+        assert conn.execute(sa.text("SELECT count(*) FROM image_analysis")).scalar() == 5
+    third = CliRunner().invoke(main, ["ingest", "-q", "--json", str(folder)])
+    assert json.loads(third.stdout)["completed"] == 0  # nothing is done twice
