@@ -4,8 +4,8 @@ import time
 
 import dagster as dg
 
-from media_assets.defs.assets.ingest import MAX_PARTITIONS_PER_RUN, media_file
-from media_assets.defs.partitions import media_files
+from media_assets.defs.assets.ingest import media_file
+from media_assets.defs.partitions import per_file_asset
 from media_assets.defs.resources import CatalogResource, GpuResource
 from media_assets.lib.catalog.speech import store_transcript
 from media_assets.lib.models.whisper import transcribe
@@ -28,14 +28,8 @@ def _has_audio(details: dict) -> bool:
     return any(s.get("type") == "audio" for s in details.get("streams", []))
 
 
-@dg.asset(
-    partitions_def=media_files,
-    deps=[media_file],
-    backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
-    group_name=AUDIO_GROUP,
-    pool="gpu",
-    kinds={"pytorch", "postgres"},
-)
+@per_file_asset(group_name=AUDIO_GROUP, deps=[media_file],
+                uses_models=True, kinds={"pytorch", "postgres"})
 def transcripts(context: dg.AssetExecutionContext, config: TranscriptConfig,
                 catalog: CatalogResource, gpu: GpuResource) -> dg.MaterializeResult:
     """Transcripts of the batch's audio files and video soundtracks: the detected language

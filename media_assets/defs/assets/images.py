@@ -6,8 +6,8 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from media_assets.defs.assets.ingest import MAX_PARTITIONS_PER_RUN, media_file
-from media_assets.defs.partitions import media_files
+from media_assets.defs.assets.ingest import media_file
+from media_assets.defs.partitions import per_file_asset
 from media_assets.defs.resources import CatalogResource, GpuResource
 from media_assets.lib.analysis.images import (DEFAULT_OBJECTS, DEFAULT_QUESTIONS,
                                               DEFAULT_SCENES, Analysis, AnalysisSettings,
@@ -22,14 +22,8 @@ IMAGES_GROUP = "images"
 CLIP_BATCH = 32
 
 
-@dg.asset(
-    partitions_def=media_files,
-    deps=[media_file],
-    backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
-    group_name=IMAGES_GROUP,
-    pool="gpu",
-    kinds={"pytorch", "postgres"},
-)
+@per_file_asset(group_name=IMAGES_GROUP, deps=[media_file],
+                uses_models=True, kinds={"pytorch", "postgres"})
 def image_embeddings(context: dg.AssetExecutionContext, catalog: CatalogResource,
                      gpu: GpuResource) -> dg.MaterializeResult:
     """512-d L2-normalised CLIP vectors of the batch's images, stored in pgvector (HNSW,
@@ -91,14 +85,8 @@ def _analysis_markdown(rows: list[tuple[str, str, Analysis]], limit: int = 20) -
     return "\n".join(lines)
 
 
-@dg.asset(
-    partitions_def=media_files,
-    deps=[media_file],
-    backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
-    group_name=IMAGES_GROUP,
-    pool="gpu",
-    kinds={"pytorch", "postgres"},
-)
+@per_file_asset(group_name=IMAGES_GROUP, deps=[media_file],
+                uses_models=True, kinds={"pytorch", "postgres"})
 def image_analysis(context: dg.AssetExecutionContext, config: ImageAnalysisConfig,
                    catalog: CatalogResource, gpu: GpuResource) -> dg.MaterializeResult:
     """Per image: a BLIP-2 caption, answers to the configured questions, CLIP zero-shot
@@ -146,13 +134,7 @@ def image_analysis(context: dg.AssetExecutionContext, config: ImageAnalysisConfi
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(
-    partitions_def=media_files,
-    deps=[image_embeddings],
-    backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
-    group_name=IMAGES_GROUP,
-    kinds={"postgres"},
-)
+@per_file_asset(group_name=IMAGES_GROUP, deps=[image_embeddings], kinds={"postgres"})
 def image_duplicates(context: dg.AssetExecutionContext, catalog: CatalogResource,
                      gpu: GpuResource) -> dg.MaterializeResult:
     """Pairs of images whose CLIP vectors lie within a cosine distance of 0.01 (Immich's

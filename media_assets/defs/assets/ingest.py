@@ -5,13 +5,11 @@ from collections import Counter
 
 import dagster as dg
 
-from media_assets.defs.partitions import media_files
+from media_assets.defs.partitions import per_file_asset
 from media_assets.defs.resources import CatalogResource, InboxResource
 from media_assets.lib.media.catalog_probe import Outcome, probe_and_record
 
 INGEST_GROUP = "ingest"
-# Per-file runs are cheap to batch: a run covers up to this many partitions.
-MAX_PARTITIONS_PER_RUN = 256
 
 def _detail_line(o: Outcome) -> str:
     d = o.details
@@ -38,9 +36,7 @@ def _markdown(outcomes: list[Outcome], limit: int = 50) -> str:
         rows.append(f"| … {len(outcomes) - limit} more | | | |")
     return "\n".join(rows)
 
-@dg.asset(
-    partitions_def=media_files,
-    backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
+@per_file_asset(
     group_name=INGEST_GROUP,
     kinds={"postgres"},
     check_specs=[dg.AssetCheckSpec("every_file_has_a_verdict", asset="media_file",

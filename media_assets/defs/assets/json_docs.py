@@ -6,8 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from media_assets.defs.assets.ingest import MAX_PARTITIONS_PER_RUN, media_file
-from media_assets.defs.partitions import media_files
+from media_assets.defs.assets.ingest import media_file
+from media_assets.defs.partitions import per_file_asset
 from media_assets.defs.resources import CatalogResource, GpuResource
 from media_assets.lib.analysis.json_llm import ask_llm, build_prompt, parse_answer
 from media_assets.lib.analysis.json_load import load_table, read_records
@@ -41,14 +41,7 @@ def _json_files(cat, keys):
     return [(k, r) for k, r in rows.items() if r.kind == "json" and r.status == "ok"]
 
 
-@dg.asset(
-    partitions_def=media_files,
-    deps=[media_file],
-    backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
-    group_name=JSON_GROUP,
-    pool="gpu",
-    kinds={"postgres"},
-)
+@per_file_asset(group_name=JSON_GROUP, deps=[media_file], uses_models=True, kinds={"postgres"})
 def json_schemas(context: dg.AssetExecutionContext, config: JsonSchemaConfig,
                  catalog: CatalogResource, gpu: GpuResource) -> dg.MaterializeResult:
     """For each JSON/NDJSON file: field types (unions, nullability, enums, formats, maps),
@@ -105,13 +98,7 @@ def json_schemas(context: dg.AssetExecutionContext, config: JsonSchemaConfig,
     })
 
 
-@dg.asset(
-    partitions_def=media_files,
-    deps=[json_schemas],
-    backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
-    group_name=JSON_GROUP,
-    kinds={"postgres"},
-)
+@per_file_asset(group_name=JSON_GROUP, deps=[json_schemas], kinds={"postgres"})
 def json_tables(context: dg.AssetExecutionContext,
                 catalog: CatalogResource) -> dg.MaterializeResult:
     """Each JSON file loaded into `json_data.<table>` as its design says, with the suggested

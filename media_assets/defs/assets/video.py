@@ -6,8 +6,8 @@ import time
 import dagster as dg
 
 from media_assets.defs.assets.audio import transcripts
-from media_assets.defs.assets.ingest import MAX_PARTITIONS_PER_RUN, media_file
-from media_assets.defs.partitions import media_files
+from media_assets.defs.assets.ingest import media_file
+from media_assets.defs.partitions import per_file_asset
 from media_assets.defs.resources import CatalogResource, GpuResource
 from media_assets.lib.analysis.images import AnalysisSettings, analyse_images
 from media_assets.lib.analysis.video import build_summary
@@ -29,14 +29,8 @@ class VideoFramesConfig(dg.Config):
     use_captioner: bool = True
 
 
-@dg.asset(
-    partitions_def=media_files,
-    deps=[media_file],
-    backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
-    group_name=VIDEO_GROUP,
-    pool="gpu",
-    kinds={"pytorch", "postgres"},
-)
+@per_file_asset(group_name=VIDEO_GROUP, deps=[media_file],
+                uses_models=True, kinds={"pytorch", "postgres"})
 def video_frames(context: dg.AssetExecutionContext, config: VideoFramesConfig,
                  catalog: CatalogResource, gpu: GpuResource) -> dg.MaterializeResult:
     """A frame every `every_seconds` (plus scene changes) of each video, with its timestamp;
@@ -78,13 +72,7 @@ def video_frames(context: dg.AssetExecutionContext, config: VideoFramesConfig,
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(
-    partitions_def=media_files,
-    deps=[video_frames, transcripts],
-    backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
-    group_name=VIDEO_GROUP,
-    kinds={"postgres"},
-)
+@per_file_asset(group_name=VIDEO_GROUP, deps=[video_frames, transcripts], kinds={"postgres"})
 def video_summary(context: dg.AssetExecutionContext,
                   catalog: CatalogResource) -> dg.MaterializeResult:
     """Each video as one timeline, frame captions and spoken segments in time order, and a
