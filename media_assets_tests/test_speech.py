@@ -111,6 +111,7 @@ def test_long_audio_is_chunked_with_progress(whisper_model, english_wav, tmp_pat
 
 _DECODE_SCRIPT = """
 import json, sys, psutil
+import av  # imported before the baseline: its own size is not decoded audio
 from media_assets.lib.media.audio import stream_chunks
 p = psutil.Process(); base = p.memory_info().rss; peak = 0; longest = 0; total = 0
 for off, chunk in stream_chunks(sys.argv[1], 300):

@@ -38,9 +38,8 @@ def stream_chunks(path: str, chunk_seconds: float = 600.0) -> Iterator[tuple[flo
             raise ValueError("no audio stream")
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
-        pending: list[np.ndarray] = []
-        have = 0
-        offset = 0.0
+        # One preallocated buffer per chunk, filled in place: no concatenation copies.
+        buf, have, offset = np.empty(chunk_len, np.float32), 0, 0.0
 
         def frames():
             for frame in container.decode(stream):
@@ -49,13 +48,13 @@ def stream_chunks(path: str, chunk_seconds: float = 600.0) -> Iterator[tuple[flo
 
         for frame in frames():
             data = frame.to_ndarray().reshape(-1)
-            pending.append(data)
-            have += len(data)
-            while have >= chunk_len:
-                joined = np.concatenate(pending)
-                yield offset, joined[:chunk_len]
-                offset += chunk_len / RATE
-                rest = joined[chunk_len:]
-                pending, have = [rest], len(rest)
+            while len(data):
+                take = min(len(data), chunk_len - have)
+                buf[have:have + take] = data[:take]
+                have, data = have + take, data[take:]
+                if have == chunk_len:
+                    yield offset, buf
+                    offset += chunk_len / RATE
+                    buf, have = np.empty(chunk_len, np.float32), 0
         if have:
-            yield offset, np.concatenate(pending)
+            yield offset, buf[:have]
