@@ -210,3 +210,8 @@ def test_single_file_shows_its_table_in_dagster(settings, catalog, tiny_models, 
         status = conn.execute(sa.text("SELECT llm_status FROM json_schemas")).scalar()
     # The tiny Phi-3 writes noise: it ran, its answer was refused, the heuristics stood.
     assert status.startswith("not used:")
+    schemas = next(m for m in result.get_asset_materialization_events()
+                   if m.asset_key == dg.AssetKey("json_schemas")).event_specific_data \
+        .materialization.metadata
+    assert schemas["llm_model"].value == "microsoft/Phi-3.5-mini-instruct"
+    assert schemas["llm_load_seconds"].value > 0

@@ -66,6 +66,7 @@ def json_schemas(context: dg.AssetExecutionContext, config: JsonSchemaConfig,
                 llm = stack.enter_context(gpu.manager.use("llm"))
             except Exception as exc:  # OOM, broken weights: the heuristics stand
                 llm_reason = f"not used: {type(exc).__name__}: {exc}"[:500]
+        llm_ran = llm is not None
         for key, row in todo:
             path = Path(cat.files.paths_of(key)[0])
             records, _ = read_records(path, row.details)
@@ -90,7 +91,10 @@ def json_schemas(context: dg.AssetExecutionContext, config: JsonSchemaConfig,
                          gpu.manager.spec("llm").model_id if status == "used" else None, status)
             statuses[path.name] = status
             previews.append(_design_markdown(path.name, design))
+    # The model, device, load time and peak memory, when the LLM was loaded for this batch.
+    llm_meta = gpu.report("llm") if llm_ran else {}
     return dg.MaterializeResult(metadata={
+        **llm_meta,
         "files": dg.MetadataValue.int(len(todo)),
         "llm": dg.MetadataValue.json(statuses),
         "seconds": dg.MetadataValue.float(round(time.perf_counter() - start, 3)),
