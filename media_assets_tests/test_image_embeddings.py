@@ -146,3 +146,24 @@ def test_ingest_completes_files_once_the_model_is_present(settings, catalog, tin
         assert conn.execute(sa.text("SELECT count(*) FROM image_analysis")).scalar() == 5
     third = CliRunner().invoke(main, ["ingest", "-q", "--json", str(folder)])
     assert json.loads(third.stdout)["completed"] == 0  # nothing is done twice
+
+
+def test_a_model_change_reembeds_only_stale_rows(settings, catalog, tiny_models, tmp_path,
+                                                  monkeypatch):
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    _, keys = _run(settings, catalog, _photos(tmp_path / "photos"))
+    with catalog.engine.begin() as conn:
+        # Pretend two images were embedded by an older model and one is already current.
+        conn.execute(sa.text("UPDATE image_embeddings SET model_id = 'old/clip@1' "
+                             "WHERE key IN (SELECT key FROM image_embeddings ORDER BY key LIMIT 2)"))
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(media_files.name, keys)
+        result = dg.materialize(PER_FILE_ASSETS, instance=instance, tags=range_tags(keys),
+                                resources=resources_from_settings(settings),
+                                selection=["image_embeddings"])
+    meta = result.get_asset_materialization_events()[0].event_specific_data.materialization.metadata
+    assert meta["embedded"].value == 2 and meta["already_current"].value == len(PHOTOS) - 2
+    with catalog.engine.connect() as conn:
+        per_model = dict(conn.execute(sa.text(
+            "SELECT model_id LIKE 'old/%', count(*) FROM image_embeddings GROUP BY 1")).all())
+    assert per_model == {True: 2, False: len(PHOTOS)}  # old rows kept, never mixed in search

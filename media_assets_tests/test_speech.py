@@ -174,3 +174,14 @@ def test_video_frames_transcript_summary_and_spoken_search(settings, catalog, ti
     assert "museum" in spoken["caption"].lower()
     mats = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
     assert {"transcripts", "video_frames", "video_summary"} <= mats
+
+
+def test_word_timestamps_when_asked(whisper_model, english_wav):
+    t = transcribe(whisper_model, str(english_wav), word_timestamps=True, batch_size=8)
+    words = [w for s in t.segments for w in s.words]
+    assert len(words) >= 30
+    assert all(s.start - 0.05 <= w["start"] <= w["end"] <= s.end + 0.05
+               for s in t.segments for w in s.words)
+    assert [w["start"] for w in words] == sorted(w["start"] for w in words)
+    plain = transcribe(whisper_model, str(english_wav))
+    assert all(s.words is None for s in plain.segments)
