@@ -1,13 +1,12 @@
 """The catalog database: migrations applied once and atomically, the pgvector self-check."""
 
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from media_assets.lib.catalog import SQL_DIR, MigrationError, open_catalog
 from media_assets.lib.catalog.migrations import apply_migrations
-from media_assets.lib.catalog.server import DatabaseError, self_check, start_embedded
+from media_assets.lib.catalog.server import DatabaseError, self_check
 
 
 def _tables(engine) -> set[str]:

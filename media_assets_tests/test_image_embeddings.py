@@ -111,7 +111,7 @@ def test_search_is_ordered_uses_the_index_and_ignores_other_models(settings, cat
             "FROM generate_series(1, 512) WHERE i > 0) AS vector)) FROM generate_series(1, 3000) i"),
             {"m": model_ref})
         conn.execute(sa.text("ANALYZE image_embeddings"))
-        conn.execute(sa.text(f"SET LOCAL hnsw.iterative_scan = relaxed_order"))
+        conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
         plan = "\n".join(conn.execute(sa.text(
             "EXPLAIN SELECT key FROM image_embeddings WHERE model_id = :m "
             "ORDER BY embedding <=> CAST(:q AS vector) LIMIT 3"),

@@ -1,8 +1,6 @@
 """Real model classes, tiny random weights, loaded through the production loaders."""
 
-import gc
 
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -10,7 +8,6 @@ from PIL import Image
 
 from media_assets.cli import main
 from media_assets.lib.models.locate import DEFAULT_MODELS, ModelNotFound, locate
-from media_assets.lib.models.manager import rss_mb
 from media_assets.lib.models.registry import ModelConfig, build_manager
 from media_assets.lib.samples import tone
 

@@ -14,7 +14,6 @@ import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from media_assets.lib.catalog.files import FileCatalog, Registration
 
