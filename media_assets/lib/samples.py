@@ -79,18 +79,24 @@ def encode_audio(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
         stream = out.add_stream(codec, rate=out_rate, layout=layout)
         if codec == "vorbis":
             stream.codec_context.options = {"strict": "experimental"}
-        resampler = av.AudioResampler(format=sample_fmt, layout=layout, rate=out_rate,
-                                      frame_size=1024)
-        for frame in _frames(samples, rate):
-            for piece in resampler.resample(frame):
-                for packet in stream.encode(piece):
-                    out.mux(packet)
-        for piece in resampler.resample(None):
+        _encode_samples(out, stream, samples, rate, sample_fmt, layout)
+    return path
+
+
+def _encode_samples(out, stream, samples: np.ndarray, rate: int, sample_fmt: str,
+                    layout: str) -> None:
+    """Resample mono float samples to the stream's format in 1024-sample frames, encode,
+    mux, and flush the resampler and the encoder."""
+    import av
+
+    resampler = av.AudioResampler(format=sample_fmt, layout=layout, rate=stream.rate,
+                                  frame_size=1024)
+    for frame in list(_frames(samples.astype(np.float32), rate)) + [None]:
+        for piece in resampler.resample(frame):
             for packet in stream.encode(piece):
                 out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
+    for packet in stream.encode(None):
+        out.mux(packet)
 
 
 def _frames(samples: np.ndarray, rate: int, size: int = 1024):
@@ -119,14 +125,7 @@ def encode_video(path: Path, frames: list[np.ndarray], fps: float = 1.0,
         for packet in vs.encode(None):
             out.mux(packet)
         if a_stream is not None:
-            resampler = av.AudioResampler(format="fltp", layout="mono", rate=rate,
-                                          frame_size=1024)
-            for frame in list(_frames(audio.astype(np.float32), rate)) + [None]:
-                for piece in resampler.resample(frame):
-                    for packet in a_stream.encode(piece):
-                        out.mux(packet)
-            for packet in a_stream.encode(None):
-                out.mux(packet)
+            _encode_samples(out, a_stream, audio, rate, "fltp", "mono")
     return path
 
 

@@ -79,6 +79,13 @@ def store_embeddings(engine: sa.Engine, keys: Sequence[str], vectors: np.ndarray
     return len(rows)
 
 
+def tune_hnsw(conn) -> None:
+    """Per-transaction HNSW settings for recall: ef_search for the candidate list, and
+    iterative scans so a filter (model, kind) still yields k rows."""
+    conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}"))
+    conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+
+
 def stored_vector(engine: sa.Engine, key: str, model_ref: str) -> np.ndarray | None:
     with engine.connect() as conn:
         raw = conn.execute(sa.text(
@@ -91,9 +98,7 @@ def nearest(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int = 10,
             kind: str | None = None) -> list[Hit]:
     """The k nearest vectors of this model's space, through the HNSW index."""
     with engine.begin() as conn:
-        conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}"))
-        # With a filter (model, kind), keep scanning the graph until k rows qualify.
-        conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+        tune_hnsw(conn)
         rows = conn.execute(sa.text(
             "SELECT s.key, s.frame_ms, s.path, s.distance, f.kind, a.caption "
             "FROM search_images(CAST(:q AS vector), :m, :lim) s "

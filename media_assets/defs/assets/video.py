@@ -53,11 +53,11 @@ def video_frames(context: dg.AssetExecutionContext, config: VideoFramesConfig,
         if not frames:
             continue
         images = [f.image for f in frames]
-        results = analyse_images(gpu.manager, images, settings)
         with gpu.manager.use("clip") as clip:
             vectors = image_features(clip, images)
             store_embeddings(cat.engine, [key] * len(frames), vectors, clip.model_ref,
                              [f.ms for f in frames])
+        results = analyse_images(gpu.manager, images, settings, feats=vectors)
         store_frames(cat.engine, key, [
             {"frame_ms": f.ms, "reason": f.reason, "caption": a.caption,
              "scene_type": a.scene_type, "objects": a.objects}

@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from PIL import Image
 
 from media_assets.lib.media.colors import dominant_colors
@@ -73,11 +74,13 @@ def clip_only_caption(objects: list[dict], scene: str) -> str:
 
 
 def analyse_images(manager: ModelManager, images: Sequence[Image.Image],
-                   settings: AnalysisSettings) -> list[Analysis]:
-    """Analyse a batch; CLIP is required, the captioner improves the text when it loads."""
+                   settings: AnalysisSettings, feats: np.ndarray | None = None) -> list[Analysis]:
+    """Analyse a batch; CLIP is required, the captioner improves the text when it loads.
+    `feats`: CLIP vectors of the images when the caller has them already."""
     start = time.perf_counter()
     with manager.use("clip") as clip:
-        feats = image_features(clip, images)
+        if feats is None:
+            feats = image_features(clip, images)
         obj_probs = zero_shot(clip, feats, settings.objects)
         scene_probs = zero_shot(clip, feats, settings.scenes, "a {} photo.")
         clip_ref = clip.model_ref

@@ -9,6 +9,7 @@ from dataclasses import asdict
 import sqlalchemy as sa
 
 from media_assets.lib.analysis.images import Analysis
+from media_assets.lib.search import tune_hnsw
 
 DUPLICATE_DISTANCE = 0.01  # cosine distance, as Immich's default
 
@@ -53,8 +54,7 @@ def record_near_duplicates(engine: sa.Engine, keys: Sequence[str], model_ref: st
                            max_distance: float = DUPLICATE_DISTANCE, k: int = 20) -> int:
     """For each key, its neighbours within `max_distance` (through the HNSW index)."""
     with engine.begin() as conn:
-        conn.execute(sa.text("SET LOCAL hnsw.ef_search = 100"))
-        conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+        tune_hnsw(conn)
         found = conn.execute(sa.text(
             "INSERT INTO near_duplicates (key_a, key_b, model_id, distance) "
             # a->b and b->a are one pair: keep it once

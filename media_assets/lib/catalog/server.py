@@ -54,6 +54,7 @@ def start_embedded(pgdata: Path) -> URL:
 
 def stop_embedded(pgdata: Path) -> bool:
     """Stop the embedded server if it runs; True when one was stopped."""
+    import os
     import subprocess
 
     import pgserver
@@ -63,8 +64,6 @@ def stop_embedded(pgdata: Path) -> bool:
         return False
     pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
     cmd = [str(pg_ctl), "-D", str(pgdata), "-m", "fast", "-w", "stop"]
-    import os
-
     if os.geteuid() == 0:  # pgserver runs the server as its own user when started as root
         cmd = ["su", "pgserver", "-s", "/bin/sh", "-c", " ".join(cmd)]
     return subprocess.run(cmd, capture_output=True).returncode == 0

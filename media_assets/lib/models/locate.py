@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,19 +67,18 @@ def folder_name(model_id: str) -> str:
     return model_id.strip("/").replace("/", "--")
 
 
-def candidates(role: str, model_id: str) -> list[tuple[str, Path | None]]:
-    """(source, folder) in lookup order; None where that source does not apply."""
-    out: list[tuple[str, Path | None]] = [("path", Path(model_id).expanduser())]
+def candidates(role: str, model_id: str) -> Iterator[tuple[str, Path | None]]:
+    """(source, folder) in lookup order, computed lazily: the HF cache is only asked when
+    the path and the model folder miss. None where that source does not apply."""
+    yield "path", Path(model_id).expanduser()
     mdir = model_dir()
-    out.append(("model dir", mdir / folder_name(model_id) if mdir else None))
+    yield "model dir", (mdir / folder_name(model_id) if mdir else None)
     try:
         from huggingface_hub import snapshot_download
 
-        cached = snapshot_download(model_id, local_files_only=True)
-        out.append(("hf cache", Path(cached)))
+        yield "hf cache", Path(snapshot_download(model_id, local_files_only=True))
     except Exception:
-        out.append(("hf cache", None))
-    return out
+        yield "hf cache", None
 
 
 def locate(role: str, model_id: str) -> Located:

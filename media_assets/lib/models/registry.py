@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 
 from media_assets.lib.models import loaders
-from media_assets.lib.models.locate import DEFAULT_MODELS, ModelNotFound, locate
+from media_assets.lib.models.locate import DEFAULT_MODELS, Located, ModelNotFound, locate
 from media_assets.lib.models.manager import ModelManager, ModelSpec
 
 GPU_BUDGET_MB = 6144
@@ -82,7 +82,7 @@ def _load(role: str, config: ModelConfig, device: str):
     found = locate(role, config.models[role])
     if role == "clip":
         bundle = loaders.load_clip(found.path, device)
-        bundle.model_ref = clip_model_ref(config)
+        bundle.model_ref = clip_model_ref(config, found)
         return bundle
     if role == "whisper":
         return loaders.load_whisper(found.path, device, config.whisper_compute_type)
@@ -91,9 +91,9 @@ def _load(role: str, config: ModelConfig, device: str):
     return loaders.load_llm(found.path, device, config.quantize_8bit)
 
 
-def clip_model_ref(config: ModelConfig) -> str:
+def clip_model_ref(config: ModelConfig, found: Located | None = None) -> str:
     """The name of the CLIP vector space (hub id @ weights fingerprint), without loading."""
-    found = locate("clip", config.models["clip"])
+    found = found or locate("clip", config.models["clip"])
     return f"{config.models['clip']}@{found.fingerprint}"
 
 
