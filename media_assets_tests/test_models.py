@@ -64,6 +64,7 @@ def test_every_tiny_model_loads_and_runs_through_the_manager(tiny_env):
 
 _RSS_SCRIPT = """
 import gc, json
+import faster_whisper  # libraries loaded before the baseline: their code is not the model
 from media_assets.lib.models.manager import rss_mb
 from media_assets.lib.models.registry import ModelConfig, build_manager
 manager = build_manager(ModelConfig(device="cpu", budget_mb=4000))
