@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from media_assets.lib.analysis.json_load import load_table, read_records
-from media_assets.lib.analysis.json_schema import infer_schema
-from media_assets.lib.catalog import open_catalog
+from media_assets.lib.json_docs.load import load_table, read_records
+from media_assets.lib.json_docs.schema import infer_schema
+from media_assets.lib.db import open_catalog
 from media_assets.lib.settings import Settings
 
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from media_assets.lib.models.locate import ModelNotFound, locate
-from media_assets.lib.models.registry import ModelConfig, _load, build_manager
+from media_assets.lib.models.registry import ModelConfig, build_manager, load_role
 
 
 def main() -> None:
@@ -43,9 +43,9 @@ def main() -> None:
         except ModelNotFound:
             print(f"{role:<10} missing: {model_id}")
             continue
-        _load(role, config, manager.device)  # warm-up: imports and file cache, untimed
+        load_role(role, config, manager.device)  # warm-up: imports and file cache, untimed
         t = time.perf_counter()
-        bare = _load(role, config, manager.device)
+        bare = load_role(role, config, manager.device)
         bare_s = time.perf_counter() - t
         del bare
         with manager.use(role):

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
-from media_assets.lib.catalog import open_catalog
-from media_assets.lib.search import nearest
+from media_assets.lib.db import open_catalog
+from media_assets.lib.search.query import nearest
 from media_assets.lib.settings import Settings
 
 MODEL = "bench/clustered@0"
@@ -79,7 +79,7 @@ def main() -> None:
     data = clustered(args.n + args.queries)
     base, queries = data[: args.n], data[args.n:]
     load(catalog.engine, base)
-    import media_assets.lib.search as search
+    import media_assets.lib.db.vectors as vectors
 
     truth = [exact(catalog.engine, q, 10) for q in queries]
     t = time.perf_counter()
@@ -87,7 +87,7 @@ def main() -> None:
     exact_ms = (time.perf_counter() - t) / 20 * 1000
     print(f"exact scan: {exact_ms:.1f} ms per query")
     for ef in (40, 100):
-        search.EF_SEARCH = ef
+        vectors.EF_SEARCH = ef
         lat, recalls = [], []
         for q, want in zip(queries, truth):
             t = time.perf_counter()

@@ -30,7 +30,7 @@ def main() -> None:
 
     from media_assets.lib.models.loaders import load_whisper
     from media_assets.lib.models.tiny import write_whisper_base
-    from media_assets.lib.models.whisper import transcribe
+    from media_assets.lib.speech.transcribe import transcribe
     from media_assets.lib.samples import read_wav, speech, write_wav
 
     tmp = Path(tempfile.mkdtemp())

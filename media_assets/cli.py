@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from media_assets.lib.settings import PROJECT_ROOT, Settings
+from media_assets.lib.settings import PROJECT_ROOT, Settings, SettingsError
 
 
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
@@ -22,8 +22,15 @@ def _fail(message: str, code: int = 1):
     sys.exit(code)
 
 
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        _fail(f"{exc} (see the README's Settings table)", 2)
+
+
 def _open(settings: Settings):
-    from media_assets.lib.catalog import DatabaseError, MigrationError, open_catalog
+    from media_assets.lib.db import DatabaseError, MigrationError, open_catalog
 
     try:
         return open_catalog(settings)
@@ -36,7 +43,7 @@ def _instance(settings: Settings, catalog):
     warnings.filterwarnings("ignore", module="dagster")
     import dagster as dg
 
-    from media_assets.lib.dagster_home import prepare_dagster_home
+    from media_assets.lib.db.dagster_home import prepare_dagster_home
 
     prepare_dagster_home(settings.dagster_home, catalog.dagster_url)
     instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
@@ -61,62 +68,81 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool):
     """Register and materialise every file under PATHS (default: the inbox), in-process."""
     from tqdm import tqdm
 
-    from media_assets.defs.partitions import media_files, range_tags
-    from media_assets.lib.batches import contiguous_batches
-    from media_assets.lib.catalog.files import incomplete_keys
-    from media_assets.lib.inbox import is_settled, register, walk
+    from media_assets.lib.files.ingestion import register_ready, settle_now
 
-    settings = Settings.from_env()
+    settings = _settings()
     roots = [p.expanduser() for p in paths] or [settings.inbox]
     missing = [str(r) for r in roots if not os.path.lexists(r)]
     if missing:
         _fail(f"no such file or folder: {', '.join(missing)}" +
               ("  (create the inbox, or pass a folder)" if roots == [settings.inbox] else ""))
     catalog = _open(settings)
-    candidates = list(walk(roots))
-    # A file modified in the last moment may still be written: look once more after a pause.
-    recent = {c.path: [c.size, c.mtime_ns] for c in candidates if not is_settled(c, {}, 2.0)}
-    if recent:
-        time.sleep(2.0)
-        candidates = [c for c in walk(roots) if c.path not in recent or is_settled(c, recent, 2.0)]
-    with tqdm(total=len(candidates), desc="hashing", unit="file", disable=quiet,
+    ready, _ = settle_now(roots, settings.settle_seconds)
+    with tqdm(total=len(ready), desc="hashing", unit="file", disable=quiet,
               file=sys.stderr) as bar:
-        registration, _ = register(catalog.files, candidates, on_file=lambda c: bar.update())
+        registration, _ = register_ready(catalog.engine, ready, on_file=lambda c: bar.update())
         bar.update(registration.unchanged)
+    failed_runs, completed = _run_batches(settings, catalog, quiet)
+    paths_seen = [c.path for c in ready]
+    summary = _summary(catalog, paths_seen)
+    summary["new"] = len(registration.new_keys)
+    summary["aliases"] = len(registration.aliases)
+    summary["completed"] = completed
+    summary["failed_runs"] = failed_runs
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary, f"{len(paths_seen)} files under {', '.join(map(str, roots))}")
+        click.echo(f"{summary['new']} new, {summary['aliases']} duplicates recorded as aliases, "
+                   f"{registration.unchanged} already catalogued" +
+                   (f", {completed} completed with models now present" if completed else ""))
+    if failed_runs:
+        _fail(f"{len(failed_runs)} runs failed: see `media-assets dev` (Runs) for "
+              f"{', '.join(failed_runs)}")
+
+
+def _run_batches(settings: Settings, catalog, quiet: bool) -> tuple[list[str], int]:
+    """Materialise pending files (every available asset) and unfinished work (the assets
+    left to do and what depends on them), in ranged runs; returns failed run ids and how
+    many already-catalogued files were completed."""
+    from tqdm import tqdm
 
     instance = _instance(settings, catalog)
     import dagster as dg
 
-    from media_assets.defs.jobs import PER_FILE_ASSETS
+    from media_assets.defs.jobs import PER_FILE_ASSETS, available_assets, resume_plan
+    from media_assets.defs.partitions import media_files, range_tags
     from media_assets.defs.resources import resources_from_settings
+    from media_assets.lib.files.ingestion import left_over, plan_batches
+    from media_assets.lib.files.store import FileStore
 
-    resources = resources_from_settings(settings)
-    selection = _available_assets(resources["gpu"])
-    pending = catalog.files.pending_keys()
-    # Files catalogued before a model was here get that model's assets now.
-    models = resources["gpu"].config()
-    clip_ref = _clip_ref_or_none(models)
-    stale = [k for k in incomplete_keys(catalog.engine, clip_ref,
-                                        dg.AssetKey("transcripts") in selection)
-             if k not in set(pending)]
+    assets, left_out = available_assets(settings.models)
+    for name, why in left_out.items():
+        click.secho(f"skipping {name}: {why} (see `media-assets doctor`)", fg="yellow", err=True)
+    pending = FileStore(catalog.engine).pending_keys()
+    groups = left_over(catalog.engine, resume_plan(assets, settings.models), set(pending))
+    stale = [k for keys in groups.values() for k in keys]
     known = set(instance.get_dynamic_partitions(media_files.name))
     missing_parts = [k for k in pending + stale if k not in known]
     if missing_parts:
         instance.add_dynamic_partitions(media_files.name, missing_parts)
     order = instance.get_dynamic_partitions(media_files.name)
-    runs = [(b, selection) for b in contiguous_batches(order, set(pending), settings.batch_size)]
-    model_only = [k for k in selection if k != dg.AssetKey("media_file")]
-    runs += [(b, model_only) for b in contiguous_batches(order, set(stale), settings.batch_size)]
+    runs = [(b, [a.key for a in assets]) for b in plan_batches(order, set(pending),
+                                                                settings.batch_size)]
+    for names, keys in groups.items():
+        selection = [dg.AssetKey(n) for n in sorted(names)]
+        runs += [(b, selection) for b in plan_batches(order, set(keys), settings.batch_size)]
     failed_runs = []
+    resources = resources_from_settings(settings)
     quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     with tqdm(total=len(pending) + len(stale), desc="processing", unit="file", disable=quiet,
               file=sys.stderr) as bar:
-        for batch, assets in runs:
+        for batch, selection in runs:
             # media_job's assets, with this process's resources and only the assets whose
             # models are here.
             result = dg.materialize(PER_FILE_ASSETS, instance=instance, tags=range_tags(batch),
                                     run_config=quiet_logs, raise_on_error=False,
-                                    resources=resources, selection=assets)
+                                    resources=resources, selection=selection)
             if not result.success:
                 failed_runs.append(result.run_id)
                 for event in result.all_events:
@@ -125,62 +151,19 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool):
                         click.secho(f"\n{event.step_key} failed: "
                                     f"{(err.cause or err).message.strip()}", fg="red", err=True)
             bar.update(len(batch))
-    paths_seen = [c.path for c in candidates]
-    summary = _summary(catalog, paths_seen)
-    summary["new"] = len(registration.new_keys)
-    summary["aliases"] = len(registration.aliases)
-    summary["completed"] = len(stale)
-    summary["failed_runs"] = failed_runs
-    if as_json:
-        click.echo(json.dumps(summary, indent=2))
-    else:
-        _print_summary(summary, f"{len(paths_seen)} files under {', '.join(map(str, roots))}")
-        click.echo(f"{summary['new']} new, {summary['aliases']} duplicates recorded as aliases, "
-                   f"{registration.unchanged} already catalogued" +
-                   (f", {len(stale)} completed with models now present" if stale else ""))
-    if failed_runs:
-        _fail(f"{len(failed_runs)} runs failed: see `media-assets dev` (Runs) for "
-              f"{', '.join(failed_runs)}")
-
-
-def _clip_ref_or_none(models) -> str | None:
-    from media_assets.lib.models.locate import ModelNotFound
-    from media_assets.lib.models.registry import clip_model_ref
-
-    try:
-        return clip_model_ref(models)
-    except ModelNotFound:
-        return None
-
-
-def _available_assets(gpu) -> list:
-    """The per-file assets minus those whose model is missing here (named on stderr)."""
-    from media_assets.defs.jobs import MODEL_OF_ASSET, PER_FILE_ASSETS
-    from media_assets.lib.models.locate import ModelNotFound, locate
-
-    keys = []
-    models = gpu.config().models
-    for asset in PER_FILE_ASSETS:
-        name = asset.key.to_user_string()
-        role = MODEL_OF_ASSET.get(name)
-        if role:
-            try:
-                locate(role, models[role])
-            except ModelNotFound:
-                click.secho(f"skipping {name}: the {role} model {models[role]!r} is not on "
-                            "this machine (see `media-assets doctor`)", fg="yellow", err=True)
-                continue
-        keys.append(asset.key)
-    return keys
+    return failed_runs, len(stale)
 
 
 def _summary(catalog, paths=None) -> dict:
-    counts = catalog.files.counts(paths)
+    from media_assets.lib.files.store import FileStore
+
+    files = FileStore(catalog.engine)
+    counts = files.counts(paths)
     by_kind: dict[str, dict[str, int]] = {}
     for (kind, status), n in counts.items():
         by_kind.setdefault(kind, {})[status] = n
     return {"total": sum(counts.values()), "by_kind": by_kind,
-            "failures": catalog.files.failures(paths)}
+            "failures": files.failures(paths)}
 
 
 def _print_summary(summary: dict, title: str) -> None:
@@ -203,10 +186,10 @@ def _print_summary(summary: dict, title: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(as_json: bool):
     """Counts by kind and status, and every failure with its error."""
-    settings = Settings.from_env()
+    settings = _settings()
     catalog = _open(settings)
     summary = _summary(catalog)
-    from media_assets.lib.catalog.json_docs import json_overview
+    from media_assets.lib.json_docs.store import json_overview
 
     summary["json_tables"] = json_overview(catalog.engine)
     if as_json:
@@ -231,7 +214,7 @@ def status(as_json: bool):
 @click.option("--host", "-h", default="127.0.0.1", show_default=True)
 def dev(port: int, host: str):
     """Start (or attach to) the database, then the Dagster UI and daemon on workspace.yaml."""
-    settings = Settings.from_env()
+    settings = _settings()
     catalog = _open(settings)
     _instance(settings, catalog).dispose()
     settings.inbox.mkdir(parents=True, exist_ok=True)
@@ -267,31 +250,16 @@ def samples(folder: Path):
 def search(text: str, k: int, kind: str | None, as_json: bool):
     """Find media by meaning (CLIP: images, video frames) and by words spoken (full-text over
     transcripts), merged by reciprocal rank fusion."""
-    from media_assets.defs.resources import gpu_from_config
-    from media_assets.lib.models.clip import embed_texts
-    from media_assets.lib.models.locate import ModelNotFound
-    from media_assets.lib.models.registry import ModelConfig
-    from media_assets.lib.search import nearest
+    from media_assets.lib.models.registry import build_manager
+    from media_assets.lib.search.query import search as run_search
 
-    from media_assets.lib.catalog.speech import search_speech
-    from media_assets.lib.search import Hit, fuse
-
-    catalog = _open(Settings.from_env())
-    gpu = gpu_from_config(ModelConfig.from_env())
-    visual, model_ref = [], "none"
-    if kind != "audio":
-        try:
-            # Only the CLIP model is loaded for a query: never the captioner.
-            with gpu.manager.use("clip") as clip:
-                query = embed_texts(clip, [text])[0]
-                model_ref = clip.model_ref
-            visual = nearest(catalog.engine, query, model_ref, k=k * 2, kind=kind)
-        except ModelNotFound as exc:
-            click.secho(f"visual search off: {exc}", fg="yellow", err=True)
-    speech = [Hit(h.key, h.path, h.kind, 0.0, int(h.start_s * 1000), h.text, "speech")
-              for h in search_speech(catalog.engine, text, k=k * 2, kind=kind)]
-    hits = fuse(visual, speech, k)
-    _print_hits(hits, as_json, model_ref)
+    settings = _settings()
+    catalog = _open(settings)
+    found = run_search(catalog.engine, build_manager(settings.models), settings.models, text,
+                       k, kind)
+    for note in found.notes:
+        click.secho(note, fg="yellow", err=True)
+    _print_hits(found.hits, as_json, found.model_ref)
 
 
 def _print_hits(hits, as_json: bool, model_ref: str) -> None:
@@ -313,32 +281,33 @@ def _print_hits(hits, as_json: bool, model_ref: str) -> None:
 
 
 def _clip_for_file(path: Path):
-    """(catalog, vector, model_ref, own key) for an image file: stored if catalogued, else
-    embedded now."""
-    from media_assets.defs.resources import gpu_from_config
-    from media_assets.lib.inbox import sha256_file
+    """(catalog, vector, model_ref, own key, manager) for an image file: stored if
+    catalogued, else embedded now."""
+    from media_assets.lib.files.inbox import sha256_file
+    from media_assets.lib.images.vectors import stored_vector
     from media_assets.lib.models.clip import embed_images
     from media_assets.lib.models.locate import ModelNotFound
-    from media_assets.lib.models.registry import ModelConfig, clip_model_ref
-    from media_assets.lib.search import stored_vector
+    from media_assets.lib.models.registry import build_manager, clip_model_ref
+    from media_assets.lib.models.roles import Role
 
     if not path.is_file():
         _fail(f"no such file: {path}")
-    catalog = _open(Settings.from_env())
-    config = ModelConfig.from_env()
+    settings = _settings()
+    catalog = _open(settings)
+    manager = build_manager(settings.models)
     try:
-        model_ref = clip_model_ref(config)
+        model_ref = clip_model_ref(settings.models)
         key = sha256_file(str(path))[:16]
         vec = stored_vector(catalog.engine, key, model_ref)
         if vec is None:
-            with gpu_from_config(config).manager.use("clip") as clip:
+            with manager.use(Role.CLIP) as clip:
                 vectors, errors = embed_images(clip, [str(path)])
             if errors:
                 _fail(errors[str(path)])
             vec = vectors[0]
     except ModelNotFound as exc:
         _fail(str(exc))
-    return catalog, vec, model_ref, key
+    return catalog, vec, model_ref, key, manager
 
 
 @main.command()
@@ -347,9 +316,9 @@ def _clip_for_file(path: Path):
 @click.option("--json", "as_json", is_flag=True)
 def similar(file: Path, k: int, as_json: bool):
     """The images nearest to FILE (catalogued or not)."""
-    from media_assets.lib.search import nearest
+    from media_assets.lib.search.query import nearest
 
-    catalog, vec, model_ref, key = _clip_for_file(file)
+    catalog, vec, model_ref, key, _ = _clip_for_file(file)
     hits = [h for h in nearest(catalog.engine, vec, model_ref, k=k + 1) if h.key != key][:k]
     _print_hits(hits, as_json, model_ref)
 
@@ -360,15 +329,14 @@ def similar(file: Path, k: int, as_json: bool):
 @click.option("--json", "as_json", is_flag=True)
 def classify(file: Path, labels: str, as_json: bool):
     """Zero-shot classification of FILE over LABELS, with probabilities (CLIP)."""
-    from media_assets.defs.resources import gpu_from_config
     from media_assets.lib.models.clip import zero_shot
-    from media_assets.lib.models.registry import ModelConfig
+    from media_assets.lib.models.roles import Role
 
     names = [x.strip() for x in labels.split(",") if x.strip()]
     if len(names) < 2:
         _fail("give at least two labels: --labels \"cat,dog\"")
-    _, vec, _, _ = _clip_for_file(file)
-    with gpu_from_config(ModelConfig.from_env()).manager.use("clip") as clip:
+    _, vec, _, _, manager = _clip_for_file(file)
+    with manager.use(Role.CLIP) as clip:
         probs = zero_shot(clip, vec[None, :], names)[0]
     ranked = sorted(zip(names, probs.tolist()), key=lambda x: -x[1])
     if as_json:
@@ -382,9 +350,9 @@ def classify(file: Path, labels: str, as_json: bool):
 @click.option("--json", "as_json", is_flag=True)
 def duplicates(as_json: bool):
     """Pairs of near-duplicate images (cosine distance <= 0.01)."""
-    from media_assets.lib.catalog.images import near_duplicate_pairs
+    from media_assets.lib.images.store import near_duplicate_pairs
 
-    catalog = _open(Settings.from_env())
+    catalog = _open(_settings())
     pairs = near_duplicate_pairs(catalog.engine)
     if as_json:
         click.echo(json.dumps(pairs, indent=2, default=str))
@@ -402,10 +370,11 @@ def doctor():
     """Device and memory, budget, each configured model (found or missing), the database."""
     import psutil
 
-    from media_assets.lib.models.locate import REQUIRED, ModelNotFound, locate, model_dir
-    from media_assets.lib.models.registry import ModelConfig
+    from media_assets.lib.models.locate import ModelNotFound, locate, model_dir
+    from media_assets.lib.models.roles import spec_of
 
-    config = ModelConfig.from_env()
+    settings = _settings()
+    config = settings.models
     problems = []
     device = config.resolved_device
     ram = psutil.virtual_memory()
@@ -429,20 +398,20 @@ def doctor():
         click.secho("  WARNING: this folder holds TINY RANDOM models: outputs are meaningless",
                     fg="yellow", bold=True)
     for role, model_id in config.models.items():
-        need = "required" if REQUIRED[role] else "optional"
+        required = spec_of(role).required
+        need = "required" if required else "optional"
         try:
             found = locate(role, model_id)
         except ModelNotFound as exc:
-            click.secho(f"  {role:<10} MISSING  {model_id} ({need})", fg="red" if REQUIRED[role]
+            click.secho(f"  {role:<10} MISSING  {model_id} ({need})", fg="red" if required
                         else "yellow")
             click.echo(f"             {exc}")
-            if REQUIRED[role]:
+            if required:
                 problems.append(f"{role} model missing")
             continue
         click.secho(f"  {role:<10} found    {model_id}: {found.path} ({found.source}, "
                     f"{found.size_mb:.1f} MB)", fg="green")
-    settings = Settings.from_env()
-    from media_assets.lib.catalog import DatabaseError, MigrationError, open_catalog
+    from media_assets.lib.db import DatabaseError, MigrationError, open_catalog
 
     try:
         catalog = open_catalog(settings)
@@ -466,13 +435,11 @@ def models():
 def models_pull():
     """Download every configured model into MEDIA_ASSETS_MODEL_DIR (needs a network)."""
     from media_assets.lib.models.locate import model_dir, pull
-    from media_assets.lib.models.registry import ModelConfig
-
     dest = model_dir()
     if dest is None:
         _fail("set MEDIA_ASSETS_MODEL_DIR to the folder to download into")
     failed = []
-    for role, model_id in ModelConfig.from_env().models.items():
+    for role, model_id in _settings().models.models.items():
         click.echo(f"{role}: {model_id} -> {dest}")
         try:
             pull(role, model_id, dest)
@@ -504,16 +471,16 @@ def db():
 @db.command("url")
 def db_url():
     """Print the catalog's URL (for psql or other tools)."""
-    catalog = _open(Settings.from_env())
+    catalog = _open(_settings())
     click.echo(catalog.url.set(drivername="postgresql").render_as_string(hide_password=False))
 
 
 @db.command("stop")
 def db_stop():
     """Stop the embedded server (it otherwise outlives the commands that started it)."""
-    from media_assets.lib.catalog.server import stop_embedded
+    from media_assets.lib.db.server import stop_embedded
 
-    settings = Settings.from_env()
+    settings = _settings()
     click.echo("stopped" if stop_embedded(settings.pgdata) else "not running")
 
 

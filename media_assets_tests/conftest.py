@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from media_assets.lib.catalog import open_catalog
-from media_assets.lib.catalog.server import ensure_database, start_embedded, stop_embedded, with_database
+from media_assets.lib.db import open_catalog
+from media_assets.lib.db.server import ensure_database, start_embedded, stop_embedded, with_database
 from media_assets.lib.samples import make_sample_folder
 from media_assets.lib.settings import Settings
 

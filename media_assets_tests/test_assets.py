@@ -3,9 +3,10 @@
 import dagster as dg
 import sqlalchemy as sa
 
+from media_assets.lib.files.store import FileStore
 from media_assets.defs.partitions import media_files, range_tags
 from media_assets.defs.resources import resources_from_settings
-from media_assets.lib.inbox import register, walk
+from media_assets.lib.files.inbox import register, walk
 
 
 def test_definitions_load():
@@ -24,7 +25,7 @@ def test_media_job_over_the_sample_folder(settings, catalog, sample_folder, tiny
 
     monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
     folder, expected = sample_folder
-    registration, _ = register(catalog.files, walk([folder]))
+    registration, _ = register(FileStore(catalog.engine), walk([folder]))
     keys = registration.new_keys
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(media_files.name, keys)
@@ -66,7 +67,7 @@ def test_single_file_run_shows_its_facts(settings, catalog, sample_folder, tiny_
 
     monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
     folder, _ = sample_folder
-    registration, _ = register(catalog.files, walk([folder / "red.jpg"]))
+    registration, _ = register(FileStore(catalog.engine), walk([folder / "red.jpg"]))
     key = registration.new_keys[0]
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(media_files.name, [key])

@@ -4,9 +4,9 @@
 import pytest
 import sqlalchemy as sa
 
-from media_assets.lib.catalog import SQL_DIR, MigrationError, open_catalog
-from media_assets.lib.catalog.migrations import apply_migrations
-from media_assets.lib.catalog.server import DatabaseError, self_check
+from media_assets.lib.db import SQL_DIR, MigrationError, open_catalog
+from media_assets.lib.db.migrations import apply_migrations
+from media_assets.lib.db.server import DatabaseError, self_check
 
 
 def _tables(engine) -> set[str]:
@@ -63,7 +63,7 @@ def test_self_check_reports_missing_extension(catalog):
 def test_embedded_server_persists_and_is_reused(tmp_path):
     settings_home = tmp_path / "home"
     from media_assets.lib.settings import Settings
-    from media_assets.lib.catalog.server import stop_embedded
+    from media_assets.lib.db.server import stop_embedded
 
     s = Settings(home=settings_home)
     try:
@@ -89,7 +89,7 @@ def test_embedded_server_persists_and_is_reused(tmp_path):
 
 def test_unreachable_database_says_so(tmp_path):
     from media_assets.lib.settings import Settings
-    from media_assets.lib.catalog import DatabaseError
+    from media_assets.lib.db import DatabaseError
 
     s = Settings(home=tmp_path, database_url="postgresql://nobody@/nodb?host=/nonexistent")
     with pytest.raises(DatabaseError, match="cannot reach PostgreSQL"):

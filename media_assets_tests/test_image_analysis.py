@@ -11,12 +11,13 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from PIL import Image
 
+from media_assets.lib.files.store import FileStore
 from media_assets.cli import main
 from media_assets.defs.jobs import PER_FILE_ASSETS
 from media_assets.defs.partitions import media_files, range_tags
 from media_assets.defs.resources import resources_from_settings
-from media_assets.lib.inbox import register, walk
-from media_assets.lib.media.colors import dominant_colors
+from media_assets.lib.files.inbox import register, walk
+from media_assets.lib.images.colors import dominant_colors
 
 SKIMAGE = Path(skimage.data.__file__).parent
 
@@ -45,7 +46,7 @@ def _photos(folder: Path) -> Path:
 
 
 def _materialise(settings, catalog, folder, run_config=None):
-    keys = register(catalog.files, walk([folder]))[0].new_keys
+    keys = register(FileStore(catalog.engine), walk([folder]))[0].new_keys
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(media_files.name, keys)
         result = dg.materialize(PER_FILE_ASSETS, instance=instance, tags=range_tags(keys),

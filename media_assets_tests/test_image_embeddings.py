@@ -9,12 +9,14 @@ import skimage.data
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from media_assets.lib.files.store import FileStore
 from media_assets.cli import main
 from media_assets.defs.jobs import PER_FILE_ASSETS
 from media_assets.defs.partitions import media_files, range_tags
 from media_assets.defs.resources import resources_from_settings
-from media_assets.lib.inbox import register, walk
-from media_assets.lib.search import nearest, store_embeddings
+from media_assets.lib.files.inbox import register, walk
+from media_assets.lib.images.vectors import store_embeddings
+from media_assets.lib.search.query import nearest
 
 PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "horse.png"]
 
@@ -28,7 +30,7 @@ def _photos(folder: Path) -> Path:
 
 
 def _run(settings, catalog, folder):
-    registration, _ = register(catalog.files, walk([folder]))
+    registration, _ = register(FileStore(catalog.engine), walk([folder]))
     keys = registration.new_keys
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(media_files.name, keys)

@@ -3,7 +3,8 @@
 import os
 import time
 
-from media_assets.lib.inbox import Candidate, is_settled, is_temporary, register, walk
+from media_assets.lib.files.store import FileStore
+from media_assets.lib.files.inbox import Candidate, is_settled, is_temporary, register, walk
 from media_assets.lib.samples import solid_image
 
 
@@ -47,29 +48,29 @@ def test_register_dedups_and_skips_unchanged(catalog, tmp_path):
     (tmp_path / "copy, with comma.png").write_bytes(a.read_bytes())
     solid_image(tmp_path / "b.png", (9, 9, 9))
     (tmp_path / "zero").write_bytes(b"")
-    result, left = register(catalog.files, walk([tmp_path]))
+    result, left = register(FileStore(catalog.engine), walk([tmp_path]))
     assert len(result.new_keys) == 2 and len(result.aliases) == 1 and not left
     assert [p for p, s, e in result.problems] == [str(tmp_path / "zero")]
     assert all(len(k) == 16 and "," not in k for k in result.new_keys)
     alias_key = result.aliases[0][1]
-    assert catalog.files.paths_of(alias_key)[0] == str(a)  # primary first
-    again, _ = register(catalog.files, walk([tmp_path]))
+    assert FileStore(catalog.engine).paths_of(alias_key)[0] == str(a)  # primary first
+    again, _ = register(FileStore(catalog.engine), walk([tmp_path]))
     assert again.new_keys == [] and again.aliases == [] and again.unchanged == 3
 
 
 def test_register_cap_leaves_the_rest(catalog, tmp_path):
     for i in range(5):
         solid_image(tmp_path / f"{i}.png", (i, i, i))
-    result, left = register(catalog.files, walk([tmp_path]), max_new=2)
+    result, left = register(FileStore(catalog.engine), walk([tmp_path]), max_new=2)
     assert len(result.new_keys) == 2 and len(left) == 3
-    result, left = register(catalog.files, walk([tmp_path]), max_new=2)
+    result, left = register(FileStore(catalog.engine), walk([tmp_path]), max_new=2)
     assert len(result.new_keys) == 2 and len(left) == 1
 
 
 def test_changed_content_gets_a_new_key(catalog, tmp_path):
     path = solid_image(tmp_path / "p.png", (1, 1, 1))
-    first, _ = register(catalog.files, walk([tmp_path]))
+    first, _ = register(FileStore(catalog.engine), walk([tmp_path]))
     time.sleep(0.01)
     solid_image(path, (200, 1, 1), size=(64, 64))
-    second, _ = register(catalog.files, walk([tmp_path]))
+    second, _ = register(FileStore(catalog.engine), walk([tmp_path]))
     assert second.new_keys and second.new_keys != first.new_keys

@@ -9,15 +9,16 @@ import sqlalchemy as sa
 import vega_datasets
 from click.testing import CliRunner
 
+from media_assets.lib.files.store import FileStore
 from media_assets.cli import main
 from media_assets.defs.jobs import PER_FILE_ASSETS
 from media_assets.defs.partitions import media_files, range_tags
 from media_assets.defs.resources import resources_from_settings
-from media_assets.lib.analysis.json_llm import parse_answer
-from media_assets.lib.analysis.json_load import (IdentifierError, check_table_name,
+from media_assets.lib.json_docs.llm import parse_answer
+from media_assets.lib.json_docs.load import (IdentifierError, check_table_name,
                                                  quote_ident, read_records)
-from media_assets.lib.analysis.json_schema import infer_schema
-from media_assets.lib.inbox import register, walk
+from media_assets.lib.json_docs.schema import infer_schema
+from media_assets.lib.files.inbox import register, walk
 
 VEGA = Path(vega_datasets.__file__).parent / "_data"
 
@@ -131,7 +132,7 @@ def _hostile(folder: Path) -> dict[str, int]:
 def test_hostile_json_is_designed_loaded_and_counted(settings, catalog, tmp_path, monkeypatch):
     monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tmp_path / "no-models"))
     expected = _hostile(tmp_path / "docs")
-    keys = register(catalog.files, walk([tmp_path / "docs"]))[0].new_keys
+    keys = register(FileStore(catalog.engine), walk([tmp_path / "docs"]))[0].new_keys
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(media_files.name, keys)
         result = dg.materialize([a for a in PER_FILE_ASSETS if a.key.path[0] in
@@ -195,7 +196,7 @@ def test_hostile_json_is_designed_loaded_and_counted(settings, catalog, tmp_path
 
 def test_single_file_shows_its_table_in_dagster(settings, catalog, tiny_models, monkeypatch):
     monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
-    keys = register(catalog.files, walk([VEGA / "cars.json"]))[0].new_keys
+    keys = register(FileStore(catalog.engine), walk([VEGA / "cars.json"]))[0].new_keys
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(media_files.name, keys)
         result = dg.materialize(PER_FILE_ASSETS, instance=instance, partition_key=keys[0],

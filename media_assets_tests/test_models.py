@@ -7,7 +7,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from media_assets.cli import main
-from media_assets.lib.models.locate import DEFAULT_MODELS, ModelNotFound, locate
+from media_assets.lib.models.locate import ModelNotFound, locate
+from media_assets.lib.models.roles import DEFAULT_MODELS
 from media_assets.lib.models.registry import ModelConfig, build_manager
 from media_assets.lib.samples import tone
 

@@ -10,7 +10,7 @@ import pytest
 import skimage.data
 import vega_datasets
 
-from media_assets.lib.media.probe import Limits, ProbeError, probe_file
+from media_assets.lib.files.probe import Limits, ProbeError, probe_file
 from media_assets.lib.samples import encode_audio, encode_video, png_bomb, solid_image, tone, write_wav
 
 SKIMAGE = Path(skimage.data.__file__).parent

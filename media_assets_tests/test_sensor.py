@@ -7,6 +7,7 @@ import time
 import dagster as dg
 import pytest
 
+from media_assets.lib.files.store import FileStore
 from media_assets.defs.partitions import RANGE_END, RANGE_START, media_files
 from media_assets.defs.resources import resources_from_settings
 from media_assets.defs.sensors import inbox_sensor
@@ -103,5 +104,5 @@ def test_refused_symlink_is_recorded_not_partitioned(instance, settings, catalog
     os.symlink(outside, settings.inbox / "link.png")
     _tick(instance, settings)
     assert instance.get_dynamic_partitions(media_files.name) == []
-    failures = catalog.files.failures()
+    failures = FileStore(catalog.engine).failures()
     assert failures[0]["status"] == "refused" and "outside the inbox" in failures[0]["error"]

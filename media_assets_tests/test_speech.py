@@ -13,13 +13,15 @@ import skimage.data
 from click.testing import CliRunner
 from PIL import Image
 
+from media_assets.lib.files.store import FileStore
 from media_assets.cli import main
 from media_assets.defs.jobs import PER_FILE_ASSETS
 from media_assets.defs.partitions import media_files, range_tags
 from media_assets.defs.resources import resources_from_settings
-from media_assets.lib.catalog.speech import frames_of, transcript_of
-from media_assets.lib.inbox import register, walk
-from media_assets.lib.models.whisper import transcribe
+from media_assets.lib.speech.store import transcript_of
+from media_assets.lib.video.store import frames_of
+from media_assets.lib.files.inbox import register, walk
+from media_assets.lib.speech.transcribe import transcribe
 from media_assets.lib.samples import encode_audio, encode_video, read_wav, speech, write_wav
 
 SENTENCES = [
@@ -112,7 +114,7 @@ def test_long_audio_is_chunked_with_progress(whisper_model, english_wav, tmp_pat
 _DECODE_SCRIPT = """
 import json, sys, psutil
 import av  # imported before the baseline: its own size is not decoded audio
-from media_assets.lib.media.audio import stream_chunks
+from media_assets.lib.speech.audio import stream_chunks
 p = psutil.Process(); base = p.memory_info().rss; peak = 0; longest = 0; total = 0
 for off, chunk in stream_chunks(sys.argv[1], 300):
     longest = max(longest, len(chunk)); total += len(chunk)
@@ -148,7 +150,7 @@ def speech_video(english_wav, tmp_path) -> Path:
 def test_video_frames_transcript_summary_and_spoken_search(settings, catalog, tiny_models,
                                                             speech_video, monkeypatch):
     monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
-    keys = register(catalog.files, walk([speech_video]))[0].new_keys
+    keys = register(FileStore(catalog.engine), walk([speech_video]))[0].new_keys
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(media_files.name, keys)
         result = dg.materialize(PER_FILE_ASSETS, instance=instance, tags=range_tags(keys),

@@ -2,24 +2,71 @@
 
 import dagster as dg
 
-from media_assets.defs.assets.audio import transcripts
+from media_assets.defs.assets.files import media_file
 from media_assets.defs.assets.images import image_analysis, image_duplicates, image_embeddings
-from media_assets.defs.assets.video import video_frames, video_summary
-from media_assets.defs.assets.ingest import media_file
 from media_assets.defs.assets.json_docs import json_schemas, json_tables
+from media_assets.defs.assets.speech import transcripts
+from media_assets.defs.assets.video import video_frames, video_summary
+from media_assets.defs.per_file import file_kinds_of, model_of
+from media_assets.lib.files.ingestion import PerFileAsset
+from media_assets.lib.models.config import ModelConfig
+from media_assets.lib.models.locate import ModelNotFound, locate
+from media_assets.lib.models.registry import clip_ref_or_none
+from media_assets.lib.models.roles import Role, spec_of
 
-# Every asset partitioned by `media_files`; later domains (audio, video, json) add theirs.
+# Every asset partitioned by `media_files`, in graph order.
 PER_FILE_ASSETS = [media_file, image_embeddings, image_analysis, image_duplicates,
                    transcripts, video_frames, video_summary, json_schemas, json_tables]
-
-# The model each model asset needs: `media-assets ingest` leaves out (and names) the assets
-# whose model is not on this machine, instead of failing the whole batch.
-MODEL_OF_ASSET = {"image_embeddings": "clip", "image_analysis": "clip",
-                  "image_duplicates": "clip", "transcripts": "whisper", "video_frames": "clip"}
 
 media_job = dg.define_asset_job(
     "media_job",
     selection=dg.AssetSelection.assets(*PER_FILE_ASSETS),
-    # One process per run: a model loaded for the first file serves the whole batch.
+    description="Every per-file asset over a range of `media_files` partitions, in one "
+                "process, so a model loaded for the first file serves the whole batch.",
+    # One process per run: a model loaded for the first file serves the whole batch, and
+    # one model manager holds the memory budget.
     executor_def=dg.in_process_executor,
 )
+
+
+def available_assets(config: ModelConfig) -> tuple[list[dg.AssetsDefinition], dict[str, str]]:
+    """The per-file assets this machine can run, and asset -> why not for the others: an
+    asset whose required model (CLIP, Whisper) is missing is left out; optional models
+    (captioner, LLM) degrade inside their assets instead."""
+    kept, left_out = [], {}
+    for asset in PER_FILE_ASSETS:
+        role = model_of(asset)
+        if role is not None and spec_of(role).required:
+            try:
+                locate(role, config.model_id(role))
+            except ModelNotFound:
+                left_out[asset.key.to_user_string()] = (
+                    f"the {role} model {config.model_id(role)!r} is not on this machine")
+                continue
+        kept.append(asset)
+    return kept, left_out
+
+
+def resume_plan(assets: list[dg.AssetsDefinition],
+                config: ModelConfig) -> list[PerFileAsset]:
+    """The per-file assets (not `media_file`) as the resume logic sees them: their kinds,
+    the version their results must have, and what depends on them, from the asset graph."""
+    clip_ref = clip_ref_or_none(config) or ""
+    children: dict[str, set[str]] = {}
+    for a in PER_FILE_ASSETS:
+        for dep in a.dependency_keys:
+            children.setdefault(dep.to_user_string(), set()).add(a.key.to_user_string())
+
+    def downstream(name: str) -> frozenset[str]:
+        out, todo = set(), [name]
+        while todo:
+            for child in children.get(todo.pop(), ()):
+                if child not in out:
+                    out.add(child)
+                    todo.append(child)
+        return frozenset(out)
+
+    return [PerFileAsset(a.key.to_user_string(), tuple(file_kinds_of(a)),
+                         clip_ref if model_of(a) is Role.CLIP else "",
+                         downstream(a.key.to_user_string()))
+            for a in assets if a.key != media_file.key]

@@ -1,4 +1,9 @@
-"""Resources: the catalog database and the inbox settings, configured from the environment."""
+"""Resources: the catalog database, the inbox settings and the model manager.
+
+Each resource is built from the one `lib.settings.Settings` (`from_settings`) and hands the
+`lib` object back (`.settings`, `.config()`), so the defaults live in `lib/settings.py`
+only and the UI shows the values in force.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,12 @@ from pathlib import Path
 import dagster as dg
 from pydantic import PrivateAttr
 
-from media_assets.lib.catalog import Catalog, open_catalog
+from media_assets.lib.db import Catalog, open_catalog
+from media_assets.lib.files.probe import Limits
+from media_assets.lib.models.config import ModelConfig
 from media_assets.lib.models.manager import ModelManager
-from media_assets.lib.models.registry import ModelConfig, build_manager
-from media_assets.lib.media.probe import Limits
+from media_assets.lib.models.registry import build_manager
+from media_assets.lib.models.roles import Role
 from media_assets.lib.settings import Settings
 
 
@@ -26,6 +33,11 @@ class CatalogResource(dg.ConfigurableResource):
     dagster_database_url: str = ""
 
     _catalog: Catalog | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> CatalogResource:
+        return cls(home=str(s.home), database_url=s.database_url or "",
+                   dagster_database_url=s.dagster_database_url or "")
 
     def settings(self) -> Settings:
         return Settings.from_env().with_(home=Path(self.home),
@@ -47,11 +59,17 @@ class InboxResource(dg.ConfigurableResource):
     """Where files arrive and how much of them one tick or one run takes on."""
 
     inbox: str
-    batch_size: int = 64
-    max_new_per_tick: int = 500
-    settle_seconds: float = 2.0
-    max_image_pixels: int = 250_000_000
-    max_json_bytes: int = 512 * 1024 * 1024
+    batch_size: int
+    max_new_per_tick: int
+    settle_seconds: float
+    max_image_pixels: int
+    max_json_bytes: int
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> InboxResource:
+        return cls(inbox=str(s.inbox), batch_size=s.batch_size,
+                   max_new_per_tick=s.max_new_per_tick, settle_seconds=s.settle_seconds,
+                   max_image_pixels=s.max_image_pixels, max_json_bytes=s.max_json_bytes)
 
     @property
     def limits(self) -> Limits:
@@ -66,22 +84,28 @@ class GpuResource(dg.ConfigurableResource):
     runs on one machine never hold models at the same time.
     """
 
-    device: str = "auto"
-    budget_mb: float = 0
-    clip_model: str = ""
-    captioner_model: str = ""
-    whisper_model: str = ""
-    llm_model: str = ""
-    quantize_8bit: bool = True
-    whisper_compute_type: str = "auto"
+    device: str
+    budget_mb: float
+    cpu_budget_mb: float
+    clip_model: str
+    captioner_model: str
+    whisper_model: str
+    llm_model: str
+    quantize_8bit: bool
+    whisper_compute_type: str
 
     _manager: ModelManager | None = PrivateAttr(default=None)
 
+    @classmethod
+    def from_config(cls, c: ModelConfig) -> GpuResource:
+        return cls(device=c.device, budget_mb=c.budget_mb, cpu_budget_mb=c.cpu_budget_mb,
+                   quantize_8bit=c.quantize_8bit, whisper_compute_type=c.whisper_compute_type,
+                   **{f"{role}_model": c.model_id(role) for role in Role})
+
     def config(self) -> ModelConfig:
-        base = ModelConfig()
-        models = {role: getattr(self, f"{role}_model") or default
-                  for role, default in base.models.items()}
-        return ModelConfig(device=self.device, budget_mb=self.budget_mb, models=models,
+        return ModelConfig(device=self.device, budget_mb=self.budget_mb,
+                           cpu_budget_mb=self.cpu_budget_mb,
+                           models={role: getattr(self, f"{role}_model") for role in Role},
                            quantize_8bit=self.quantize_8bit,
                            whisper_compute_type=self.whisper_compute_type)
 
@@ -91,7 +115,7 @@ class GpuResource(dg.ConfigurableResource):
             self._manager = build_manager(self.config())
         return self._manager
 
-    def report(self, role: str) -> dict:
+    def report(self, role: Role) -> dict:
         """Materialisation metadata: model id, device, load time, measured and peak memory."""
         m = self.manager
         stats = m.stats(role)
@@ -110,26 +134,11 @@ class GpuResource(dg.ConfigurableResource):
             self._manager = None
 
 
-def gpu_from_config(config: ModelConfig) -> GpuResource:
-    return GpuResource(device=config.device, budget_mb=config.budget_mb,
-                       clip_model=config.models["clip"],
-                       captioner_model=config.models["captioner"],
-                       whisper_model=config.models["whisper"], llm_model=config.models["llm"],
-                       quantize_8bit=config.quantize_8bit,
-                       whisper_compute_type=config.whisper_compute_type)
-
-
 def resources_from_settings(settings: Settings) -> dict:
-    return {
-        "catalog": CatalogResource(home=str(settings.home),
-                                   database_url=settings.database_url or "",
-                                   dagster_database_url=settings.dagster_database_url or ""),
-        "inbox": InboxResource(inbox=str(settings.inbox), batch_size=settings.batch_size,
-                               max_new_per_tick=settings.max_new_per_tick,
-                               max_image_pixels=settings.max_image_pixels,
-                               max_json_bytes=settings.max_json_bytes),
-        "gpu": gpu_from_config(ModelConfig.from_env()),
-    }
+    """The three resources, as the Definitions, `ingest` and the tests bind them."""
+    return {"catalog": CatalogResource.from_settings(settings),
+            "inbox": InboxResource.from_settings(settings),
+            "gpu": GpuResource.from_config(settings.models)}
 
 
 defs = dg.Definitions(resources=resources_from_settings(Settings.from_env()))

@@ -1,6 +1,5 @@
 """`inbox_sensor`: new files in the inbox become `media_files` partitions and batched runs."""
 
-
 import hashlib
 import json
 
@@ -9,34 +8,29 @@ import dagster as dg
 from media_assets.defs.jobs import media_job
 from media_assets.defs.partitions import media_files, range_tags
 from media_assets.defs.resources import CatalogResource, InboxResource
-from media_assets.lib.inbox import is_settled, register, walk
-
-# Files seen changing last tick, kept in the cursor so a restart keeps waiting on them.
-MAX_PENDING_IN_CURSOR = 10_000
+from media_assets.lib.files.ingestion import find_ready, plan_batches, register_ready
+from media_assets.lib.files.store import FileStore
 
 
 @dg.sensor(job=media_job, minimum_interval_seconds=15,
-           default_status=dg.DefaultSensorStatus.RUNNING)
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Watches the inbox folder: settled new files are hashed and registered, "
+                       "each new content becomes a `media_files` partition, and batches of up "
+                       "to `batch_size` partitions become `media_job` runs.")
 def inbox_sensor(context: dg.SensorEvaluationContext, catalog: CatalogResource,
                  inbox: InboxResource) -> dg.SensorResult:
     """Watch the inbox (recursively): register settled files by content hash, add a partition
     per new content, and request one run per batch of up to `batch_size` new partitions."""
     state = json.loads(context.cursor) if context.cursor else {}
-    previous: dict[str, list[int]] = state.get("changing", {})
-    candidates, changing = [], {}
-    for c in walk([inbox.inbox]):
-        if is_settled(c, previous, inbox.settle_seconds):
-            candidates.append(c)
-        elif len(changing) < MAX_PENDING_IN_CURSOR:
-            changing[c.path] = [c.size, c.mtime_ns]
-    files = catalog.get().files
-    registration, left = register(files, candidates, max_new=inbox.max_new_per_tick)
+    engine = catalog.get().engine
+    ready, changing = find_ready([inbox.inbox], state.get("changing", {}), inbox.settle_seconds)
+    registration, left = register_ready(engine, ready, max_new=inbox.max_new_per_tick)
 
-    existing = set(context.instance.get_dynamic_partitions(media_files.name))
-    new_keys = [k for k in files.pending_keys() if k not in existing]
+    existing = context.instance.get_dynamic_partitions(media_files.name)
+    known = set(existing)
+    new_keys = [k for k in FileStore(engine).pending_keys() if k not in known]
     run_requests = []
-    for i in range(0, len(new_keys), inbox.batch_size):
-        batch = new_keys[i:i + inbox.batch_size]
+    for batch in plan_batches(existing + new_keys, set(new_keys), inbox.batch_size):
         digest = hashlib.sha256(",".join(batch).encode()).hexdigest()[:16]
         run_requests.append(dg.RunRequest(run_key=f"media:{digest}", tags=range_tags(batch)))
     cursor = json.dumps({"changing": changing})

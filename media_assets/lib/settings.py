@@ -1,7 +1,9 @@
 """Settings read from the environment, in one place.
 
 Every setting is listed in the README's table; `Settings.from_env()` is the only reader of
-`MEDIA_ASSETS_*` variables, so the CLI, the Dagster definitions and the tests agree.
+`MEDIA_ASSETS_*` settings, so the CLI, the Dagster resources and the tests agree. The
+defaults are written here and nowhere else: the Dagster resources are built from a
+`Settings` (`defs/resources.py`) and hand it back with `.settings`.
 """
 
 from __future__ import annotations
@@ -10,24 +12,70 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from media_assets.lib.models.config import ModelConfig
+from media_assets.lib.models.roles import ROLES
+
 # The repository root holds sql/, dagster.yaml and workspace.yaml; the package is installed
 # editable from a clone (README), so they are found beside it.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _int(name: str, default: int) -> int:
+class SettingsError(ValueError):
+    """A setting with a value that cannot work; the message names it and what it takes."""
+
+
+def _int(name: str, default: int, minimum: int | None = None) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name}={raw!r} is not an integer") from exc
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value < 0 or value != value:
+        raise SettingsError(f"{name}={raw!r} must be a number >= 0")
+    return value
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean (true/false)")
+
+
+def models_from_env() -> ModelConfig:
+    env = os.environ
+    return ModelConfig(
+        device=env.get("MEDIA_ASSETS_DEVICE") or "auto",
+        budget_mb=_float("MEDIA_ASSETS_GPU_BUDGET_MB", 0),
+        cpu_budget_mb=_float("MEDIA_ASSETS_CPU_BUDGET_MB", 0),
+        models={role: env.get(spec.env) or spec.default_id for role, spec in ROLES.items()},
+        quantize_8bit=_bool("MEDIA_ASSETS_QUANTIZE_8BIT", True),
+        whisper_compute_type=env.get("MEDIA_ASSETS_WHISPER_COMPUTE_TYPE") or "auto",
+    )
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Where data lives and how much work is done at once."""
+    """Where data lives, how much work is done at once, and which models do it."""
 
     home: Path = field(default_factory=lambda: Path(".media_assets").resolve())
     inbox: Path = field(default_factory=lambda: Path("inbox").resolve())
@@ -35,8 +83,10 @@ class Settings:
     dagster_database_url: str | None = None
     batch_size: int = 64
     max_new_per_tick: int = 500
+    settle_seconds: float = 2.0
     max_image_pixels: int = 250_000_000
     max_json_bytes: int = 512 * 1024 * 1024
+    models: ModelConfig = field(default_factory=ModelConfig)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -46,10 +96,11 @@ class Settings:
             inbox=Path(env.get("MEDIA_ASSETS_INBOX") or "inbox").expanduser().resolve(),
             database_url=env.get("MEDIA_ASSETS_DATABASE_URL") or None,
             dagster_database_url=env.get("MEDIA_ASSETS_DAGSTER_DATABASE_URL") or None,
-            batch_size=max(1, _int("MEDIA_ASSETS_BATCH_SIZE", 64)),
-            max_new_per_tick=max(1, _int("MEDIA_ASSETS_MAX_NEW_PER_TICK", 500)),
-            max_image_pixels=_int("MEDIA_ASSETS_MAX_IMAGE_PIXELS", 250_000_000),
-            max_json_bytes=_int("MEDIA_ASSETS_MAX_JSON_MB", 512) * 1024 * 1024,
+            batch_size=_int("MEDIA_ASSETS_BATCH_SIZE", 64, minimum=1),
+            max_new_per_tick=_int("MEDIA_ASSETS_MAX_NEW_PER_TICK", 500, minimum=1),
+            max_image_pixels=_int("MEDIA_ASSETS_MAX_IMAGE_PIXELS", 250_000_000, minimum=1),
+            max_json_bytes=_int("MEDIA_ASSETS_MAX_JSON_MB", 512, minimum=1) * 1024 * 1024,
+            models=models_from_env(),
         )
 
     def with_(self, **changes) -> Settings:

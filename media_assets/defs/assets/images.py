@@ -1,148 +1,124 @@
 """Image assets: CLIP embeddings in pgvector, analysis (captions, objects, colours),
 near-duplicates."""
 
-import time
-
 import dagster as dg
 from pydantic import Field
 
-from media_assets.defs.assets.ingest import media_file
-from media_assets.defs.partitions import per_file_asset
+from media_assets.defs.assets.files import media_file
+from media_assets.defs.per_file import FileBatch, per_file_asset
 from media_assets.defs.resources import CatalogResource, GpuResource
-from media_assets.lib.analysis.images import (DEFAULT_OBJECTS, DEFAULT_QUESTIONS,
-                                              DEFAULT_SCENES, Analysis, AnalysisSettings,
-                                              analyse_images, open_thumbnail)
-from media_assets.lib.catalog.images import (DUPLICATE_DISTANCE, record_near_duplicates,
-                                             store_analysis)
+from media_assets.lib.images.analysis import (DEFAULT_OBJECTS, DEFAULT_QUESTIONS,
+                                              DEFAULT_SCENES, AnalysisSettings, analyse_images,
+                                              open_thumbnail)
+from media_assets.lib.images.store import (DUPLICATE_DISTANCE, record_near_duplicates,
+                                           store_analysis)
+from media_assets.lib.images.vectors import embedded_keys, store_embeddings
 from media_assets.lib.models.clip import embed_images
 from media_assets.lib.models.registry import clip_model_ref
-from media_assets.lib.search import embedded_keys, store_embeddings
+from media_assets.lib.models.roles import Role
 
 IMAGES_GROUP = "images"
 CLIP_BATCH = 32
 
 
-@per_file_asset(group_name=IMAGES_GROUP, deps=[media_file],
-                uses_models=True, kinds={"pytorch", "postgres"})
+@per_file_asset(group_name=IMAGES_GROUP, file_kinds=("image",), deps=[media_file],
+                model=Role.CLIP, kinds={"pytorch", "postgres"})
 def image_embeddings(context: dg.AssetExecutionContext, catalog: CatalogResource,
                      gpu: GpuResource) -> dg.MaterializeResult:
     """512-d L2-normalised CLIP vectors of the batch's images, stored in pgvector (HNSW,
     cosine) with the model that made them; images already embedded by the current model
-    are skipped, so a model change re-embeds only stale rows. Non-images are skipped."""
-    cat = catalog.get()
-    rows = cat.files.get(context.partition_keys)
-    images = {k: r for k, r in rows.items() if r.kind == "image" and r.status == "ok"}
-    metadata: dict = {"images_in_batch": dg.MetadataValue.int(len(images)),
-                      "other_files_skipped": dg.MetadataValue.int(len(rows) - len(images))}
-    if not images:
-        return dg.MaterializeResult(metadata=metadata)
-    start = time.perf_counter()
-    with gpu.manager.use("clip") as clip:
-        current = embedded_keys(cat.engine, list(images), clip.model_ref)
-        todo = [k for k in images if k not in current]
-        paths = {}
-        for k in todo:
-            found = cat.files.paths_of(k)
-            if found:
-                paths[found[0]] = k
-        vectors, errors = embed_images(clip, list(paths), CLIP_BATCH)
-        ok_keys = [paths[p] for p in paths if p not in errors]
-        stored = store_embeddings(cat.engine, ok_keys, vectors, clip.model_ref)
-        model_ref = clip.model_ref
-    seconds = time.perf_counter() - start
-    for path, error in errors.items():
-        context.log.warning(f"{path}: {error}")
-    metadata.update(gpu.report("clip"))
-    metadata.update({
-        "embedded": dg.MetadataValue.int(stored),
-        "already_current": dg.MetadataValue.int(len(images) - len(todo)),
-        "decode_errors": dg.MetadataValue.json(errors),
-        "model_ref": model_ref,
-        "seconds": dg.MetadataValue.float(round(seconds, 3)),
-        "images_per_second": dg.MetadataValue.float(round(stored / seconds, 2) if seconds else 0),
-    })
-    return dg.MaterializeResult(metadata=metadata)
+    are skipped (and CLIP is not loaded for them), so a model change re-embeds only stale
+    rows. Non-images are skipped."""
+    batch = FileBatch(context, catalog, ("image",), columns=["vector"])
+    model_ref = clip_model_ref(gpu.config())
+    current = embedded_keys(batch.engine, [i.key for i in batch], model_ref)
+    todo = {i.path: i for i in batch if i.key not in current}
+    for item in batch:
+        if item.key in current:
+            batch.ok(item, "already current")
+    metadata: dict = {"already_current": dg.MetadataValue.int(len(current)),
+                      "embedded": dg.MetadataValue.int(0), "model_ref": model_ref}
+    if todo:
+        with gpu.manager.use(Role.CLIP) as clip:
+            vectors, errors = embed_images(clip, list(todo), CLIP_BATCH)
+        for path, error in errors.items():
+            batch.fail(todo[path], error)
+        ok = [item for path, item in todo.items() if path not in errors]
+        store_embeddings(batch.engine, [i.key for i in ok], vectors, model_ref)
+        for item in ok:
+            batch.ok(item, "embedded")
+        metadata["embedded"] = dg.MetadataValue.int(len(ok))
+        metadata.update(gpu.report(Role.CLIP))
+        metadata["images_per_second"] = dg.MetadataValue.float(
+            round(len(ok) / batch.elapsed, 2) if batch.elapsed else 0)
+    return batch.result(metadata, version=model_ref)
 
 
 class ImageAnalysisConfig(dg.Config):
     """What to ask of each image; editable in the launchpad."""
 
-    questions: list[str] = Field(default_factory=lambda: list(DEFAULT_QUESTIONS))
-    objects: list[str] = Field(default_factory=lambda: list(DEFAULT_OBJECTS))
-    scenes: list[str] = Field(default_factory=lambda: list(DEFAULT_SCENES))
-    use_captioner: bool = True
-    batch_size: int = 8
+    questions: list[str] = Field(default_factory=lambda: list(DEFAULT_QUESTIONS),
+                                 description="Visual questions BLIP-2 answers for each image.")
+    objects: list[str] = Field(default_factory=lambda: list(DEFAULT_OBJECTS),
+                               description="Vocabulary for CLIP zero-shot objects.")
+    scenes: list[str] = Field(default_factory=lambda: list(DEFAULT_SCENES),
+                              description="Vocabulary for CLIP zero-shot scene types.")
+    use_captioner: bool = Field(default=True, description="False: CLIP-only captions.")
+    batch_size: int = Field(default=8, description="Images per captioner batch.")
 
 
-def _analysis_markdown(rows: list[tuple[str, str, Analysis]], limit: int = 20) -> str:
-    lines = ["| file | caption | scene | objects | colours |", "|---|---|---|---|---|"]
-    for _, path, a in rows[:limit]:
-        name = path.rsplit("/", 1)[-1].replace("|", "\\|").replace("\n", "\\n")
-        objs = ", ".join(f"{o['name']} {o['confidence']:.2f}" for o in a.objects[:3])
-        swatches = " ".join(c["hex"] for c in a.dominant_colors[:3])
-        caption = a.caption.replace("|", "/") + (" *(degraded)*" if a.degraded else "")
-        lines.append(f"| {name} | {caption} | {a.scene_type} | {objs} | {swatches} |")
-    return "\n".join(lines)
-
-
-@per_file_asset(group_name=IMAGES_GROUP, deps=[media_file],
-                uses_models=True, kinds={"pytorch", "postgres"})
+@per_file_asset(group_name=IMAGES_GROUP, file_kinds=("image",), deps=[media_file],
+                model=Role.CLIP, kinds={"pytorch", "postgres"})
 def image_analysis(context: dg.AssetExecutionContext, config: ImageAnalysisConfig,
                    catalog: CatalogResource, gpu: GpuResource) -> dg.MaterializeResult:
     """Per image: a BLIP-2 caption, answers to the configured questions, CLIP zero-shot
     objects (with their probabilities) and scene type, and dominant colours (k-means in Lab).
     Without the captioner it goes on in CLIP-only mode: the caption is built from the labels
     and each row says it is degraded, and why."""
-    cat = catalog.get()
-    rows = cat.files.get(context.partition_keys)
-    images = [k for k, r in rows.items() if r.kind == "image" and r.status == "ok"]
+    batch = FileBatch(context, catalog, ("image",),
+                      columns=["caption", "scene", "objects", "colours"])
     settings = AnalysisSettings(config.questions, config.objects, config.scenes,
                                 config.use_captioner)
-    done: list[tuple[str, str, Analysis]] = []
-    failed: dict[str, str] = {}
-    start = time.perf_counter()
-    for i in range(0, len(images), config.batch_size):
-        batch, thumbs = [], []
-        for key in images[i:i + config.batch_size]:
-            paths = cat.files.paths_of(key)
-            try:
-                thumbs.append(open_thumbnail(paths[0]))
-                batch.append((key, paths[0]))
-            except Exception as exc:  # one unreadable image must not stop the batch
-                failed[key] = f"cannot decode: {exc}"
-        if thumbs:
-            results = analyse_images(gpu.manager, thumbs, settings)
-            done += [(k, p, a) for (k, p), a in zip(batch, results)]
-    store_analysis(cat.engine, [(k, a) for k, _, a in done])
-    seconds = time.perf_counter() - start
-    degraded = [a for _, _, a in done if a.degraded]
-    metadata: dict = {
-        "images_analysed": dg.MetadataValue.int(len(done)),
-        "degraded": dg.MetadataValue.int(len(degraded)),
-        "failed": dg.MetadataValue.json(failed),
-        "seconds": dg.MetadataValue.float(round(seconds, 3)),
-        "preview": dg.MetadataValue.md(_analysis_markdown(done)),
-    }
+    items, degraded = list(batch), []
+    for i in range(0, len(items), config.batch_size):
+        chunk, thumbs = [], []
+        for item in items[i:i + config.batch_size]:
+            with batch.each(item):
+                thumbs.append(open_thumbnail(item.path))
+                chunk.append(item)
+        if not thumbs:
+            continue
+        results = analyse_images(gpu.manager, thumbs, settings)
+        store_analysis(batch.engine, [(item.key, a) for item, a in zip(chunk, results)])
+        for item, a in zip(chunk, results):
+            batch.ok(item, a.caption + (" *(degraded)*" if a.degraded else ""), a.scene_type,
+                     ", ".join(f"{o['name']} {o['confidence']:.2f}" for o in a.objects[:3]),
+                     " ".join(c["hex"] for c in a.dominant_colors[:3]))
+            if a.degraded:
+                degraded.append(a.degraded_reason or "")
+    metadata: dict = {"degraded": dg.MetadataValue.int(len(degraded))}
     if degraded:
-        metadata["degraded_reason"] = degraded[0].degraded_reason or ""
-        context.log.warning(f"CLIP-only mode for {len(degraded)} images: "
-                            f"{degraded[0].degraded_reason}")
-    if done:
-        metadata.update(gpu.report("clip"))
+        metadata["degraded_reason"] = degraded[0]
+        context.log.warning(f"CLIP-only mode for {len(degraded)} images: {degraded[0]}")
+    if batch.done:
+        metadata.update(gpu.report(Role.CLIP))
         if not degraded:
-            metadata.update(gpu.report("captioner"))
-    return dg.MaterializeResult(metadata=metadata)
+            metadata.update(gpu.report(Role.CAPTIONER))
+    return batch.result(metadata, version=clip_model_ref(gpu.config()))
 
 
-@per_file_asset(group_name=IMAGES_GROUP, deps=[image_embeddings], kinds={"postgres"})
+@per_file_asset(group_name=IMAGES_GROUP, file_kinds=("image",), deps=[image_embeddings],
+                model=Role.CLIP, loads_model=False, kinds={"postgres"})
 def image_duplicates(context: dg.AssetExecutionContext, catalog: CatalogResource,
                      gpu: GpuResource) -> dg.MaterializeResult:
     """Pairs of images whose CLIP vectors lie within a cosine distance of 0.01 (Immich's
     default): re-encodes, resizes and copies with other bytes. Listed by
     `media-assets duplicates`."""
-    cat = catalog.get()
+    batch = FileBatch(context, catalog, ("image",))
     model_ref = clip_model_ref(gpu.config())
-    found = record_near_duplicates(cat.engine, context.partition_keys, model_ref)
-    return dg.MaterializeResult(metadata={"pairs_found": dg.MetadataValue.int(found),
-                                          "max_distance": DUPLICATE_DISTANCE,
-                                          "model_ref": model_ref})
+    found = record_near_duplicates(batch.engine, [i.key for i in batch], model_ref)
+    for item in batch:
+        batch.ok(item)
+    return batch.result({"pairs_found": dg.MetadataValue.int(found),
+                         "max_distance": DUPLICATE_DISTANCE, "model_ref": model_ref},
+                        version=model_ref)

@@ -59,10 +59,6 @@ def embed_texts(bundle: ClipBundle, texts: Sequence[str]) -> np.ndarray:
         return torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy()
 
 
-def to_pgvector(vec: np.ndarray) -> str:
-    return "[" + ",".join(f"{x:.7g}" for x in vec.tolist()) + "]"
-
-
 def image_features(bundle: ClipBundle, images: Sequence[Image.Image]) -> np.ndarray:
     """Normalised vectors for already-decoded images."""
     import torch

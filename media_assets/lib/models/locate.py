@@ -14,20 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-# The defaults. CLIP's weights are laion2b_s34b_b79k: about 9 recall points better than
-# OpenAI's in Immich's benchmark, at the same cost.
-DEFAULT_MODELS = {
-    "clip": "laion/CLIP-ViT-B-32-laion2B-s34B-b79K",
-    "captioner": "Salesforce/blip2-opt-2.7b",
-    "whisper": "Systran/faster-whisper-base",
-    "llm": "microsoft/Phi-3.5-mini-instruct",
-}
-# Which file proves a folder holds that kind of model.
-MARKERS = {"clip": "open_clip_config.json", "captioner": "config.json",
-           "whisper": "model.bin", "llm": "config.json"}
-# Required models make `doctor` fail when missing; the others have fallbacks
-# (CLIP-only captions, heuristic JSON schemas).
-REQUIRED = {"clip": True, "whisper": True, "captioner": False, "llm": False}
+from media_assets.lib.models.roles import spec_of
 
 
 class ModelNotFound(FileNotFoundError):
@@ -82,7 +69,7 @@ def candidates(role: str, model_id: str) -> Iterator[tuple[str, Path | None]]:
 
 
 def locate(role: str, model_id: str) -> Located:
-    marker = MARKERS[role]
+    marker = spec_of(role).marker
     looked = []
     for source, folder in candidates(role, model_id):
         if folder is None:

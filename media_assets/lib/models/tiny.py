@@ -12,7 +12,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from media_assets.lib.models.locate import DEFAULT_MODELS, folder_name
+from media_assets.lib.models.locate import folder_name
+from media_assets.lib.models.roles import DEFAULT_MODELS, Role
 
 WARNING = ("TINY RANDOM-WEIGHT MODELS: captions, labels, names and descriptions they produce "
            "are MEANINGLESS. Use them to try or test the pipeline, never to catalog real media.")
@@ -152,10 +153,10 @@ def make_tiny(root: Path) -> dict[str, Path | None]:
     """Write the tiny set under `root`, in the folders the default model ids map to."""
     root.mkdir(parents=True, exist_ok=True)
     out = {
-        "clip": write_clip(root / folder_name(DEFAULT_MODELS["clip"])),
-        "captioner": write_blip2(root / folder_name(DEFAULT_MODELS["captioner"])),
-        "llm": write_phi3(root / folder_name(DEFAULT_MODELS["llm"])),
-        "whisper": write_whisper_base(root / folder_name(DEFAULT_MODELS["whisper"])),
+        Role.CLIP: write_clip(root / folder_name(DEFAULT_MODELS[Role.CLIP])),
+        Role.CAPTIONER: write_blip2(root / folder_name(DEFAULT_MODELS[Role.CAPTIONER])),
+        Role.LLM: write_phi3(root / folder_name(DEFAULT_MODELS[Role.LLM])),
+        Role.WHISPER: write_whisper_base(root / folder_name(DEFAULT_MODELS[Role.WHISPER])),
     }
     (root / "WARNING-TINY-MODELS.txt").write_text(WARNING + "\n")
     return out

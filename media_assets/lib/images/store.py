@@ -8,8 +8,8 @@ from dataclasses import asdict
 
 import sqlalchemy as sa
 
-from media_assets.lib.analysis.images import Analysis
-from media_assets.lib.search import tune_hnsw
+from media_assets.lib.images.analysis import Analysis
+from media_assets.lib.db.vectors import tune_hnsw
 
 DUPLICATE_DISTANCE = 0.01  # cosine distance, as Immich's default
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from media_assets.lib.media.audio import RATE, audio_duration, stream_chunks
+from media_assets.lib.speech.audio import RATE, audio_duration, stream_chunks
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""The catalog: PostgreSQL + pgvector, reached by URL or embedded, migrated on open."""
+"""The database core: PostgreSQL + pgvector, reached by URL or embedded, migrated on open.
+
+Domains (files, images, speech, ...) keep their own tables' queries; this package only
+opens, migrates and checks the server, and never imports a domain."""
 
 from __future__ import annotations
 
@@ -8,15 +11,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from media_assets.lib.catalog.files import FileCatalog, FileRow, Registration
-from media_assets.lib.catalog.migrations import MigrationError, apply_migrations
-from media_assets.lib.catalog.server import DatabaseError, resolve_urls, self_check
+from media_assets.lib.db.migrations import MigrationError, apply_migrations
+from media_assets.lib.db.server import DatabaseError, resolve_urls, self_check
 from media_assets.lib.settings import PROJECT_ROOT, Settings
 
 SQL_DIR = PROJECT_ROOT / "sql"
 
-__all__ = ["Catalog", "DatabaseError", "FileRow", "MigrationError", "Registration",
-           "open_catalog"]
+__all__ = ["Catalog", "DatabaseError", "MigrationError", "open_catalog"]
 
 
 @dataclass
@@ -27,10 +28,6 @@ class Catalog:
     url: URL
     dagster_url: URL
     pgvector_version: str
-
-    @property
-    def files(self) -> FileCatalog:
-        return FileCatalog(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,4 +1,4 @@
-"""Transcripts, video frames and summaries in the catalog; full-text search over speech."""
+"""Transcripts in the catalog, and full-text search over what was said."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from media_assets.lib.models.whisper import Transcript
+from media_assets.lib.speech.transcribe import Transcript
 
 # Whisper language codes -> PostgreSQL text search configurations shipped with PostgreSQL.
 PG_TS_CONFIG = {"ar": "arabic", "ca": "catalan", "da": "danish", "de": "german",
@@ -85,30 +85,3 @@ def search_speech(engine: sa.Engine, query: str, k: int = 10,
             {"q": query, "k": k, "kind": kind}).all()
     return [SpeechHit(r.key, r.path, r.kind, r.start_s, r.end_s, r.text, float(r.rank))
             for r in rows]
-
-
-def store_frames(engine: sa.Engine, key: str, frames: Sequence[dict]) -> None:
-    with engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM video_frames WHERE key = :k"), {"k": key})
-        if frames:
-            conn.execute(sa.text(
-                "INSERT INTO video_frames (key, frame_ms, reason, caption, scene_type, objects) "
-                "VALUES (:key, :frame_ms, :reason, :caption, :scene_type, "
-                "CAST(:objects AS jsonb))"),
-                [{**f, "key": key, "objects": json.dumps(f.get("objects", []))} for f in frames])
-
-
-def frames_of(engine: sa.Engine, key: str) -> list[dict]:
-    with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(sa.text(
-            "SELECT frame_ms, reason, caption, scene_type, objects FROM video_frames "
-            "WHERE key = :k ORDER BY frame_ms"), {"k": key})]
-
-
-def store_summary(engine: sa.Engine, key: str, summary: str, timeline: list[dict]) -> None:
-    with engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO video_summaries (key, summary, timeline) VALUES (:k, :s, "
-            "CAST(:t AS jsonb)) ON CONFLICT (key) DO UPDATE SET summary = EXCLUDED.summary, "
-            "timeline = EXCLUDED.timeline, created_at = now()"),
-            {"k": key, "s": summary, "t": json.dumps(timeline)})

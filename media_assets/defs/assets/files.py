@@ -5,39 +5,17 @@ from collections import Counter
 
 import dagster as dg
 
-from media_assets.defs.partitions import per_file_asset
+from media_assets.defs.per_file import markdown_table, per_file_asset
 from media_assets.defs.resources import CatalogResource, InboxResource
-from media_assets.lib.media.catalog_probe import Outcome, probe_and_record
+from media_assets.lib.files.record import Outcome, describe, probe_and_record
+from media_assets.lib.files.store import FileStore
 
 INGEST_GROUP = "ingest"
 
-def _detail_line(o: Outcome) -> str:
-    d = o.details
-    if o.kind == "image" and "width" in d:
-        exif = d.get("exif", {})
-        extra = ", ".join(f"{k} {v}" for k, v in exif.items() if k in ("camera", "taken_at"))
-        return f"{d['width']}x{d['height']} {d.get('format', '')}" + (f" ({extra})" if extra else "")
-    if o.kind in ("audio", "video") and d.get("duration_s") is not None:
-        codecs = ", ".join(s["codec"] or "?" for s in d.get("streams", []))
-        return f"{d['duration_s']:.1f} s [{codecs}]"
-    if o.kind == "json":
-        return d.get("shape", "")
-    if o.kind == "text":
-        return f"{d.get('characters')} chars, {d.get('encoding')}"
-    return ""
-
-def _markdown(outcomes: list[Outcome], limit: int = 50) -> str:
-    rows = ["| file | kind | status | details |", "|---|---|---|---|"]
-    for o in outcomes[:limit]:
-        name = (o.path or o.key).rsplit("/", 1)[-1].replace("|", "\\|").replace("\n", "\\n")
-        info = o.error if o.status != "ok" else _detail_line(o)
-        rows.append(f"| {name} | {o.kind} | {o.status} | {(info or '').replace('|', '/')} |")
-    if len(outcomes) > limit:
-        rows.append(f"| … {len(outcomes) - limit} more | | | |")
-    return "\n".join(rows)
 
 @per_file_asset(
     group_name=INGEST_GROUP,
+    file_kinds=(),  # every file: this asset decides the kind
     kinds={"postgres"},
     check_specs=[dg.AssetCheckSpec("every_file_has_a_verdict", asset="media_file",
                                    description="Each file of the run is ok, failed, refused or "
@@ -49,11 +27,10 @@ def media_file(context: dg.AssetExecutionContext, catalog: CatalogResource,
     and per-kind facts (image size and EXIF, media duration and streams, JSON shape, text
     encoding) in the catalog. A bad file gets its status and error; the batch goes on."""
     keys = context.partition_keys
-    files = catalog.get().files
+    files = FileStore(catalog.get().engine)
     start = time.perf_counter()
     outcomes = probe_and_record(files, keys, inbox.limits)
     elapsed = time.perf_counter() - start
-    by_kind = Counter(o.kind for o in outcomes)
     by_status = Counter(o.status for o in outcomes)
     stored = files.get(keys)
     pending = [k for k in keys if k not in stored or stored[k].status == "pending"]
@@ -61,13 +38,16 @@ def media_file(context: dg.AssetExecutionContext, catalog: CatalogResource,
         "files": dg.MetadataValue.int(len(outcomes)),
         "ok": dg.MetadataValue.int(by_status.get("ok", 0)),
         "failed": dg.MetadataValue.int(len(outcomes) - by_status.get("ok", 0)),
-        "by_kind": dg.MetadataValue.json(dict(by_kind)),
+        "by_kind": dg.MetadataValue.json(dict(Counter(o.kind for o in outcomes))),
         "by_status": dg.MetadataValue.json(dict(by_status)),
         "seconds": dg.MetadataValue.float(round(elapsed, 3)),
-        "preview": dg.MetadataValue.md(_markdown(outcomes)),
+        "preview": dg.MetadataValue.md(markdown_table(
+            ["file", "kind", "status", "details"],
+            [((o.path or o.key).rsplit("/", 1)[-1], o.kind, o.status,
+              o.error if o.status != "ok" else describe(o)) for o in outcomes])),
     }
     if len(outcomes) == 1:  # a single-file run: show that file's facts directly
-        o = outcomes[0]
+        o: Outcome = outcomes[0]
         metadata.update(path=dg.MetadataValue.path(o.path or ""), kind=o.kind, status=o.status,
                         mime_type=o.mime_type or "", details=dg.MetadataValue.json(o.details))
         if o.error:

@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import replace
 
-from media_assets.lib.analysis.json_schema import SchemaDesign
+from media_assets.lib.json_docs.schema import SchemaDesign
 
 SAMPLE_DOCS = 5
 MAX_DOC_CHARS = 600

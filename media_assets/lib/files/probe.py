@@ -17,7 +17,7 @@ from pathlib import Path
 import filetype
 from PIL import Image, UnidentifiedImageError
 
-from media_assets.lib.media.exif import read_exif
+from media_assets.lib.files.exif import read_exif
 
 HEAD_BYTES = 8192
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from media_assets.lib.catalog.files import FileCatalog, Registration
+from media_assets.lib.files.store import FileStore, Registration
 
 TEMP_SUFFIXES = (".part", ".crdownload", ".tmp", ".partial", ".download", ".swp", "~")
 # `orders.json.comment` holds the user's note on `orders.json` for the schema designer: a
@@ -104,7 +104,7 @@ def is_settled(c: Candidate, previous: dict[str, list[int]], settle_s: float,
     return now - c.mtime_ns / 1e9 >= settle_s
 
 
-def register(files: FileCatalog, candidates: Iterable[Candidate], *, max_new: int | None = None,
+def register(files: FileStore, candidates: Iterable[Candidate], *, max_new: int | None = None,
              on_file: Callable[[Candidate], None] | None = None) -> tuple[Registration, list[Candidate]]:
     """Hash and record candidates; returns what changed and the candidates left for later.
 

@@ -1,4 +1,4 @@
-"""Storing and searching CLIP vectors in pgvector."""
+"""Search: the visual leg (CLIP vectors through HNSW), and fusing it with the spoken leg."""
 
 from __future__ import annotations
 
@@ -8,11 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import sqlalchemy as sa
 
-from media_assets.lib.models.clip import to_pgvector
-
-# recall@10 on clustered 512-d data: 0.93 at the default 40, 0.98 at 100, same p50 (NOTES.md).
-EF_SEARCH = 100
-
+from media_assets.lib.db.vectors import to_pgvector, tune_hnsw
 
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
 
@@ -56,44 +52,6 @@ def fuse(visual: Sequence[Hit], speech: Sequence[Hit], k: int) -> list[Hit]:
     return [replace(h, fused=round(score, 6)) for score, h in ranked]
 
 
-def embedded_keys(engine: sa.Engine, keys: Sequence[str], model_ref: str) -> set[str]:
-    with engine.connect() as conn:
-        return set(conn.execute(sa.text(
-            "SELECT DISTINCT key FROM image_embeddings WHERE key = ANY(:k) AND model_id = :m"),
-            {"k": list(keys), "m": model_ref}).scalars())
-
-
-def store_embeddings(engine: sa.Engine, keys: Sequence[str], vectors: np.ndarray,
-                     model_ref: str, frame_ms: Sequence[int] | None = None) -> int:
-    """Upsert one row per (key, frame, model): re-running writes nothing twice."""
-    frames = list(frame_ms) if frame_ms is not None else [-1] * len(keys)
-    rows = [{"k": k, "f": f, "m": model_ref, "e": to_pgvector(v)}
-            for k, f, v in zip(keys, frames, vectors)]
-    if not rows:
-        return 0
-    with engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO image_embeddings (key, frame_ms, model_id, embedding) "
-            "VALUES (:k, :f, :m, CAST(:e AS vector)) ON CONFLICT (key, frame_ms, model_id) "
-            "DO UPDATE SET embedding = EXCLUDED.embedding, created_at = now()"), rows)
-    return len(rows)
-
-
-def tune_hnsw(conn) -> None:
-    """Per-transaction HNSW settings for recall: ef_search for the candidate list, and
-    iterative scans so a filter (model, kind) still yields k rows."""
-    conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}"))
-    conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-
-
-def stored_vector(engine: sa.Engine, key: str, model_ref: str) -> np.ndarray | None:
-    with engine.connect() as conn:
-        raw = conn.execute(sa.text(
-            "SELECT embedding::text FROM image_embeddings WHERE key = :k AND model_id = :m "
-            "AND frame_ms = -1"), {"k": key, "m": model_ref}).scalar()
-    return None if raw is None else np.array(raw.strip("[]").split(","), dtype=np.float32)
-
-
 def nearest(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int = 10,
             kind: str | None = None) -> list[Hit]:
     """The k nearest vectors of this model's space, through the HNSW index."""
@@ -109,3 +67,33 @@ def nearest(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int = 10,
             {"q": to_pgvector(query), "m": model_ref, "k": k, "kind": kind,
              "lim": k if kind is None else k * 4}).all()
     return [Hit(r.key, r.path, r.kind, float(r.distance), r.frame_ms, r.caption) for r in rows]
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    model_ref: str  # the CLIP space searched, or "none"
+    notes: list[str]  # why a leg was off
+
+
+def search(engine: sa.Engine, manager, config, text: str, k: int = 10,
+           kind: str | None = None) -> SearchResult:
+    """Both legs for one query, fused: the text's CLIP vector against images and frames,
+    and full-text over transcripts. Only CLIP is loaded for a query, never the captioner."""
+    from media_assets.lib.models.clip import embed_texts
+    from media_assets.lib.models.locate import ModelNotFound
+    from media_assets.lib.models.roles import Role
+    from media_assets.lib.speech.store import search_speech
+
+    visual, model_ref, notes = [], "none", []
+    if kind != "audio":
+        try:
+            with manager.use(Role.CLIP) as clip:
+                query = embed_texts(clip, [text])[0]
+                model_ref = clip.model_ref
+            visual = nearest(engine, query, model_ref, k=k * 2, kind=kind)
+        except ModelNotFound as exc:
+            notes.append(f"visual search off: {exc}")
+    speech = [Hit(h.key, h.path, h.kind, 0.0, int(h.start_s * 1000), h.text, "speech")
+              for h in search_speech(engine, text, k=k * 2, kind=kind)]
+    return SearchResult(fuse(visual, speech, k), model_ref, notes)

@@ -21,7 +21,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 
-from media_assets.lib.analysis.json_schema import FieldSchema, SchemaDesign
+from media_assets.lib.json_docs.schema import FieldSchema, SchemaDesign
 
 SCHEMA = "json_data"
 TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

@@ -7,8 +7,8 @@ from dataclasses import asdict
 
 import sqlalchemy as sa
 
-from media_assets.lib.analysis.json_load import LoadResult
-from media_assets.lib.analysis.json_schema import FieldSchema, SchemaDesign
+from media_assets.lib.json_docs.load import LoadResult
+from media_assets.lib.json_docs.schema import FieldSchema, SchemaDesign
 
 
 def unique_table_name(engine: sa.Engine, key: str, wanted: str) -> str:

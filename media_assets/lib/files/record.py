@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from media_assets.lib.catalog.files import FileCatalog
-from media_assets.lib.media.probe import Limits, ProbeError, probe_file
+from media_assets.lib.files.store import FileStore
+from media_assets.lib.files.probe import Limits, ProbeError, probe_file
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class Outcome:
     ms: float
 
 
-def probe_and_record(files: FileCatalog, keys: Sequence[str], limits: Limits,
+def probe_and_record(files: FileStore, keys: Sequence[str], limits: Limits,
                      on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
     """Probe each key's file (the first readable path), record the result, never raise for one file."""
     outcomes = []
@@ -55,3 +55,20 @@ def probe_and_record(files: FileCatalog, keys: Sequence[str], limits: Limits,
         if on_done:
             on_done(outcome)
     return outcomes
+
+
+def describe(o: Outcome) -> str:
+    """One line of what a probe found, for previews."""
+    d = o.details
+    if o.kind == "image" and "width" in d:
+        exif = d.get("exif", {})
+        extra = ", ".join(f"{k} {v}" for k, v in exif.items() if k in ("camera", "taken_at"))
+        return f"{d['width']}x{d['height']} {d.get('format', '')}" + (f" ({extra})" if extra else "")
+    if o.kind in ("audio", "video") and d.get("duration_s") is not None:
+        codecs = ", ".join(s["codec"] or "?" for s in d.get("streams", []))
+        return f"{d['duration_s']:.1f} s [{codecs}]"
+    if o.kind == "json":
+        return d.get("shape", "")
+    if o.kind == "text":
+        return f"{d.get('characters')} chars, {d.get('encoding')}"
+    return ""

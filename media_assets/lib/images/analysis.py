@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from media_assets.lib.media.colors import dominant_colors
-from media_assets.lib.models.captioner import answer_question, caption_images
+from media_assets.lib.images.colors import dominant_colors
+from media_assets.lib.images.captioner import answer_question, caption_images
 from media_assets.lib.models.clip import image_features, zero_shot
 from media_assets.lib.models.manager import ModelManager
 

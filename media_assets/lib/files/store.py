@@ -41,7 +41,7 @@ def _ts(ns: int | None) -> datetime | None:
     return None if ns is None else datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
 
 
-class FileCatalog:
+class FileStore:
     """The `media_files` / `media_paths` tables."""
 
     def __init__(self, engine: sa.Engine):
@@ -152,27 +152,3 @@ class FileCatalog:
                 "ORDER BY path LIMIT :lim"),
                 {"p": list(paths or []), "lim": limit}).all()
         return [dict(r._mapping) for r in rows]
-
-
-def incomplete_keys(engine: sa.Engine, clip_ref: str | None, whisper: bool) -> list[str]:
-    """Catalogued files whose model outputs are missing: ingested before the model was here
-    (or with another CLIP model). `ingest` runs the model assets again for them."""
-    parts = []
-    if clip_ref:
-        parts.append(
-            "(f.kind = 'image' AND (NOT EXISTS (SELECT 1 FROM image_embeddings e WHERE "
-            " e.key = f.key AND e.model_id = :clip AND e.frame_ms = -1) OR NOT EXISTS "
-            " (SELECT 1 FROM image_analysis a WHERE a.key = f.key)))")
-        parts.append("(f.kind = 'video' AND NOT EXISTS (SELECT 1 FROM image_embeddings e "
-                     " WHERE e.key = f.key AND e.model_id = :clip))")
-    if whisper:
-        parts.append("(f.kind IN ('audio', 'video') AND "
-                     " f.details -> 'streams' @> '[{\"type\": \"audio\"}]'::jsonb AND "
-                     " NOT EXISTS (SELECT 1 FROM transcripts t WHERE t.key = f.key))")
-    parts.append("(f.kind = 'json' AND NOT EXISTS (SELECT 1 FROM json_tables j "
-                 " WHERE j.key = f.key))")
-    with engine.connect() as conn:
-        return list(conn.execute(sa.text(
-            "SELECT f.key FROM media_files f WHERE f.status = 'ok' AND (" +
-            " OR ".join(parts) + ") ORDER BY f.first_seen_at, f.key"),
-            {"clip": clip_ref}).scalars())
