@@ -54,7 +54,7 @@ def test_embeddings_are_stored_and_reported(settings, catalog, tiny_models, tmp_
     mats = [m for m in result.get_asset_materialization_events()
             if m.asset_key == dg.AssetKey("image_embeddings")]
     meta = mats[0].event_specific_data.materialization.metadata
-    # The model, the device, the load time and the peak memory, as issue 3 asks.
+    # The model, the device, the load time and the peak memory, as the README promises.
     assert meta["clip_model"].value == "laion/CLIP-ViT-B-32-laion2B-s34B-b79K"
     assert meta["device"].value == "cpu"
     assert meta["clip_load_seconds"].value > 0

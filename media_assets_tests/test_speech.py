@@ -161,7 +161,7 @@ def test_video_frames_transcript_summary_and_spoken_search(settings, catalog, ti
     interval = [f["frame_ms"] for f in frames if f["reason"] == "interval"]
     assert interval[:3] == [0, 2000, 4000]  # a frame every 2 s, at its timestamp
     assert all(f["caption"] for f in frames)
-    t = transcript_of(catalog.engine, key)  # the seed's response shape, read back
+    t = transcript_of(catalog.engine, key)  # the transcribe response (docs/contracts.md), read back
     assert set(t) >= {"text", "language", "segments", "processing_time_ms"}
     assert t["language"] == "en" and wer(" ".join(SENTENCES), t["text"]) <= 0.2
     out = CliRunner().invoke(main, ["search", "museum", "--kind", "video", "--json"])

@@ -9,6 +9,7 @@ builds the run's metadata with one markdown table.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -107,8 +108,10 @@ class FileBatch:
             if accept is not None and not accept(row):
                 self._results[key] = FileResult(key, "skipped")
                 continue
-            paths = store.paths_of(key)
-            if not paths:  # every path vanished after registration
+            # The first recorded path still on disk: files move and vanish after
+            # registration, and an alias may still hold the same content.
+            paths = [p for p in store.paths_of(key) if os.path.isfile(p)]
+            if not paths:
                 self.fail(FileItem(key, row.primary_path, row),
                           "no readable path is recorded for this content (moved or deleted?)")
                 continue

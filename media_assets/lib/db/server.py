@@ -118,7 +118,7 @@ def resolve_urls(database_url: str | None, pgdata: Path,
     else:
         ensure_database(server, DAGSTER_DB)
         # psycopg2, not psycopg 3: dagster-postgres sends `NOTIFY run_events, $1`, which
-        # psycopg 3's server-side binding rejects (NOTES.md).
+        # psycopg 3's server-side binding rejects (a syntax error, seen with SQLAlchemy 2.1).
         dagster = with_database(server, DAGSTER_DB, "psycopg2")
     return catalog, dagster
 

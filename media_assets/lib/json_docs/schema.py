@@ -90,7 +90,7 @@ class SchemaDesign:
     record_count: int
 
     def contract(self) -> dict:
-        """The seed's output contract."""
+        """The analyze-json-schema response (docs/contracts.md)."""
         return {"table_name": self.table_name, "storage_type": self.storage_type,
                 "reasoning": self.reasoning,
                 "fields": {f.name: f.description for f in self.fields},

@@ -43,7 +43,7 @@ def store_transcript(engine: sa.Engine, key: str, t: Transcript, model_id: str,
 
 
 def transcript_of(engine: sa.Engine, key: str) -> dict | None:
-    """The seed's response shape, read back from the catalog."""
+    """The transcribe response (docs/contracts.md), read back from the catalog."""
     with engine.connect() as conn:
         row = conn.execute(sa.text("SELECT * FROM transcripts WHERE key = :k"),
                            {"k": key}).mappings().first()

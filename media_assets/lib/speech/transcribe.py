@@ -32,7 +32,7 @@ class Transcript:
     processing_time_ms: float = 0.0
 
     def as_response(self) -> dict:
-        """The seed's response shape."""
+        """The transcribe response (docs/contracts.md)."""
         return {"text": self.text, "language": self.language,
                 "segments": [{"start": s.start, "end": s.end, "text": s.text,
                               **({"words": s.words} if s.words is not None else {})}

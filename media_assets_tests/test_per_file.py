@@ -1,0 +1,61 @@
+"""The per-file helper: a file whose paths vanished after registration is that file's
+recorded failure, never the batch's; each file's result is recorded for resume."""
+
+import json
+
+import dagster as dg
+import sqlalchemy as sa
+
+from media_assets.defs.jobs import PER_FILE_ASSETS
+from media_assets.defs.partitions import media_files, range_tags
+from media_assets.defs.resources import resources_from_settings
+from media_assets.lib.files.inbox import register, walk
+from media_assets.lib.files.store import FileStore
+from media_assets.lib.samples import tone, write_wav
+
+
+def _materialise(settings, keys, selection):
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(media_files.name, keys)
+        return dg.materialize(PER_FILE_ASSETS, instance=instance, tags=range_tags(keys),
+                              resources=resources_from_settings(settings),
+                              selection=selection, raise_on_error=False)
+
+
+def _results(catalog) -> dict[tuple[str, str], tuple[str, str | None]]:
+    with catalog.engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT f.primary_path, r.asset, r.status, r.error FROM file_asset_results r "
+            "JOIN media_files f USING (key)")).all()
+    return {(r.primary_path.rsplit("/", 1)[-1], r.asset): (r.status, r.error) for r in rows}
+
+
+def test_a_vanished_file_fails_alone(settings, catalog, tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "kept.json").write_text(json.dumps([{"id": 1, "name": "a"}, {"id": 2}]))
+    (folder / "gone.json").write_text(json.dumps([{"sku": "x", "qty": 3}]))
+    write_wav(folder / "kept.wav", tone(1.0, 300))
+    write_wav(folder / "gone.wav", tone(1.5, 500))
+    keys = register(FileStore(catalog.engine), walk([folder]))[0].new_keys
+    assert len(keys) == 4
+    assert _materialise(settings, keys, [dg.AssetKey("media_file")]).success
+    (folder / "gone.json").unlink()
+    (folder / "gone.wav").unlink()
+
+    result = _materialise(settings, keys, [dg.AssetKey(a) for a in
+                                           ("transcripts", "json_schemas", "json_tables")])
+    assert result.success  # the batch went on
+    results = _results(catalog)
+    for asset in ("transcripts", "json_schemas", "json_tables"):
+        kind = "wav" if asset == "transcripts" else "json"
+        assert results[(f"kept.{kind}", asset)] == ("ok", None)
+        status, error = results[(f"gone.{kind}", asset)]
+        assert status == "failed" and "moved or deleted" in error
+    with catalog.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM json_tables")).scalar() == 1
+    meta = {m.asset_key.to_user_string(): m.event_specific_data.materialization.metadata
+            for m in result.get_asset_materialization_events()}
+    assert meta["transcripts"]["failed"].value == 1 and meta["transcripts"]["done"].value == 1
+    assert "gone.wav" in meta["transcripts"]["preview"].value
