@@ -151,6 +151,11 @@ class FileBatch:
         if cells:
             self._table.append((item.name, *cells, "ok"))
 
+    def ok_all(self) -> None:
+        """Every file of the batch is done (work done for the batch as a whole)."""
+        for item in self.items:
+            self.ok(item)
+
     def fail(self, item: FileItem, error: str, seconds: float | None = None) -> None:
         error = error[:2000]
         self._results[item.key] = FileResult(item.key, "failed", error, seconds)

@@ -13,6 +13,13 @@ from media_assets.lib.files.store import FileStore
 INGEST_GROUP = "ingest"
 
 
+def _preview(outcomes: list[Outcome]) -> dg.MetadataValue:
+    return dg.MetadataValue.md(markdown_table(
+        ["file", "kind", "status", "details"],
+        [((o.path or o.key).rsplit("/", 1)[-1], o.kind, o.status,
+          o.error if o.status != "ok" else describe(o)) for o in outcomes]))
+
+
 @per_file_asset(
     group_name=INGEST_GROUP,
     file_kinds=(),  # every file: this asset decides the kind
@@ -26,8 +33,7 @@ def media_file(context: dg.AssetExecutionContext, catalog: CatalogResource,
     """Detect each file's kind from its content and record size, hash, MIME type, timestamps
     and per-kind facts (image size and EXIF, media duration and streams, JSON shape, text
     encoding) in the catalog. A bad file gets its status and error; the batch goes on."""
-    keys = context.partition_keys
-    files = FileStore(catalog.get().engine)
+    keys, files = context.partition_keys, FileStore(catalog.get().engine)
     start = time.perf_counter()
     outcomes = probe_and_record(files, keys, inbox.limits)
     elapsed = time.perf_counter() - start
@@ -40,22 +46,13 @@ def media_file(context: dg.AssetExecutionContext, catalog: CatalogResource,
         "failed": dg.MetadataValue.int(len(outcomes) - by_status.get("ok", 0)),
         "by_kind": dg.MetadataValue.json(dict(Counter(o.kind for o in outcomes))),
         "by_status": dg.MetadataValue.json(dict(by_status)),
-        "seconds": dg.MetadataValue.float(round(elapsed, 3)),
-        "preview": dg.MetadataValue.md(markdown_table(
-            ["file", "kind", "status", "details"],
-            [((o.path or o.key).rsplit("/", 1)[-1], o.kind, o.status,
-              o.error if o.status != "ok" else describe(o)) for o in outcomes])),
-    }
+        "seconds": dg.MetadataValue.float(round(elapsed, 3)), "preview": _preview(outcomes)}
     if len(outcomes) == 1:  # a single-file run: show that file's facts directly
-        o: Outcome = outcomes[0]
+        o = outcomes[0]
         metadata.update(path=dg.MetadataValue.path(o.path or ""), kind=o.kind, status=o.status,
-                        mime_type=o.mime_type or "", details=dg.MetadataValue.json(o.details))
-        if o.error:
-            metadata["error"] = o.error
+                        mime_type=o.mime_type or "", details=dg.MetadataValue.json(o.details),
+                        **({"error": o.error} if o.error else {}))
     context.log.info(f"probed {len(outcomes)} files in {elapsed:.2f} s: {dict(by_status)}")
-    return dg.MaterializeResult(
-        metadata=metadata,
-        check_results=[dg.AssetCheckResult(
-            check_name="every_file_has_a_verdict", passed=not pending,
-            metadata={"pending": dg.MetadataValue.json(pending[:20])})],
-    )
+    return dg.MaterializeResult(metadata=metadata, check_results=[dg.AssetCheckResult(
+        check_name="every_file_has_a_verdict", passed=not pending,
+        metadata={"pending": dg.MetadataValue.json(pending[:20])})])

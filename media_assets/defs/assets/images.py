@@ -111,14 +111,10 @@ def image_analysis(context: dg.AssetExecutionContext, config: ImageAnalysisConfi
                 model=Role.CLIP, loads_model=False, kinds={"postgres"})
 def image_duplicates(context: dg.AssetExecutionContext, catalog: CatalogResource,
                      gpu: GpuResource) -> dg.MaterializeResult:
-    """Pairs of images whose CLIP vectors lie within a cosine distance of 0.01 (Immich's
-    default): re-encodes, resizes and copies with other bytes. Listed by
-    `media-assets duplicates`."""
-    batch = FileBatch(context, catalog, ("image",))
-    model_ref = clip_model_ref(gpu.config())
+    """Pairs of images within a CLIP cosine distance of 0.01 (Immich's default): re-encodes,
+    resizes and copies with other bytes. Listed by `media-assets duplicates`."""
+    batch, model_ref = FileBatch(context, catalog, ("image",)), clip_model_ref(gpu.config())
     found = record_near_duplicates(batch.engine, [i.key for i in batch], model_ref)
-    for item in batch:
-        batch.ok(item)
-    return batch.result({"pairs_found": dg.MetadataValue.int(found),
-                         "max_distance": DUPLICATE_DISTANCE, "model_ref": model_ref},
-                        version=model_ref)
+    batch.ok_all()
+    return batch.result({"pairs_found": dg.MetadataValue.int(found), "model_ref": model_ref,
+                         "max_distance": DUPLICATE_DISTANCE}, version=model_ref)

@@ -10,7 +10,7 @@ from media_assets.defs.assets.files import media_file
 from media_assets.defs.per_file import FileBatch, markdown_table, per_file_asset
 from media_assets.defs.resources import CatalogResource, GpuResource
 from media_assets.lib.files.inbox import COMMENT_SUFFIX
-from media_assets.lib.json_docs.llm import ask_llm, build_prompt, parse_answer
+from media_assets.lib.json_docs.llm import improve
 from media_assets.lib.json_docs.load import load_table, read_records
 from media_assets.lib.json_docs.schema import infer_schema
 from media_assets.lib.json_docs.store import (load_design, record_load, store_design,
@@ -36,6 +36,26 @@ def _design_markdown(name: str, design) -> str:
                  for f in design.fields], limit=30))
 
 
+def _open_llm(stack: contextlib.ExitStack, gpu: GpuResource, wanted: bool):
+    """(the LLM, loaded once for the batch, or None; why not). On demand: the manager
+    unloads it when the stack closes. Missing or broken weights leave the heuristics."""
+    if not wanted:
+        return None, "off in config"
+    try:
+        locate(Role.LLM, gpu.config().model_id(Role.LLM))
+        return stack.enter_context(gpu.manager.use(Role.LLM)), ""
+    except ModelNotFound as exc:
+        return None, f"off: {exc}"[:300]
+    except Exception as exc:  # OOM, broken weights
+        return None, f"not used: {type(exc).__name__}: {exc}"[:500]
+
+
+def _comment(path: Path) -> str | None:
+    """The user's note on a file, from its `<file>.comment` sidecar."""
+    sidecar = path.with_name(path.name + COMMENT_SUFFIX)
+    return sidecar.read_text(errors="replace") if sidecar.is_file() else None
+
+
 @per_file_asset(group_name=JSON_GROUP, file_kinds=("json",), deps=[media_file],
                 model=Role.LLM, kinds={"postgres"})
 def json_schemas(context: dg.AssetExecutionContext, config: JsonSchemaConfig,
@@ -46,41 +66,17 @@ def json_schemas(context: dg.AssetExecutionContext, config: JsonSchemaConfig,
     sample documents and the optional `<file>.comment` sidecar; its JSON answer is validated
     and the heuristics stand when it fails."""
     batch = FileBatch(context, catalog, ("json",), columns=["table", "storage", "llm"])
-    llm_ok, llm_reason = config.use_llm, "off in config"
-    if llm_ok:
-        try:
-            locate(Role.LLM, gpu.config().model_id(Role.LLM))
-        except ModelNotFound as exc:
-            llm_ok, llm_reason = False, f"off: {exc}"[:300]
     previews, statuses = [], {}
     with contextlib.ExitStack() as stack:
-        llm = None
-        if llm_ok and len(batch):
-            try:  # one load for the whole batch; on_demand: unloaded when the batch is done
-                llm = stack.enter_context(gpu.manager.use(Role.LLM))
-            except Exception as exc:  # OOM, broken weights: the heuristics stand
-                llm_reason = f"not used: {type(exc).__name__}: {exc}"[:500]
-        llm_ran = llm is not None
+        llm, why_not = _open_llm(stack, gpu, config.use_llm and len(batch) > 0)
         for item in batch:
             with batch.each(item):
                 path = Path(item.path)
                 records, _ = read_records(path, item.row.details)
                 design = infer_schema(records, path.name.split(".")[0], config.sample_size,
                                       total=len(records))
-                status = llm_reason
-                if llm is not None and records:
-                    comment_file = path.with_name(path.name + COMMENT_SUFFIX)
-                    comment = (comment_file.read_text(errors="replace")
-                               if comment_file.is_file() else None)
-                    try:
-                        answer = ask_llm(llm, build_prompt(design, records, comment))
-                        improved, status = parse_answer(answer, design)
-                    except Exception as exc:
-                        improved, status = None, f"{type(exc).__name__}: {exc}"[:500]
-                    if improved is not None:
-                        design = improved
-                    else:
-                        status = f"not used: {status}"
+                design, status = (improve(llm, design, records, _comment(path)) if llm
+                                  else (design, why_not))
                 design.table_name = unique_table_name(batch.engine, item.key, design.table_name)
                 store_design(batch.engine, item.key, design,
                              gpu.manager.spec(Role.LLM).model_id if status == "used" else None,
@@ -90,11 +86,23 @@ def json_schemas(context: dg.AssetExecutionContext, config: JsonSchemaConfig,
                 batch.ok(item, f"json_data.{design.table_name}", design.storage_type,
                          status[:80])
     # The model, device, load time and peak memory, when the LLM was loaded for this batch.
-    metadata = {**(gpu.report(Role.LLM) if llm_ran else {}),
-                "llm": dg.MetadataValue.json(statuses),
-                "designs": dg.MetadataValue.md("\n\n".join(previews[:10])
-                                               or "no JSON in this batch")}
-    return batch.result(metadata)
+    return batch.result({**(gpu.report(Role.LLM) if llm is not None else {}),
+                         "llm": dg.MetadataValue.json(statuses),
+                         "designs": dg.MetadataValue.md("\n\n".join(previews[:10])
+                                                        or "no JSON in this batch")})
+
+
+def _column_schema(design) -> dg.TableSchema:
+    """The loaded table's columns, as the UI shows them."""
+    cols = [dg.TableColumn("_row", "bigint", description="record number in the file")]
+    if design.storage_type == "jsonb":
+        return dg.TableSchema(columns=cols + [
+            dg.TableColumn("_doc", "jsonb", description="the whole record")])
+    cols += [dg.TableColumn(f.name, f.pg_type, description=f.description)
+             for f in design.fields if f.column]
+    if design.storage_type == "hybrid":
+        cols.append(dg.TableColumn("_extra", "jsonb", description="the other fields"))
+    return dg.TableSchema(columns=cols)
 
 
 @per_file_asset(group_name=JSON_GROUP, file_kinds=("json",), deps=[json_schemas],
@@ -124,15 +132,7 @@ def json_tables(context: dg.AssetExecutionContext,
     }
     if len(results) == 1:  # one file: the UI shows its table's columns and row count
         design, r = results[0]
-        cols = [dg.TableColumn("_row", "bigint", description="record number in the file")]
-        if design.storage_type == "jsonb":
-            cols.append(dg.TableColumn("_doc", "jsonb", description="the whole record"))
-        else:
-            cols += [dg.TableColumn(f.name, f.pg_type, description=f.description)
-                     for f in design.fields if f.column]
-            if design.storage_type == "hybrid":
-                cols.append(dg.TableColumn("_extra", "jsonb", description="the other fields"))
-        metadata["dagster/column_schema"] = dg.TableSchema(columns=cols)
-        metadata["dagster/row_count"] = dg.MetadataValue.int(r.row_count)
-        metadata["dagster/table_name"] = f"json_data.{r.table}"
+        metadata.update({"dagster/column_schema": _column_schema(design),
+                         "dagster/row_count": dg.MetadataValue.int(r.row_count),
+                         "dagster/table_name": f"json_data.{r.table}"})
     return batch.result(metadata)

@@ -83,3 +83,17 @@ def ask_llm(bundle, messages: list[dict], max_new_tokens: int = 400) -> str:
     with torch.inference_mode():
         out = bundle.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
     return tok.decode(out[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def improve(bundle, design: SchemaDesign, records: list,
+            comment: str | None) -> tuple[SchemaDesign, str]:
+    """The LLM's names and descriptions on `design` when its answer passes validation:
+    (design, "used"); otherwise (the heuristic design, "not used: <why>"). Never raises."""
+    if not records:
+        return design, "not used: no records"
+    try:
+        improved, status = parse_answer(ask_llm(bundle, build_prompt(design, records, comment)),
+                                        design)
+    except Exception as exc:  # generation failed (OOM, a broken tokenizer): heuristics stand
+        improved, status = None, f"{type(exc).__name__}: {exc}"[:500]
+    return (improved, status) if improved is not None else (design, f"not used: {status}")
