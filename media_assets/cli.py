@@ -81,7 +81,7 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool):
     with tqdm(total=len(ready), desc="hashing", unit="file", disable=quiet,
               file=sys.stderr) as bar:
         registration, _ = register_ready(catalog.engine, ready, on_file=lambda c: bar.update())
-        bar.update(registration.unchanged)
+        bar.update(registration.unchanged + registration.known_problems)
     failed_runs, completed = _run_batches(settings, catalog, quiet)
     paths_seen = [c.path for c in ready]
     summary = _summary(catalog, paths_seen)
@@ -189,9 +189,11 @@ def status(as_json: bool):
     settings = _settings()
     catalog = _open(settings)
     summary = _summary(catalog)
+    from media_assets.lib.files.results import asset_failures
     from media_assets.lib.json_docs.store import json_overview
 
     summary["json_tables"] = json_overview(catalog.engine)
+    summary["asset_failures"] = asset_failures(catalog.engine)
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
         return
@@ -207,6 +209,12 @@ def status(as_json: bool):
                        f"<- {json.dumps(t['path'], ensure_ascii=False)[1:-1]}")
             click.echo(f"      {t['reasoning']}")
             click.echo(f"      LLM: {t['llm_status'][:160]}")
+    if summary["asset_failures"]:
+        click.secho(f"\n{len(summary['asset_failures'])} files an asset could not process:",
+                    fg="yellow")
+        for f in summary["asset_failures"]:
+            click.echo(f"  [{f['asset']}] {json.dumps(f['path'], ensure_ascii=False)[1:-1]}\n"
+                       f"      {f['error']}")
 
 
 @main.command()

@@ -20,7 +20,7 @@ import dagster as dg
 from media_assets.defs.partitions import media_files
 from media_assets.defs.resources import CatalogResource
 from media_assets.lib.files.results import FileResult, record_results
-from media_assets.lib.files.store import FileRow, FileStore
+from media_assets.lib.files.store import FileRow, FileStore, display_path
 from media_assets.lib.models.roles import Role
 
 # Per-file runs are cheap to batch: a run covers up to this many partitions, so a model
@@ -80,7 +80,8 @@ class FileItem:
 
     @property
     def name(self) -> str:
-        return self.path.rsplit("/", 1)[-1]
+        """The file name as people (and Dagster's event log) can read it."""
+        return display_path(self.path).rsplit("/", 1)[-1]
 
 
 class FileBatch:
@@ -160,7 +161,7 @@ class FileBatch:
         error = error[:2000]
         self._results[item.key] = FileResult(item.key, "failed", error, seconds)
         self._table.append((item.name, *[""] * len(self.columns), f"failed: {error}"))
-        self.context.log.warning(f"{self.asset}: {item.path}: {error}")
+        self.context.log.warning(f"{self.asset}: {display_path(item.path)}: {error}")
 
     def result(self, metadata: dict | None = None, version: str = "",
                **kwargs) -> dg.MaterializeResult:

@@ -8,7 +8,7 @@ import dagster as dg
 from media_assets.defs.per_file import markdown_table, per_file_asset
 from media_assets.defs.resources import CatalogResource, InboxResource
 from media_assets.lib.files.record import Outcome, describe, probe_and_record
-from media_assets.lib.files.store import FileStore
+from media_assets.lib.files.store import FileStore, display_path
 
 INGEST_GROUP = "ingest"
 
@@ -16,7 +16,7 @@ INGEST_GROUP = "ingest"
 def _preview(outcomes: list[Outcome]) -> dg.MetadataValue:
     return dg.MetadataValue.md(markdown_table(
         ["file", "kind", "status", "details"],
-        [((o.path or o.key).rsplit("/", 1)[-1], o.kind, o.status,
+        [(display_path(o.path or o.key).rsplit("/", 1)[-1], o.kind, o.status,
           o.error if o.status != "ok" else describe(o)) for o in outcomes]))
 
 
@@ -49,7 +49,7 @@ def media_file(context: dg.AssetExecutionContext, catalog: CatalogResource,
         "seconds": dg.MetadataValue.float(round(elapsed, 3)), "preview": _preview(outcomes)}
     if len(outcomes) == 1:  # a single-file run: show that file's facts directly
         o = outcomes[0]
-        metadata.update(path=dg.MetadataValue.path(o.path or ""), kind=o.kind, status=o.status,
+        metadata.update(path=dg.MetadataValue.path(display_path(o.path or "")), kind=o.kind, status=o.status,
                         mime_type=o.mime_type or "", details=dg.MetadataValue.json(o.details),
                         **({"error": o.error} if o.error else {}))
     context.log.info(f"probed {len(outcomes)} files in {elapsed:.2f} s: {dict(by_status)}")

@@ -8,7 +8,7 @@ from pydantic import Field
 from media_assets.defs.assets.files import media_file
 from media_assets.defs.per_file import FileBatch, per_file_asset
 from media_assets.defs.resources import CatalogResource, GpuResource
-from media_assets.lib.files.store import FileRow
+from media_assets.lib.files.store import FileRow, display_path
 from media_assets.lib.models.roles import Role
 from media_assets.lib.speech.store import store_transcript
 from media_assets.lib.speech.transcribe import transcribe
@@ -50,7 +50,7 @@ def transcripts(context: dg.AssetExecutionContext, config: TranscriptConfig,
                     model, item.path, language=config.language or None,
                     beam_size=config.beam_size, word_timestamps=config.word_timestamps,
                     chunk_seconds=config.chunk_minutes * 60, batch_size=config.batch_size,
-                    on_progress=lambda d, total, p=item.path: context.log.info(
+                    on_progress=lambda d, total, p=display_path(item.path): context.log.info(
                         f"{p}: {d:.0f} / {total or 0:.0f} s transcribed"))
                 store_transcript(batch.engine, item.key, t,
                                  gpu.manager.spec(Role.WHISPER).model_id, config.word_timestamps)

@@ -71,15 +71,16 @@ def apply_migrations(engine: sa.Engine, folder: Path) -> list[int]:
                     continue
                 try:
                     with conn.begin():
-                        # exec_driver_sql: the file may hold many statements; no parameters.
-                        conn.exec_driver_sql(m.sql)
+                        # The DBAPI cursor with no parameters: the file may hold many
+                        # statements, and `%` (format() in PL/pgSQL) is not a placeholder.
+                        conn.connection.cursor().execute(m.sql)
                         conn.execute(sa.text(
                             "INSERT INTO schema_migrations (version, name, checksum) "
                             "VALUES (:v, :n, :c)"), {"v": m.version, "n": m.name, "c": m.checksum})
-                except sa.exc.DBAPIError as exc:
+                except (sa.exc.DBAPIError, conn.dialect.loaded_dbapi.Error) as exc:
                     raise MigrationError(
                         f"migration {m.version:03d}_{m.name} failed and was rolled back: "
-                        f"{exc.orig}") from exc
+                        f"{getattr(exc, 'orig', exc)}") from exc
                 applied_now.append(m.version)
         finally:
             conn.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": _LOCK_ID})

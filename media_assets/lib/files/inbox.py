@@ -118,9 +118,13 @@ def register(files: FileStore, candidates: Iterable[Candidate], *, max_new: int 
     hashed = 0
     for c in candidates:
         prev = known.get(c.path)
-        if prev is not None and prev[0] == c.size and prev[1] == c.mtime_ns and (
-                prev[2] == "registered" or c.problem):
-            result.unchanged += 1
+        # Unchanged since it was recorded, registered or not: a file that failed to register
+        # (empty, unreadable) is recorded once, and is looked at again when it changes.
+        if prev is not None and prev[0] == c.size and prev[1] == c.mtime_ns:
+            if prev[2] == "registered":
+                result.unchanged += 1
+            else:
+                result.known_problems += 1
             continue
         if max_new is not None and hashed >= max_new:
             left.append(c)

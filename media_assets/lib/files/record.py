@@ -48,8 +48,14 @@ def probe_and_record(files: FileStore, keys: Sequence[str], limits: Limits,
             mime, details, taken = probe.mime_type, probe.details, probe.taken_at
             break
         ms = (time.perf_counter() - start) * 1000
-        files.record_probe(key, kind=kind, status=status, error=error, mime_type=mime,
-                           details=details, taken_at=taken, processing_ms=ms)
+        try:
+            files.record_probe(key, kind=kind, status=status, error=error, mime_type=mime,
+                               details=details, taken_at=taken, processing_ms=ms)
+        except Exception as exc:  # a value the database still refuses: this file fails alone
+            kind, status, details = "unknown", "failed", {}
+            error = f"could not record what the probe found: {type(exc).__name__}: {exc}"[:2000]
+            files.record_probe(key, kind=kind, status=status, error=error, mime_type=None,
+                               details=details, taken_at=None, processing_ms=ms)
         outcome = Outcome(key, path, kind, status, error, mime, details, ms)
         outcomes.append(outcome)
         if on_done:

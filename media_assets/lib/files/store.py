@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
+
+from media_assets.lib.db.values import json_text, safe_text
 
 
 @dataclass(frozen=True)
@@ -30,11 +32,39 @@ class Registration:
     new_keys: list[str] = field(default_factory=list)  # content never seen before, in order
     aliases: list[tuple[str, str]] = field(default_factory=list)  # (path, key) of known content
     unchanged: int = 0
+    known_problems: int = 0  # refused or unreadable before, and unchanged since: not redone
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (path, status, error)
 
     @property
     def keys(self) -> list[str]:
         return self.new_keys + [k for _, k in self.aliases]
+
+
+def display_path(path: str) -> str:
+    """A path as PostgreSQL text and as people read it: the path itself, or, for a name
+    whose bytes are not UTF-8, those bytes as \\xNN escapes (the exact bytes are kept in
+    `media_paths.path_bytes`)."""
+    if path.isascii():
+        return path
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _retire(conn, key: str, path: str) -> None:
+    """`path` no longer holds content `key`: when no other path does, the content and every
+    row derived from it (vectors, captions, transcripts, JSON tables) are deleted, so search
+    never returns a file that is not on disk; otherwise another path becomes primary."""
+    others = conn.execute(sa.text(
+        "SELECT path FROM media_paths WHERE key = :k AND status = 'registered' "
+        "ORDER BY first_seen_at LIMIT 1"), {"k": key}).scalar()
+    if others is None:
+        conn.execute(sa.text("DELETE FROM media_files WHERE key = :k"), {"k": key})
+    else:
+        conn.execute(sa.text("UPDATE media_files SET primary_path = :p WHERE key = :k "
+                             "AND primary_path = :old"), {"p": others, "k": key, "old": path})
 
 
 def _ts(ns: int | None) -> datetime | None:
@@ -50,14 +80,14 @@ class FileStore:
     # -- registration -----------------------------------------------------------------
     def known_paths(self, paths: Iterable[str]) -> dict[str, tuple[int | None, int | None, str]]:
         """path -> (size, mtime_ns, status) for the paths already recorded."""
-        paths = list(paths)
-        if not paths:
+        by_text = {display_path(p): p for p in paths}
+        if not by_text:
             return {}
         with self.engine.connect() as conn:
             rows = conn.execute(sa.text(
                 "SELECT path, size_bytes, mtime_ns, status FROM media_paths "
-                "WHERE path = ANY(:p)"), {"p": paths}).all()
-        return {r.path: (r.size_bytes, r.mtime_ns, r.status) for r in rows}
+                "WHERE path = ANY(:p)"), {"p": list(by_text)}).all()
+        return {by_text[r.path]: (r.size_bytes, r.mtime_ns, r.status) for r in rows}
 
     def register_content(self, path: str, sha256: str, size: int, mtime_ns: int,
                          ctime_ns: int | None, result: Registration) -> str:
@@ -68,7 +98,7 @@ class FileStore:
                 "INSERT INTO media_files (key, sha256, size_bytes, primary_path, "
                 " file_modified_at, file_changed_at) VALUES (:k, :s, :n, :p, :m, :c) "
                 "ON CONFLICT (key) DO NOTHING RETURNING key"),
-                {"k": key, "s": sha256, "n": size, "p": path, "m": _ts(mtime_ns),
+                {"k": key, "s": sha256, "n": size, "p": display_path(path), "m": _ts(mtime_ns),
                  "c": _ts(ctime_ns)}).scalar()
             if inserted is None:
                 stored = conn.execute(sa.text("SELECT sha256 FROM media_files WHERE key = :k"),
@@ -91,12 +121,18 @@ class FileStore:
 
     @staticmethod
     def _upsert_path(conn, path, key, size, mtime_ns, status, error) -> None:
+        text = display_path(path)
+        before = conn.execute(sa.text("SELECT key FROM media_paths WHERE path = :p FOR UPDATE"),
+                              {"p": text}).scalar()
         conn.execute(sa.text(
-            "INSERT INTO media_paths (path, key, size_bytes, mtime_ns, status, error) "
-            "VALUES (:p, :k, :n, :m, :s, :e) ON CONFLICT (path) DO UPDATE SET "
+            "INSERT INTO media_paths (path, path_bytes, key, size_bytes, mtime_ns, status, error)"
+            " VALUES (:p, :b, :k, :n, :m, :s, :e) ON CONFLICT (path) DO UPDATE SET "
             " key = EXCLUDED.key, size_bytes = EXCLUDED.size_bytes, mtime_ns = EXCLUDED.mtime_ns,"
             " status = EXCLUDED.status, error = EXCLUDED.error, last_seen_at = now()"),
-            {"p": path, "k": key, "n": size, "m": mtime_ns, "s": status, "e": error})
+            {"p": text, "b": os.fsencode(path) if text != path else None, "k": key,
+             "n": size, "m": mtime_ns, "s": status, "e": safe_text(error) if error else None})
+        if before is not None and before != key:
+            _retire(conn, before, text)
 
     # -- per-file results -------------------------------------------------------------
     def get(self, keys: Sequence[str]) -> dict[str, FileRow]:
@@ -107,23 +143,33 @@ class FileStore:
         return {r.key: FileRow(**r._mapping) for r in rows}
 
     def paths_of(self, key: str) -> list[str]:
-        """Readable paths of a content key, the primary one first."""
+        """Registered paths of a content key (as the file system names them), the primary
+        one first."""
         with self.engine.connect() as conn:
-            return list(conn.execute(sa.text(
-                "SELECT p.path FROM media_paths p JOIN media_files f USING (key) "
+            rows = conn.execute(sa.text(
+                "SELECT p.path, p.path_bytes FROM media_paths p JOIN media_files f USING (key) "
                 "WHERE p.key = :k AND p.status = 'registered' "
-                "ORDER BY (p.path = f.primary_path) DESC, p.first_seen_at"), {"k": key}).scalars())
+                "ORDER BY (p.path = f.primary_path) DESC, p.first_seen_at"), {"k": key}).all()
+        return [os.fsdecode(bytes(r.path_bytes)) if r.path_bytes is not None else r.path
+                for r in rows]
 
     def record_probe(self, key: str, *, kind: str, status: str, error: str | None,
                      mime_type: str | None, details: dict, taken_at: datetime | None,
                      processing_ms: float) -> None:
+        """What the probe found. Values PostgreSQL refuses (NUL, NaN, invalid Unicode) are
+        repaired first, and `details.repaired` says what was changed."""
+        notes: set[str] = set()
+        text = json_text(details, notes)
+        if notes:
+            text = json_text({**details, "repaired": sorted(notes)}, set())
         with self.engine.begin() as conn:
             conn.execute(sa.text(
                 "UPDATE media_files SET kind = :kind, status = :status, error = :error, "
                 " mime_type = :mime, details = CAST(:details AS jsonb), taken_at = :taken, "
                 " processed_at = now(), processing_ms = :ms WHERE key = :key"),
-                {"kind": kind, "status": status, "error": error, "mime": mime_type,
-                 "details": json.dumps(details, default=str), "taken": taken_at,
+                {"kind": kind, "status": status, "error": safe_text(error) if error else None,
+                 "mime": safe_text(mime_type) if mime_type else None,
+                 "details": text, "taken": taken_at,
                  "ms": processing_ms, "key": key})
 
     def pending_keys(self) -> list[str]:
@@ -136,7 +182,8 @@ class FileStore:
     # -- reporting --------------------------------------------------------------------
     def counts(self, paths: Sequence[str] | None = None) -> dict[tuple[str, str], int]:
         """(kind, status) -> number of paths; all paths, or only those given."""
-        where, params = ("WHERE path = ANY(:p)", {"p": list(paths)}) if paths is not None else ("", {})
+        where, params = (("WHERE path = ANY(:p)", {"p": [display_path(p) for p in paths]})
+                         if paths is not None else ("", {}))
         with self.engine.connect() as conn:
             rows = conn.execute(sa.text(
                 f"SELECT kind, status, count(*) AS n FROM catalog_entries {where} "
@@ -150,5 +197,5 @@ class FileStore:
                 "SELECT path, key, kind, status, error FROM catalog_entries "
                 f"WHERE status IN ('failed', 'refused', 'unsupported') {where} "
                 "ORDER BY path LIMIT :lim"),
-                {"p": list(paths or []), "lim": limit}).all()
+                {"p": [display_path(p) for p in paths or []], "lim": limit}).all()
         return [dict(r._mapping) for r in rows]

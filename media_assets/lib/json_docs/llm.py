@@ -52,7 +52,7 @@ def parse_answer(text: str, design: SchemaDesign) -> tuple[SchemaDesign | None, 
     if not isinstance(answer, dict):
         return None, "answer is not a JSON object"
     name = answer.get("table_name")
-    if not isinstance(name, str) or not _TABLE.match(name):
+    if not isinstance(name, str) or not _TABLE.match(name) or "__" in name:
         return None, f"unsafe or missing table_name {str(name)[:60]!r}"
     descriptions = answer.get("fields")
     if not isinstance(descriptions, dict):

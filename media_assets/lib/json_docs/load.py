@@ -9,23 +9,29 @@ Re-loading builds a new table and swaps it in within one transaction.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 
+from media_assets.lib.db.values import json_text, safe_text
 from media_assets.lib.json_docs.schema import FieldSchema, SchemaDesign
 
 SCHEMA = "json_data"
-TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Table names never hold "__": names with it (rejects, indexes, staging) are ours alone, so
+# no data file's table can take one.
+TABLE_NAME = re.compile(r"^(?!.*__)[a-z_][a-z0-9_]{0,62}$")
 RESERVED = {"_row", "_extra", "_doc"}
+# PostgreSQL's system columns: a key with one of these names cannot be a column as it is.
+SYSTEM_COLUMNS = {"ctid", "xmin", "xmax", "cmin", "cmax", "tableoid", "oid"}
 
 
 class IdentifierError(ValueError):
@@ -36,6 +42,23 @@ def quote_ident(name: str) -> str:
     if not name or "\x00" in name or len(name.encode()) > 63:
         raise IdentifierError(f"invalid SQL identifier {name[:80]!r}")
     return '"' + name.replace('"', '""') + '"'
+
+
+def cut_bytes(name: str, limit: int) -> str:
+    """`name` shortened to at most `limit` UTF-8 bytes, never inside a character."""
+    return name.encode()[:limit].decode("utf-8", "ignore")
+
+
+def _name_tag(table: str) -> str:
+    """A short hash of the full table name: derived names stay unique when two long table
+    names share their first 40 characters."""
+    return hashlib.sha256(table.encode()).hexdigest()[:6]
+
+
+def rejects_table_name(table: str) -> str:
+    """`<table>__rejects`, or a shortened name with the table's hash when that is too long."""
+    name = f"{table}__rejects"
+    return name if len(name) <= 63 else f"{table[:44]}__{_name_tag(table)}_rejects"
 
 
 def check_table_name(name: str) -> str:
@@ -85,15 +108,14 @@ def column_names(design: SchemaDesign) -> dict[str, str]:
     for f in design.fields:
         if not f.column:
             continue
-        name = f.name.replace("\x00", "")
-        if name in used or not name:
+        name = safe_text(f.name)
+        if name in used or not name or name in SYSTEM_COLUMNS:
             name = f"{name}_field" if name else "field"
-        while len(name.encode()) > 63:
-            name = name[:-1]
+        name = cut_bytes(name, 63)
         base, i = name, 2
         while name in used:
             suffix = f"_{i}"
-            name = base[: 63 - len(suffix)] + suffix
+            name = cut_bytes(base, 63 - len(suffix)) + suffix
             i += 1
         used.add(name)
         out[f.name] = name
@@ -129,7 +151,7 @@ def _convert(value, f: FieldSchema):
         if isinstance(value, str):
             if "\x00" in value:
                 raise ValueError("text contains a NUL character, which PostgreSQL refuses")
-            return value
+            return safe_text(value)  # a lone surrogate becomes U+FFFD
     elif t == "date":
         if isinstance(value, str):
             try:
@@ -139,9 +161,12 @@ def _convert(value, f: FieldSchema):
     elif t == "timestamp":
         if isinstance(value, str):
             try:
-                return datetime.fromisoformat(value.replace("Z", "+00:00"))
+                ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError:
                 raise ValueError(f"{value[:40]!r} is not a timestamp") from None
+            # The column is timestamptz: a timestamp without an offset is read as UTC
+            # (README "JSON to tables"), so naive and aware values can share a column.
+            return ts if ts.tzinfo is not None else ts.replace(tzinfo=timezone.utc)
     elif t == "uuid":
         if isinstance(value, str):
             try:
@@ -160,7 +185,7 @@ def _converter(f: FieldSchema):
             return _convert(v, f)
     elif f.type in ("string", "enum", "email", "url"):
         def conv(v):
-            if v is None or (type(v) is str and "\x00" not in v):
+            if v is None or (type(v) is str and "\x00" not in v and v.isascii()):
                 return v
             return _convert(v, f)
     elif f.type == "float":
@@ -183,8 +208,11 @@ def rows(records: list, design: SchemaDesign, names: dict[str, str],
         if not isinstance(rec, dict):
             rec = {"value": rec}
         if design.storage_type == "jsonb":
-            yield i, (i, Jsonb(rec)), None
+            yield i, (i, Jsonb(rec, dumps=json_text)), None
             continue
+        if not names.keys() >= rec.keys() and any(safe_text(k) != k for k in rec):
+            # Keys with NUL or invalid Unicode were stored repaired in the design.
+            rec = {safe_text(k): v for k, v in rec.items()}
         try:
             values = []
             for f, conv in columns:
@@ -201,7 +229,7 @@ def rows(records: list, design: SchemaDesign, names: dict[str, str],
             continue
         row = [i, *values]
         if extra:
-            row.append(Jsonb(rest) if rest else None)
+            row.append(Jsonb(rest, dumps=json_text) if rest else None)
         yield i, tuple(row), None
 
 
@@ -245,7 +273,8 @@ def load_table(engine: sa.Engine, design: SchemaDesign, records: list,
     table = check_table_name(design.table_name)
     names = column_names(design)
     staging = f"{table[:40]}__new_{uuid.uuid4().hex[:8]}"
-    rejects_table = f"{table[:52]}__rejects"
+    rejects_table = rejects_table_name(table)
+    tag = _name_tag(table)
     columns = ['"_row"'] + ([] if design.storage_type != "jsonb" else ['"_doc"'])
     if design.storage_type != "jsonb":
         columns += [quote_ident(names[f.name]) for f in design.fields if f.column]
@@ -273,7 +302,7 @@ def load_table(engine: sa.Engine, design: SchemaDesign, records: list,
         for n, idx in enumerate(design.indexes):
             cols = ", ".join(quote_ident(c if c in RESERVED else names.get(c, c))
                              for c in idx["columns"])
-            iname = f"{table[:40]}_idx{n}"
+            iname = f"{table[:40]}__{tag}_i{n}"
             method = "gin" if idx.get("type") == "gin" else "btree"
             unique = "UNIQUE " if idx.get("unique") else ""
             index_names.append(iname)
@@ -291,7 +320,7 @@ def load_table(engine: sa.Engine, design: SchemaDesign, records: list,
         cur.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{quote_ident(table)} CASCADE")
         cur.execute(f"ALTER TABLE {SCHEMA}.{quote_ident(staging)} RENAME TO {quote_ident(table)}")
         cur.execute(f"ALTER TABLE {SCHEMA}.{quote_ident(table)} RENAME CONSTRAINT "
-                    f"{quote_ident(staging + '_pkey')} TO {quote_ident(table[:58] + '_pkey')}")
+                    f"{quote_ident(staging + '_pkey')} TO {quote_ident(f'{table[:40]}__{tag}_pk')}")
         for iname in index_names:
             cur.execute(f"ALTER INDEX {SCHEMA}.{quote_ident(iname + '_new')} "
                         f"RENAME TO {quote_ident(iname)}")
@@ -302,8 +331,7 @@ def load_table(engine: sa.Engine, design: SchemaDesign, records: list,
             with cur.copy(f"COPY {SCHEMA}.{quote_ident(rejects_table)} (record, reason, raw) "
                           "FROM STDIN") as copy:
                 for r in rejects:
-                    copy.write_row((r.line, r.reason.replace("\x00", ""),
-                                    r.raw.replace("\x00", "")))
+                    copy.write_row((r.line, safe_text(r.reason), safe_text(r.raw)))
         raw.commit()
     except Exception:
         raw.rollback()

@@ -22,6 +22,7 @@ MAX_DISTINCT_TRACKED = 200
 MAX_ENUM_VALUE_LEN = 64
 REQUIRED_PRESENCE = 0.98
 COLUMN_PRESENCE = 0.5      # rarer fields go to JSONB
+MAX_COLUMNS = 1590         # PostgreSQL's limit is 1600, our own columns included
 MAP_MIN_KEYS = 20          # an object field with this many distinct keys...
 MAP_MAX_KEY_PRESENCE = 0.5  # ...each present in under half the records, is a map
 MAX_DEPTH = 8              # deeper nesting is kept as JSONB without inspecting it
@@ -280,7 +281,13 @@ def infer_schema(records: list, name: str, sample_size: int = 2000,
         f.description = _describe(f)
         fields.append(f)
     columns = [f for f in fields if f.column]
-    if not fields:
+    if len(columns) > MAX_COLUMNS:
+        storage = "jsonb"
+        why = (f"{len(columns)} stable scalar fields are more columns than PostgreSQL allows "
+               f"in a table (1600): documents stay whole as JSONB, queried with a GIN index")
+        for f in fields:
+            f.column = False
+    elif not fields:
         storage, why = "jsonb", "no records to learn from: each document is kept whole as JSONB"
     elif len(columns) == len(fields):
         storage = "sql"

@@ -7,7 +7,9 @@ from dataclasses import asdict
 
 import sqlalchemy as sa
 
-from media_assets.lib.json_docs.load import LoadResult
+from media_assets.lib.db.values import json_text
+
+from media_assets.lib.json_docs.load import LoadResult, rejects_table_name
 from media_assets.lib.json_docs.schema import FieldSchema, SchemaDesign
 
 
@@ -18,7 +20,7 @@ def unique_table_name(engine: sa.Engine, key: str, wanted: str) -> str:
             "SELECT key FROM json_schemas WHERE table_name = :t AND key <> :k "
             "UNION SELECT key FROM json_tables WHERE table_name = :t AND key <> :k"),
             {"t": wanted, "k": key}).first()
-    return wanted if owner is None else f"{wanted[:54]}_{key[:8]}"
+    return wanted if owner is None else f"{wanted[:54].rstrip('_')}_{key[:8]}"
 
 
 def store_design(engine: sa.Engine, key: str, d: SchemaDesign, llm_model: str | None,
@@ -35,8 +37,8 @@ def store_design(engine: sa.Engine, key: str, d: SchemaDesign, llm_model: str | 
             " llm_model = EXCLUDED.llm_model, llm_status = EXCLUDED.llm_status, "
             " inferred_at = now()"),
             {"k": key, "t": d.table_name, "s": d.storage_type, "r": d.reasoning,
-             "f": json.dumps({f.name: f.description for f in d.fields}),
-             "c": json.dumps([asdict(f) for f in d.fields]), "i": json.dumps(d.indexes),
+             "f": json_text({f.name: f.description for f in d.fields}),
+             "c": json_text([asdict(f) for f in d.fields]), "i": json_text(d.indexes),
              "n": d.sample_size, "rc": d.record_count, "lm": llm_model, "ls": llm_status})
 
 
@@ -56,9 +58,10 @@ def record_load(engine: sa.Engine, key: str, r: LoadResult) -> None:
         conn.execute(sa.text("DELETE FROM json_tables WHERE key = :k OR table_name = :t"),
                      {"k": key, "t": r.table})
         conn.execute(sa.text(
-            "INSERT INTO json_tables (key, table_name, row_count, reject_count, input_count) "
-            "VALUES (:k, :t, :n, :r, :i)"),
-            {"k": key, "t": r.table, "n": r.row_count, "r": r.reject_count, "i": r.input_count})
+            "INSERT INTO json_tables (key, table_name, row_count, reject_count, input_count, "
+            " rejects_table) VALUES (:k, :t, :n, :r, :i, :rt)"),
+            {"k": key, "t": r.table, "n": r.row_count, "r": r.reject_count, "i": r.input_count,
+             "rt": rejects_table_name(r.table)})
 
 
 def json_overview(engine: sa.Engine) -> list[dict]:

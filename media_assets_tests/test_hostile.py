@@ -1,0 +1,121 @@
+"""Hostile input from real bytes: one bad value or name never stops another file's work,
+and a second ingest changes nothing."""
+
+import json
+import os
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from PIL import Image, TiffImagePlugin
+
+from media_assets.cli import main
+from media_assets.lib.files.store import FileStore
+from media_assets.lib.samples import solid_image
+
+LONG = "a" * 45
+
+
+def _json_cases(folder):
+    """name -> (records expected in the table + rejects)."""
+    def w(name, obj):
+        (folder / name).write_text(obj if isinstance(obj, str) else json.dumps(obj))
+    w("mixed_tz.json", [{"id": i, "at": "2024-01-01T10:00:00" + ("" if i % 2 else "+02:00")}
+                        for i in range(20)])
+    w("sys_cols.json", [{"ctid": i, "xmin": 2, "tableoid": 3, "cmax": 4} for i in range(10)])
+    w("wide.json", [{f"f{j}": j for j in range(1700)} for _ in range(3)])
+    w("nan_nested.json", '[{"a": {"b": NaN}}, {"a": {"b": 1}}, {"c": Infinity}]')
+    w("nan_sparse.json", json.dumps([{"id": i} for i in range(50)])[:-1] +
+      ', {"id": 99, "x": NaN}]')
+    w("surrogate.json", '[{"name": "x\\ud800y"}, {"name": "ok"}]')
+    w("nul_key.json", '[{"na\\u0000me": "x"}, {"na\\u0000me": "y"}]')
+    w(f"{LONG}_one.json", [{"id": i, "k": "x"} for i in range(5)])
+    w(f"{LONG}_two.json", [{"id": i, "k": "y"} for i in range(6)])
+    w("orders.json", [{"id": i} for i in range(5)])
+    w("orders_idx0.json", [{"id": i, "n": "x"} for i in range(7)])
+    w("ü" * 40 + ".json", [{"id": 1}])
+    return {"mixed_tz": 20, "sys_cols": 10, "wide": 3, "nan_nested": 3, "nan_sparse": 51,
+            "surrogate": 2, "nul_key": 2, f"{LONG}_one": 5, f"{LONG}_two": 6, "orders": 5,
+            "orders_idx0": 7}
+
+
+def _bad_exif_jpeg(path):
+    exif = Image.Exif()
+    exif[0x010F] = "Ca\x00non"  # Make, with a NUL as some cameras pad it
+    gps = exif.get_ifd(0x8825)
+    zero = TiffImagePlugin.IFDRational(0, 0)  # no fix: real cameras write 0/0
+    gps[1], gps[2], gps[3], gps[4] = "N", (zero, zero, zero), "E", (zero, zero, zero)
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(path, exif=exif)
+    return path
+
+
+def _ingest(folder):
+    out = CliRunner().invoke(main, ["ingest", "-q", "--json", str(folder)])
+    return out, (json.loads(out.stdout) if out.stdout.strip().startswith("{") else None)
+
+
+def test_hostile_folder_catalogues_every_good_file(settings, catalog, tmp_path):
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    expected = _json_cases(folder)
+    _bad_exif_jpeg(folder / "exif_nul_gps_zero.jpg")
+    solid_image(folder / "good.png")
+    bad_name = os.fsencode(folder) + b"/bad\xff name.png"
+    solid_image(bad_name.decode("utf-8", "surrogateescape"), (1, 2, 3))
+    (folder / "empty.png").write_bytes(b"")
+
+    first, summary = _ingest(folder)
+    assert first.exit_code == 0, first.output
+    with catalog.engine.connect() as conn:
+        tables = dict(conn.execute(sa.text(
+            "SELECT s.table_name, t.row_count + t.reject_count FROM json_schemas s "
+            "JOIN json_tables t USING (key)")).all())
+        exif = conn.execute(sa.text(
+            "SELECT status, details FROM media_files WHERE primary_path LIKE '%exif_nul%'")).one()
+        names = conn.execute(sa.text("SELECT path, status FROM catalog_entries")).all()
+    for name, count in expected.items():
+        assert tables.get(name) == count, (name, tables.get(name))
+    assert len(tables) == len(expected) + 1  # and the üüü file, under a safe name
+    assert exif.status == "ok" and exif.details["exif"]["camera"] == "Canon"
+    assert "NaN or infinity stored as null" in exif.details["repaired"]
+    statuses = {p.rsplit("/", 1)[-1]: s for p, s in names}
+    assert statuses["bad\\xff name.png"] == "ok" and statuses["good.png"] == "ok"
+    assert statuses["empty.png"] == "failed"
+    # The undecodable name is opened again by its exact bytes.
+    with catalog.engine.connect() as conn:
+        key = conn.execute(sa.text(
+            "SELECT key FROM media_paths WHERE path_bytes IS NOT NULL")).scalar()
+    assert os.fsencode(FileStore(catalog.engine).paths_of(key)[0]) == bad_name
+
+    second, again = _ingest(folder)
+    assert second.exit_code == 0, second.output
+    assert again["new"] == 0 and again["completed"] == 0
+    assert again["by_kind"] == summary["by_kind"]
+
+
+def test_a_changed_file_replaces_its_old_self(settings, catalog, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "orders.json").write_text(json.dumps([{"id": i} for i in range(3)]))
+    assert _ingest(folder)[0].exit_code == 0
+    (folder / "orders.json").write_text(json.dumps([{"id": i, "total": 1.5} for i in range(8)]))
+    os.utime(folder / "orders.json", (1, 1))  # a new mtime, as an editor's save gives
+    assert _ingest(folder)[0].exit_code == 0
+    with catalog.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM media_files")).scalar() == 1
+        assert conn.execute(sa.text(
+            "SELECT table_name, row_count FROM json_tables")).all() == [("orders", 8)]
+        tables = conn.execute(sa.text(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'json_data'"
+            " ORDER BY 1")).scalars().all()
+    assert tables == ["orders", "orders__rejects"]
+
+
+@pytest.mark.parametrize("value,message", [
+    ("abc", "MEDIA_ASSETS_BATCH_SIZE='abc' is not an integer"),
+    ("0", "must be at least 1"),
+])
+def test_bad_settings_are_clean_errors(settings, monkeypatch, value, message):
+    monkeypatch.setenv("MEDIA_ASSETS_BATCH_SIZE", value)
+    out = CliRunner().invoke(main, ["status"])
+    assert out.exit_code == 2 and message in out.output and "Traceback" not in out.output
