@@ -305,7 +305,7 @@ def _clip_for_file(path: Path):
     manager = build_manager(settings.models)
     try:
         model_ref = clip_model_ref(settings.models)
-        key = sha256_file(str(path))[:16]
+        key = sha256_file(os.path.realpath(path))[:16]
         vec = stored_vector(catalog.engine, key, model_ref)
         if vec is None:
             with manager.use(Role.CLIP) as clip:

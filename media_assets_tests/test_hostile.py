@@ -119,3 +119,49 @@ def test_bad_settings_are_clean_errors(settings, monkeypatch, value, message):
     monkeypatch.setenv("MEDIA_ASSETS_BATCH_SIZE", value)
     out = CliRunner().invoke(main, ["status"])
     assert out.exit_code == 2 and message in out.output and "Traceback" not in out.output
+
+
+def test_files_swapped_after_registration_are_never_opened(settings, catalog, tmp_path):
+    """A FIFO (would hang a reader) or a symlink to a private file, put where a registered
+    file was, is refused with its reason; a file changed in between becomes a new version."""
+    import signal
+
+    import dagster as dg
+
+    from media_assets.defs.jobs import PER_FILE_ASSETS
+    from media_assets.defs.partitions import media_files, range_tags
+    from media_assets.defs.resources import resources_from_settings
+    from media_assets.lib.files.inbox import register, walk
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("fifo.json", "link.json", "grown.json", "fine.json"):
+        (folder / name).write_text(json.dumps([{"name": name}]))
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps([{"password": "hunter2"}]))
+    keys = register(FileStore(catalog.engine), walk([folder]))[0].new_keys
+    (folder / "fifo.json").unlink()
+    os.mkfifo(folder / "fifo.json")
+    (folder / "link.json").unlink()
+    os.symlink(secret, folder / "link.json")
+    (folder / "grown.json").write_text(json.dumps([{"name": "grown", "more": "x" * 50}]))
+
+    signal.alarm(60)  # a reader blocked on the FIFO would hang the test, not fail it
+    try:
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions(media_files.name, keys)
+            result = dg.materialize(PER_FILE_ASSETS, instance=instance, tags=range_tags(keys),
+                                    resources=resources_from_settings(settings))
+    finally:
+        signal.alarm(0)
+    assert result.success
+    with catalog.engine.connect() as conn:
+        rows = dict(conn.execute(sa.text(
+            "SELECT primary_path, status || ': ' || coalesce(error, '') FROM media_files"
+        )).all())
+        loaded = conn.execute(sa.text("SELECT table_name FROM json_tables")).scalars().all()
+    by_name = {p.rsplit("/", 1)[-1]: v for p, v in rows.items()}
+    assert "no longer a regular file" in by_name["fifo.json"]
+    assert "became a symlink" in by_name["link.json"]
+    assert "changed after registration" in by_name["grown.json"]
+    assert by_name["fine.json"].startswith("ok") and loaded == ["fine"]

@@ -9,7 +9,6 @@ builds the run's metadata with one markdown table.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -109,12 +108,11 @@ class FileBatch:
             if accept is not None and not accept(row):
                 self._results[key] = FileResult(key, "skipped")
                 continue
-            # The first recorded path still on disk: files move and vanish after
+            # A path still holding what was registered: files move, vanish or change after
             # registration, and an alias may still hold the same content.
-            paths = [p for p in store.paths_of(key) if os.path.isfile(p)]
+            paths, why_none = store.readable_paths(key, row.size_bytes)
             if not paths:
-                self.fail(FileItem(key, row.primary_path, row),
-                          "no readable path is recorded for this content (moved or deleted?)")
+                self.fail(FileItem(key, row.primary_path, row), why_none)
                 continue
             self.items.append(FileItem(key, paths[0], row))
 
@@ -152,10 +150,12 @@ class FileBatch:
         if cells:
             self._table.append((item.name, *cells, "ok"))
 
-    def ok_all(self) -> None:
-        """Every file of the batch is done (work done for the batch as a whole)."""
+    def ok_all(self) -> list[str]:
+        """Every file of the batch is done by one piece of work for the whole batch (it
+        raises, or the step fails, otherwise); returns their keys."""
         for item in self.items:
             self.ok(item)
+        return [item.key for item in self.items]
 
     def fail(self, item: FileItem, error: str, seconds: float | None = None) -> None:
         error = error[:2000]
@@ -163,10 +163,14 @@ class FileBatch:
         self._table.append((item.name, *[""] * len(self.columns), f"failed: {error}"))
         self.context.log.warning(f"{self.asset}: {display_path(item.path)}: {error}")
 
-    def result(self, metadata: dict | None = None, version: str = "",
+    def result(self, metadata: dict | None = None, version: str | Callable[[], str] = "",
                **kwargs) -> dg.MaterializeResult:
-        """Record every file's result and build the run's metadata."""
-        record_results(self.engine, self.asset, version, self._results.values())
+        """Record every file's result and build the run's metadata. `version`: the model
+        space the results belong to (a callable is only asked when there are results, so a
+        batch with nothing to do never needs the model)."""
+        if self._results:
+            record_results(self.engine, self.asset, version() if callable(version) else version,
+                           self._results.values())
         failed = self.failed
         meta: dict = {
             "files": dg.MetadataValue.int(len(self.considered)),

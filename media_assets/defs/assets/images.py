@@ -30,6 +30,8 @@ def image_embeddings(context: dg.AssetExecutionContext, catalog: CatalogResource
     are skipped (and CLIP is not loaded for them), so a model change re-embeds only stale
     rows. Non-images are skipped."""
     batch = FileBatch(context, catalog, ("image",), columns=["vector"])
+    if not len(batch):
+        return batch.result()
     model_ref = clip_model_ref(gpu.config())
     current = embedded_keys(batch.engine, [i.key for i in batch], model_ref)
     todo = {i.path: i for i in batch if i.key not in current}
@@ -104,7 +106,7 @@ def image_analysis(context: dg.AssetExecutionContext, config: ImageAnalysisConfi
         metadata.update(gpu.report(Role.CLIP))
         if not degraded:
             metadata.update(gpu.report(Role.CAPTIONER))
-    return batch.result(metadata, version=clip_model_ref(gpu.config()))
+    return batch.result(metadata, version=lambda: clip_model_ref(gpu.config()))
 
 
 @per_file_asset(group_name=IMAGES_GROUP, file_kinds=("image",), deps=[image_embeddings],
@@ -113,8 +115,8 @@ def image_duplicates(context: dg.AssetExecutionContext, catalog: CatalogResource
                      gpu: GpuResource) -> dg.MaterializeResult:
     """Pairs of images within a CLIP cosine distance of 0.01 (Immich's default): re-encodes,
     resizes and copies with other bytes. Listed by `media-assets duplicates`."""
-    batch, model_ref = FileBatch(context, catalog, ("image",)), clip_model_ref(gpu.config())
-    found = record_near_duplicates(batch.engine, [i.key for i in batch], model_ref)
-    batch.ok_all()
+    batch = FileBatch(context, catalog, ("image",))
+    model_ref = clip_model_ref(gpu.config()) if len(batch) else "none"  # no CLIP needed
+    found = record_near_duplicates(batch.engine, batch.ok_all(), model_ref)
     return batch.result({"pairs_found": dg.MetadataValue.int(found), "model_ref": model_ref,
                          "max_distance": DUPLICATE_DISTANCE}, version=model_ref)

@@ -65,7 +65,7 @@ def video_frames(context: dg.AssetExecutionContext, config: VideoFramesConfig,
     metadata = {"frames": dg.MetadataValue.int(total)}
     if total:
         metadata.update(gpu.report(Role.CLIP))
-    return batch.result(metadata, version=clip_model_ref(gpu.config()))
+    return batch.result(metadata, version=lambda: clip_model_ref(gpu.config()))
 
 
 @per_file_asset(group_name=VIDEO_GROUP, file_kinds=("video",),

@@ -8,6 +8,7 @@ alias, not a second partition.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -36,6 +37,7 @@ class Candidate:
     mtime_ns: int | None
     ctime_ns: int | None = None
     problem: tuple[str, str] | None = None  # (status, error) when it cannot be read at all
+    target: str | None = None  # a symlink's resolved target (inside the roots), read instead
 
 
 def _within(path: str, roots: Iterable[str]) -> bool:
@@ -60,6 +62,8 @@ def _candidate(path: str, roots: list[str]) -> Candidate | None:
                              ("failed", "broken symlink: its target does not exist"))
         if stat.S_ISDIR(st.st_mode):
             return None  # a linked folder inside the roots is walked through its real path
+        if stat.S_ISREG(st.st_mode):
+            return Candidate(path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, target=target)
     if not stat.S_ISREG(st.st_mode):
         return None  # sockets, FIFOs, devices: never opened (a FIFO would block the reader)
     return Candidate(path, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
@@ -85,9 +89,26 @@ def walk(roots: Iterable[str | os.PathLike]) -> Iterator[Candidate]:
                     yield cand
 
 
+def open_regular(path: str):
+    """Open a file for reading only if it is, at the moment of opening, a regular file:
+    never follow a symlink swapped in (O_NOFOLLOW), never block on a FIFO (O_NONBLOCK), and
+    check what was opened (fstat), not what a name pointed to a moment before."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO, socket or device)", path)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def sha256_file(path: str, chunk: int = 1 << 20) -> str:
+    """The content's SHA-256; `path` is opened with `open_regular` (a symlink is resolved
+    by the caller, once, when it is checked to stay inside the inbox)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
@@ -137,7 +158,7 @@ def register(files: FileStore, candidates: Iterable[Candidate], *, max_new: int 
                                  0, c.mtime_ns, result)
         else:
             try:
-                digest = sha256_file(c.path)
+                digest = sha256_file(c.target or c.path)
             except PermissionError as exc:
                 files.record_problem(c.path, "failed",
                                      f"permission denied: cannot read the file ({exc.strerror});"

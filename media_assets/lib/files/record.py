@@ -26,13 +26,15 @@ def probe_and_record(files: FileStore, keys: Sequence[str], limits: Limits,
                      on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
     """Probe each key's file (the first readable path), record the result, never raise for one file."""
     outcomes = []
+    rows = files.get(keys)
     for key in keys:
         start = time.perf_counter()
-        paths = files.paths_of(key)
+        row = rows.get(key)
+        paths, why_none = files.readable_paths(key, row.size_bytes if row else None)
         kind, status, error, mime, details, taken = "unknown", "failed", None, None, {}, None
         path = None
         if not paths:
-            error = "no readable path is recorded for this content (moved or deleted?)"
+            error = why_none
         for path in paths:
             try:
                 probe = probe_file(path, limits)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -152,6 +153,48 @@ class FileStore:
                 "ORDER BY (p.path = f.primary_path) DESC, p.first_seen_at"), {"k": key}).all()
         return [os.fsdecode(bytes(r.path_bytes)) if r.path_bytes is not None else r.path
                 for r in rows]
+
+    def readable_paths(self, key: str, size: int | None = None) -> tuple[list[str], str]:
+        """What to open for a content key, primary first, and why nothing when the list is
+        empty. A path counts while it is still what was registered: a regular file of the
+        registered size, or a symlink to a registered file. A FIFO or a symlink swapped in
+        after registration is never opened; a file that changed is looked at again by the
+        next scan (it becomes a new version)."""
+        out, reasons = [], []
+        for path in self.paths_of(key):
+            target, why = self._still_registered(path, size)
+            if target is not None:
+                out.append(target)
+            else:
+                reasons.append(why)
+        return out, (reasons[0] if reasons else
+                     "no readable path is recorded for this content (moved or deleted?)")
+
+    def _still_registered(self, path: str, size: int | None) -> tuple[str | None, str]:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return None, "the file was moved or deleted after registration"
+        if stat.S_ISLNK(st.st_mode):
+            target = os.path.realpath(path)
+            with self.engine.connect() as conn:
+                known = conn.execute(sa.text(
+                    "SELECT 1 FROM media_paths WHERE path = :p AND status = 'registered'"),
+                    {"p": display_path(target)}).first()
+            if known is None or target == path:
+                return None, (f"the path became a symlink after registration (to "
+                              f"{display_path(target)}); it is not followed")
+            return self._still_registered(target, size)
+        if not stat.S_ISREG(st.st_mode):
+            return None, ("the path is no longer a regular file (a FIFO, socket or device); "
+                          "it is not opened")
+        if size is not None and st.st_size != size:
+            with self.engine.begin() as conn:  # the next scan hashes it again
+                conn.execute(sa.text("UPDATE media_paths SET mtime_ns = NULL WHERE path = :p"),
+                             {"p": display_path(path)})
+            return None, (f"the file changed after registration ({size} -> {st.st_size} "
+                          "bytes); the next scan registers the new version")
+        return path, ""
 
     def record_probe(self, key: str, *, kind: str, status: str, error: str | None,
                      mime_type: str | None, details: dict, taken_at: datetime | None,
