@@ -15,6 +15,7 @@ from media_assets.lib.settings import PROJECT_ROOT, Settings, SettingsError
 
 
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+MAX_K = 1000  # results per query: more is a listing, not a search
 
 
 def _fail(message: str, code: int = 1):
@@ -36,6 +37,9 @@ def _open(settings: Settings):
         return open_catalog(settings)
     except (DatabaseError, MigrationError) as exc:
         _fail(str(exc))
+    except OSError as exc:  # the data home under a file, a read-only disk
+        _fail(f"cannot use the data home {settings.home}: {exc.strerror or exc} "
+              "(set MEDIA_ASSETS_HOME to a folder you can write)")
 
 
 def _instance(settings: Settings, catalog):
@@ -252,19 +256,24 @@ def samples(folder: Path):
 
 @main.command()
 @click.argument("text")
-@click.option("-k", default=10, show_default=True, help="Number of results.")
+@click.option("-k", default=10, show_default=True, type=click.IntRange(1, MAX_K),
+              help="Number of results.")
 @click.option("--kind", type=click.Choice(["image", "video", "audio"]), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def search(text: str, k: int, kind: str | None, as_json: bool):
     """Find media by meaning (CLIP: images, video frames) and by words spoken (full-text over
     transcripts), merged by reciprocal rank fusion."""
     from media_assets.lib.models.registry import build_manager
+    from media_assets.lib.search.query import QueryError
     from media_assets.lib.search.query import search as run_search
 
     settings = _settings()
     catalog = _open(settings)
-    found = run_search(catalog.engine, build_manager(settings.models), settings.models, text,
-                       k, kind)
+    try:
+        found = run_search(catalog.engine, build_manager(settings.models), settings.models,
+                           text, k, kind)
+    except QueryError as exc:
+        _fail(str(exc), 2)
     for note in found.notes:
         click.secho(note, fg="yellow", err=True)
     _print_hits(found.hits, as_json, found.model_ref)
@@ -320,7 +329,7 @@ def _clip_for_file(path: Path):
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("-k", default=10, show_default=True)
+@click.option("-k", default=10, show_default=True, type=click.IntRange(1, MAX_K))
 @click.option("--json", "as_json", is_flag=True)
 def similar(file: Path, k: int, as_json: bool):
     """The images nearest to FILE (catalogued or not)."""

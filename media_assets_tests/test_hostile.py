@@ -165,3 +165,65 @@ def test_files_swapped_after_registration_are_never_opened(settings, catalog, tm
     assert "became a symlink" in by_name["link.json"]
     assert "changed after registration" in by_name["grown.json"]
     assert by_name["fine.json"].startswith("ok") and loaded == ["fine"]
+
+
+def test_many_channels_header_bombs_and_big_text(settings, catalog, tiny_models, tmp_path,
+                                                 monkeypatch):
+    """A 64-channel WAV is down-mixed and transcribed, a JPEG whose header is far larger
+    than its data is truncated, text over the cap is refused: each with its reason."""
+    import io
+    import struct
+    import wave
+
+    import numpy as np
+
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    monkeypatch.setenv("MEDIA_ASSETS_MAX_TEXT_MB", "1")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pcm = (np.random.default_rng(0).standard_normal((16000, 64)) * 500).astype("<i2")
+    with wave.open(str(folder / "64 channels.wav"), "wb") as w:
+        w.setnchannels(64)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm.tobytes())
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 0, 0)).save(buf, "JPEG")
+    jpeg = bytearray(buf.getvalue())
+    sof = jpeg.find(b"\xff\xc0")
+    jpeg[sof + 5:sof + 9] = struct.pack(">HH", 15000, 16000)
+    (folder / "huge header.jpg").write_bytes(bytes(jpeg))
+    (folder / "big.txt").write_text("word " * 300_000)
+    (folder / "small.txt").write_text("a short note\n")
+
+    out, summary = _ingest(folder)
+    assert out.exit_code == 0, out.output
+    failures = {f["path"].rsplit("/", 1)[-1]: f for f in summary["failures"]}
+    assert "truncated image" in failures["huge header.jpg"]["error"]
+    assert failures["big.txt"]["status"] == "refused"
+    assert "MEDIA_ASSETS_MAX_TEXT_MB" in failures["big.txt"]["error"]
+    assert "small.txt" not in failures
+    with catalog.engine.connect() as conn:
+        result = conn.execute(sa.text(
+            "SELECT status, error FROM file_asset_results WHERE asset = 'transcripts'")).one()
+    assert result.status == "ok", result.error
+
+
+@pytest.mark.parametrize("env,args,message", [
+    ({"MEDIA_ASSETS_DATABASE_URL": "not a url"}, ["status"], "is not a database URL"),
+    ({"MEDIA_ASSETS_HOME": "/etc/hostname/home", "MEDIA_ASSETS_DATABASE_URL": None},
+     ["db", "url"], "cannot use the data home"),
+    ({}, ["search", "x", "-k", "-1"], "not in the range"),
+    ({}, ["search", "x", "-k", str(2**40)], "not in the range"),
+    ({}, ["search", "   "], "empty query"),
+    ({}, ["search", "word " * 2000], "at most 1000"),
+])
+def test_bad_values_are_clean_errors(settings, monkeypatch, env, args, message):
+    for k, v in env.items():
+        if v is None:
+            monkeypatch.delenv(k)
+        else:
+            monkeypatch.setenv(k, v)
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code != 0 and message in out.output, out.output
+    assert out.exception is None or isinstance(out.exception, SystemExit)

@@ -64,16 +64,19 @@ class InboxResource(dg.ConfigurableResource):
     settle_seconds: float
     max_image_pixels: int
     max_json_bytes: int
+    max_text_bytes: int
 
     @classmethod
     def from_settings(cls, s: Settings) -> InboxResource:
         return cls(inbox=str(s.inbox), batch_size=s.batch_size,
                    max_new_per_tick=s.max_new_per_tick, settle_seconds=s.settle_seconds,
-                   max_image_pixels=s.max_image_pixels, max_json_bytes=s.max_json_bytes)
+                   max_image_pixels=s.max_image_pixels, max_json_bytes=s.max_json_bytes,
+                   max_text_bytes=s.max_text_bytes)
 
     @property
     def limits(self) -> Limits:
-        return Limits(max_image_pixels=self.max_image_pixels, max_json_bytes=self.max_json_bytes)
+        return Limits(max_image_pixels=self.max_image_pixels, max_json_bytes=self.max_json_bytes,
+                      max_text_bytes=self.max_text_bytes)
 
 
 class GpuResource(dg.ConfigurableResource):

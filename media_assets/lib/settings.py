@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from media_assets.lib.imaging import apply_pixel_limit
 from media_assets.lib.models.config import ModelConfig
 from media_assets.lib.models.roles import ROLES
 
@@ -61,6 +62,18 @@ def _bool(name: str, default: bool) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean (true/false)")
 
 
+def _check_url(name: str, url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise SettingsError(f"{name} is not a database URL (postgresql://user:password@host/"
+                            "database)") from None
+    if not parsed.drivername.startswith("postgresql"):
+        raise SettingsError(f"{name} must be a postgresql:// URL, not {parsed.drivername}://")
+
+
 def models_from_env() -> ModelConfig:
     env = os.environ
     return ModelConfig(
@@ -86,12 +99,15 @@ class Settings:
     settle_seconds: float = 2.0
     max_image_pixels: int = 250_000_000
     max_json_bytes: int = 512 * 1024 * 1024
+    max_text_bytes: int = 64 * 1024 * 1024
     models: ModelConfig = field(default_factory=ModelConfig)
 
     @classmethod
     def from_env(cls) -> Settings:
+        """The settings in force; also applies the pixel limit to this process's image
+        decoder, so the probe and the model steps agree on which images are too large."""
         env = os.environ
-        return cls(
+        settings = cls(
             home=Path(env.get("MEDIA_ASSETS_HOME") or ".media_assets").expanduser().resolve(),
             inbox=Path(env.get("MEDIA_ASSETS_INBOX") or "inbox").expanduser().resolve(),
             database_url=env.get("MEDIA_ASSETS_DATABASE_URL") or None,
@@ -100,8 +116,15 @@ class Settings:
             max_new_per_tick=_int("MEDIA_ASSETS_MAX_NEW_PER_TICK", 500, minimum=1),
             max_image_pixels=_int("MEDIA_ASSETS_MAX_IMAGE_PIXELS", 250_000_000, minimum=1),
             max_json_bytes=_int("MEDIA_ASSETS_MAX_JSON_MB", 512, minimum=1) * 1024 * 1024,
+            max_text_bytes=_int("MEDIA_ASSETS_MAX_TEXT_MB", 64, minimum=1) * 1024 * 1024,
             models=models_from_env(),
         )
+        for name, url in (("MEDIA_ASSETS_DATABASE_URL", settings.database_url),
+                          ("MEDIA_ASSETS_DAGSTER_DATABASE_URL", settings.dagster_database_url)):
+            if url:
+                _check_url(name, url)
+        apply_pixel_limit(settings.max_image_pixels)
+        return settings
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)

@@ -8,6 +8,7 @@ status and message go into the catalog against that file.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class Probe:
 class Limits:
     max_image_pixels: int = 250_000_000
     max_json_bytes: int = 512 * 1024 * 1024
+    max_text_bytes: int = 64 * 1024 * 1024
 
 
 def probe_file(path: str | os.PathLike, limits: Limits = Limits()) -> Probe:
@@ -101,6 +103,14 @@ def probe_image(path: Path, mime: str | None, limits: Limits) -> Probe:
             if img.format == "JPEG":
                 img.draft("RGB", (1024, 1024))  # decode at reduced scale: corruption still shows
             img.load()  # a full decode is what proves the file is not truncated or corrupt
+            # libjpeg pads a JPEG whose data stops early with grey and only warns: a header
+            # far larger than its data is caught by size. Even a flat grey JPEG takes about
+            # 0.75 bytes per 8x8 block; ten times less cannot hold the image it announces.
+            data_bytes = path.stat().st_size
+            if img.format == "JPEG" and data_bytes < width * height / 64 * 0.075:
+                raise ProbeError(
+                    "failed", f"truncated image: the header says {width}x{height} but the file "
+                    f"holds only {data_bytes} bytes", "image", mime)
     except ProbeError:
         raise
     except Image.DecompressionBombError as exc:
@@ -228,16 +238,33 @@ def _decode(data: bytes) -> tuple[str | None, str | None]:
 
 
 def probe_text(path: Path, head: bytes, limits: Limits) -> Probe:
+    """Encoding, characters, lines and words, read in a stream: memory stays bounded for
+    any size, and text over the size limit is refused."""
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped[:1] in (b"{", b"["):
         return probe_json(path, limits)
-    data = path.read_bytes()
-    text, encoding = _decode(data)
-    if text is None:
+    size = path.stat().st_size
+    if size > limits.max_text_bytes:
+        raise ProbeError("refused", f"text file of {size / 2**20:.0f} MB exceeds the limit of "
+                         f"{limits.max_text_bytes / 2**20:.0f} MB (MEDIA_ASSETS_MAX_TEXT_MB)",
+                         "text", "text/plain")
+    encoding = _decode(head)[1]
+    if encoding is None:
         raise ProbeError("failed", "text file in an encoding that cannot be determined", "text",
                          "text/plain")
-    details = {"encoding": encoding, "characters": len(text), "lines": text.count("\n") + 1,
-               "words": len(text.split())}
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    chars = lines = words = 0
+    in_word = False
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            text = decoder.decode(block)
+            chars += len(text)
+            lines += text.count("\n")
+            parts = text.split()
+            if parts:  # a word cut by the block boundary is counted once
+                words += len(parts) - (1 if in_word and not text[0].isspace() else 0)
+            in_word = bool(text) and not text[-1].isspace()
+    details = {"encoding": encoding, "characters": chars, "lines": lines + 1, "words": words}
     return Probe("text", "text/plain", details)
 
 

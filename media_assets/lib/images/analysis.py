@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from media_assets.lib.images.colors import dominant_colors
+from media_assets.lib.imaging import open_reduced
 from media_assets.lib.images.captioner import answer_question, caption_images
 from media_assets.lib.models.clip import image_features, zero_shot
 from media_assets.lib.models.manager import ModelManager
@@ -58,12 +59,7 @@ class AnalysisSettings:
 
 
 def open_thumbnail(path: str) -> Image.Image:
-    with Image.open(path) as img:
-        if img.format == "JPEG":
-            img.draft("RGB", (THUMB, THUMB))
-        img = img.convert("RGB")
-    img.thumbnail((THUMB, THUMB))
-    return img
+    return open_reduced(path, THUMB)
 
 
 def clip_only_caption(objects: list[dict], scene: str) -> str:

@@ -8,15 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from PIL import Image
 
+from media_assets.lib.imaging import open_reduced
 from media_assets.lib.models.loaders import ClipBundle
 
 
 def _prepare(bundle: ClipBundle, path: str):
-    with Image.open(path) as img:
-        if img.format == "JPEG":
-            # Decode at reduced scale: 224 px is all CLIP sees (2x faster preprocessing).
-            img.draft("RGB", (448, 448))
-        return bundle.preprocess(img.convert("RGB"))
+    # Decoded at reduced scale: 224 px is all CLIP sees (2x faster preprocessing on JPEGs,
+    # and a 250-megapixel PNG does not take gigabytes).
+    return bundle.preprocess(open_reduced(path, 448))
 
 
 def embed_images(bundle: ClipBundle, paths: Sequence[str], batch_size: int = 32,

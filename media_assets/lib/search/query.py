@@ -69,6 +69,22 @@ def nearest(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int = 10,
     return [Hit(r.key, r.path, r.kind, float(r.distance), r.frame_ms, r.caption) for r in rows]
 
 
+MAX_QUERY_CHARS = 1000  # a longer "query" is a document; PostgreSQL would plan it for long
+
+
+class QueryError(ValueError):
+    """A query that cannot be searched: the message says why."""
+
+
+def check_query(text: str) -> str:
+    text = " ".join(text.split())
+    if not text:
+        raise QueryError("empty query: say what to look for")
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(f"query of {len(text)} characters; at most {MAX_QUERY_CHARS}")
+    return text
+
+
 @dataclass
 class SearchResult:
     hits: list[Hit]
@@ -85,6 +101,7 @@ def search(engine: sa.Engine, manager, config, text: str, k: int = 10,
     from media_assets.lib.models.roles import Role
     from media_assets.lib.speech.store import search_speech
 
+    text = check_query(text)
     visual, model_ref, notes = [], "none", []
     if kind != "audio":
         try:

@@ -25,6 +25,29 @@ def audio_duration(path: str) -> float | None:
         return float(stream.duration * stream.time_base) if stream.duration else None
 
 
+MAX_RESAMPLER_CHANNELS = 8
+
+
+def _mono(frame):
+    """The frame's channels averaged into one float32 mono frame at the same rate."""
+    import av
+
+    data = frame.to_ndarray()
+    channels = frame.layout.nb_channels if hasattr(frame.layout, "nb_channels") else len(
+        frame.layout.channels)
+    if not frame.format.is_planar:  # packed: (1, samples * channels), interleaved
+        data = data.reshape(-1, channels).T
+    scale = {"s16": 32768.0, "s32": 2147483648.0, "u8": 128.0}.get(frame.format.name.rstrip("p"))
+    mono = data.astype(np.float32).mean(axis=0)
+    if frame.format.name.rstrip("p") == "u8":
+        mono -= 128.0
+    if scale:
+        mono /= scale
+    out = av.AudioFrame.from_ndarray(mono[None, :], format="flt", layout="mono")
+    out.sample_rate = frame.sample_rate
+    return out
+
+
 def stream_chunks(path: str, chunk_seconds: float = 600.0) -> Iterator[tuple[float, np.ndarray]]:
     """(offset seconds, samples) for consecutive chunks of the first audio stream.
 
@@ -41,9 +64,13 @@ def stream_chunks(path: str, chunk_seconds: float = 600.0) -> Iterator[tuple[flo
         # One preallocated buffer per chunk, filled in place: no concatenation copies.
         buf, have, offset = np.empty(chunk_len, np.float32), 0, 0.0
 
+        # FFmpeg's resampler has no down-mix matrix past 8 channels (a 64-channel WAV fails
+        # with EINVAL): such audio is averaged to mono here first, then resampled.
+        downmix = stream.channels > MAX_RESAMPLER_CHANNELS
+
         def frames():
             for frame in container.decode(stream):
-                yield from resampler.resample(frame)
+                yield from resampler.resample(_mono(frame) if downmix else frame)
             yield from resampler.resample(None)
 
         for frame in frames():
