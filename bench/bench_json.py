@@ -1,10 +1,12 @@
-"""JSON inference + load throughput (records/s) vs a bare COPY of the same lines into JSONB.
+"""JSON inference + load throughput (records/s) vs a bare COPY of the same lines into JSONB,
+and the peak memory of ours.
 
-    python bench/bench_json.py [--n 200000]
+    python bench/bench_json.py [--n 200000]     # --n 1300000 makes a ~300 MB file
 
-Both run in this process on a scratch database of the embedded server (./.bench_home). Ours:
-read + infer (sample 2000) + typed COPY + indexes + atomic swap. Baseline: the NDJSON lines
-COPYed as they are into one JSONB column, no inference, no index.
+Both run in this process on a scratch database of the embedded server (./.bench_home). Ours
+is the production path: probe (streamed) + infer (sample 2000) + typed COPY from a stream of
+records + indexes + atomic swap. Baseline: the NDJSON lines COPYed as they are into one
+JSONB column, no inference, no index. Peak RSS is the process's high-water mark after ours.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
 import tempfile
 import time
 from pathlib import Path
 
-from media_assets.lib.json_docs.load import load_table, read_records
+from media_assets.lib.files.probe import probe_file
+from media_assets.lib.json_docs.load import iter_records, load_table, sample_records
 from media_assets.lib.json_docs.schema import infer_schema
 from media_assets.lib.db import open_catalog
 from media_assets.lib.settings import Settings
@@ -46,11 +50,14 @@ def main() -> None:
     make(args.n, path)
     catalog = open_catalog(Settings(home=Path(".bench_home").resolve()))
 
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t = time.perf_counter()
-    records, rejects = read_records(path, {"format": "ndjson"})
-    design = infer_schema(records, "orders_bench")
-    result = load_table(catalog.engine, design, records, rejects)
+    details = probe_file(path).details
+    design = infer_schema(sample_records(path, details, 2000), "orders_bench",
+                          total=details["records"])
+    result = load_table(catalog.engine, design, iter_records(path, details))
     ours = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     raw = catalog.engine.raw_connection()
     t = time.perf_counter()
@@ -68,6 +75,7 @@ def main() -> None:
           f"{len(result.indexes)} indexes, {result.reject_count} rejects")
     print(f"ours: {args.n / ours:,.0f} records/s ({ours:.1f} s)   bare COPY to JSONB: "
           f"{args.n / bare:,.0f} records/s ({bare:.1f} s)   ratio {bare / ours:.2f}x")
+    print(f"peak RSS: {peak:,.0f} MB (before ours: {rss_before:,.0f} MB)")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from media_assets.defs.per_file import FileBatch, markdown_table, per_file_asset
 from media_assets.defs.resources import CatalogResource, GpuResource
 from media_assets.lib.files.inbox import COMMENT_SUFFIX
 from media_assets.lib.json_docs.llm import improve
-from media_assets.lib.json_docs.load import load_table, read_records
+from media_assets.lib.json_docs.load import iter_records, load_table, sample_records
 from media_assets.lib.json_docs.schema import infer_schema
 from media_assets.lib.json_docs.store import (load_design, record_load, store_design,
                                               unique_table_name)
@@ -72,9 +72,9 @@ def json_schemas(context: dg.AssetExecutionContext, config: JsonSchemaConfig,
         for item in batch:
             with batch.each(item):
                 path = Path(item.path)
-                records, _ = read_records(path, item.row.details)
+                records = sample_records(path, item.row.details, config.sample_size)
                 design = infer_schema(records, path.name.split(".")[0], config.sample_size,
-                                      total=len(records))
+                                      total=item.row.details.get("records", len(records)))
                 design, status = (improve(llm, design, records, _comment(path)) if llm
                                   else (design, why_not))
                 design.table_name = unique_table_name(batch.engine, item.key, design.table_name)
@@ -120,8 +120,8 @@ def json_tables(context: dg.AssetExecutionContext,
             design = load_design(batch.engine, item.key)
             if design is None:
                 raise LookupError("no design yet: json_schemas has not run for this file")
-            records, pre_rejects = read_records(Path(item.path), item.row.details)
-            result = load_table(batch.engine, design, records, pre_rejects)
+            result = load_table(batch.engine, design,
+                                iter_records(Path(item.path), item.row.details))
             record_load(batch.engine, item.key, result)
             results.append((design, result))
             batch.ok(item, f"json_data.{result.table}", design.storage_type, result.row_count,

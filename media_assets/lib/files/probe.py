@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import json
 import os
+from itertools import islice
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -268,48 +269,116 @@ def probe_text(path: Path, head: bytes, limits: Limits) -> Probe:
     return Probe("text", "text/plain", details)
 
 
+# A JSON document above this is checked in a stream (ijson): memory stays bounded.
+STREAM_BYTES = 32 * 1024 * 1024
+
+
 def probe_json(path: Path, limits: Limits) -> Probe:
     size = path.stat().st_size
     if size > limits.max_json_bytes:
         raise ProbeError("refused", f"JSON file of {size / 2**20:.0f} MB exceeds the limit of "
                          f"{limits.max_json_bytes / 2**20:.0f} MB (MEDIA_ASSETS_MAX_JSON_MB)",
                          "json", "application/json")
-    text, encoding = _decode(path.read_bytes())
-    if text is None:
+    with open(path, "rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    encoding = _decode(head)[1]
+    if encoding is None:
         raise ProbeError("failed", "JSON file in an unknown encoding", "json", "application/json")
+    if _first_line_is_a_document(path, encoding):
+        return _probe_ndjson(path, encoding)
+    if size > STREAM_BYTES and encoding.startswith("utf-8"):
+        details = {"format": "json", "encoding": encoding, **_stream_shape(path)}
+        return Probe("json", "application/json", details)
+    text, _ = _decode(path.read_bytes())
     try:
         doc = json.loads(text)
     except RecursionError as exc:
         raise ProbeError("failed", "JSON nested too deeply to parse", "json",
                          "application/json") from exc
     except json.JSONDecodeError as exc:
-        if exc.msg == "Extra data":
-            return _probe_ndjson(text, encoding)
         raise ProbeError("failed", f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
                                    f"{exc.msg}", "json", "application/json") from exc
     details = {"format": "json", "encoding": encoding, **describe_shape(doc)}
     return Probe("json", "application/json", details)
 
 
-def _probe_ndjson(text: str, encoding: str | None) -> Probe:
-    good, bad, shapes = 0, [], set()
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+def _first_line_is_a_document(path: Path, encoding: str) -> bool:
+    """NDJSON: the first line is a whole JSON value, and more lines follow."""
+    with open(path, encoding=encoding, errors="replace") as fh:
+        first = fh.readline(1 << 20).lstrip("\ufeff")
         try:
-            value = json.loads(line)
+            json.loads(first)
         except (json.JSONDecodeError, RecursionError):
-            bad.append(lineno)
-            continue
-        good += 1
-        shapes.add(type(value).__name__)
+            return False
+        return any(line.strip() for line in islice(fh, 100))
+
+
+def _stream_shape(path: Path) -> dict:
+    """`describe_shape` for a document too large to hold: the top level read as events."""
+    import ijson
+
+    try:
+        with open(path, "rb") as fh:
+            events = ijson.parse(fh, use_float=True)
+            _, first, _ = next(events)
+            if first == "start_array":
+                kinds, n = set(), 0
+                for prefix, event, _ in events:
+                    if prefix == "item" and event not in ("end_map", "end_array", "map_key"):
+                        n += 1
+                        kinds.add(_EVENT_KINDS.get(event, "items"))
+                return {"records": n, "shape": f"array of {n} " + "/".join(sorted(kinds))}
+            if first != "start_map":
+                return {"records": 1, "shape": "single value"}
+            keys, objects = 0, {}
+            for prefix, event, value in events:
+                if prefix == "" and event == "map_key":
+                    keys += 1
+                elif prefix.endswith(".item") and prefix.count(".") == 1:
+                    if event == "start_map":
+                        objects[prefix[:-5]] = objects.get(prefix[:-5], 0) + 1
+                    elif event not in ("end_map", "end_array", "map_key"):
+                        objects[prefix[:-5]] = -10**18  # not an array of objects only
+    except ijson.JSONError as exc:
+        raise ProbeError("failed", f"invalid JSON: {exc}", "json", "application/json") from exc
+    arrays = {k: n for k, n in objects.items() if n > 0}
+    if len(arrays) == 1:
+        (name, n), = arrays.items()
+        return {"records": n, "records_path": name,
+                "shape": f"object with {keys} keys; {n} records under {name!r}"}
+    return {"records": 1, "shape": f"object with {keys} keys"}
+
+
+_EVENT_KINDS = {"start_map": "object", "start_array": "array", "string": "string",
+                "number": "number", "integer": "number", "double": "number",
+                "boolean": "boolean", "null": "null"}
+
+
+def _probe_ndjson(path: Path, encoding: str) -> Probe:
+    """Each line parsed on its own, in a stream."""
+    good, bad, shapes = 0, [], set()
+    with open(path, encoding=encoding, errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line.lstrip("\ufeff") if lineno == 1 else line)
+            except (json.JSONDecodeError, RecursionError):
+                if len(bad) < 100:
+                    bad.append(lineno)
+                else:
+                    bad.append(None)
+                continue
+            good += 1
+            shapes.add(type(value).__name__)
+    invalid = [n for n in bad if n is not None]
     if good == 0 or len(bad) > good:
         raise ProbeError("failed", f"invalid JSON: not one document and not NDJSON "
                                    f"({len(bad)} of {good + len(bad)} lines do not parse)",
                          "json", "application/json")
     details = {"format": "ndjson", "encoding": encoding, "records": good,
                "shape": f"{good} lines of " + "/".join(sorted(_TYPE_NAMES.get(s, s) for s in shapes)),
-               "invalid_lines": bad[:100], "invalid_line_count": len(bad)}
+               "invalid_lines": invalid, "invalid_line_count": len(bad)}
     return Probe("json", "application/x-ndjson", details)
 
 

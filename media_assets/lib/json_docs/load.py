@@ -13,7 +13,9 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from typing import Any
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -74,31 +76,62 @@ class Reject:
     raw: str           # the record's text, truncated
 
 
-def read_records(path: Path, details: dict) -> tuple[list, list[Reject]]:
-    """All records of a JSON or NDJSON file, plus bad NDJSON lines.
+# JSON documents above this are parsed incrementally (ijson): memory stays bounded by the
+# largest record, not the file. Below it, json.loads is faster.
+STREAM_BYTES = 32 * 1024 * 1024
+
+
+def iter_records(path: Path, details: dict) -> Iterator[Any]:
+    """Each record of a JSON or NDJSON file, in order, or a `Reject` for an NDJSON line
+    that does not parse. NDJSON is read line by line; a large JSON array in a stream.
 
     Numbers are parsed as floats (C speed); decimal columns get `Decimal(repr(x))`, which is
     exact for what was written, since repr() is the shortest text that reads back the same.
     """
-    text = path.read_bytes().decode(details.get("encoding") or "utf-8", errors="replace")
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    encoding = details.get("encoding") or "utf-8"
     if details.get("format") == "ndjson":
-        records, rejects = [], []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except (json.JSONDecodeError, RecursionError) as exc:
-                rejects.append(Reject(lineno, f"line {lineno}: invalid JSON: {exc}", line[:2000]))
-        return records, rejects
+        with open(path, encoding=encoding, errors="replace") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if lineno == 1:
+                    line = line.lstrip("\ufeff")
+                if not line.strip():
+                    continue
+                try:
+                    yield json.loads(line)
+                except (json.JSONDecodeError, RecursionError) as exc:
+                    yield Reject(lineno, f"line {lineno}: invalid JSON: {exc}", line[:2000])
+        return
+    where = details.get("records_path")
+    if (path.stat().st_size > STREAM_BYTES and encoding.startswith("utf-8")
+            and (where or details.get("shape", "").startswith("array"))):
+        import ijson
+
+        with open(path, "rb") as fh:
+            yield from ijson.items(fh, f"{where}.item" if where else "item", use_float=True)
+        return
+    text = path.read_bytes().decode(encoding, errors="replace").lstrip("\ufeff")
     doc = json.loads(text)
+    del text
     if isinstance(doc, list):
-        return doc, []
-    if isinstance(doc, dict) and details.get("records_path") in doc:
-        return doc[details["records_path"]], []
-    return [doc], []
+        yield from doc
+    elif isinstance(doc, dict) and where in doc:
+        yield from doc[where]
+    else:
+        yield doc
+
+
+def read_records(path: Path, details: dict) -> tuple[list, list[Reject]]:
+    """All records of a file in memory, and the bad NDJSON lines (small files, tests)."""
+    records, rejects = [], []
+    for item in iter_records(path, details):
+        (rejects if isinstance(item, Reject) else records).append(item)
+    return records, rejects
+
+
+def sample_records(path: Path, details: dict, n: int) -> list:
+    """The first `n` records (what schema inference and the LLM see)."""
+    return list(islice((r for r in iter_records(path, details) if not isinstance(r, Reject)),
+                       n))
 
 
 def column_names(design: SchemaDesign) -> dict[str, str]:
@@ -199,16 +232,22 @@ def _converter(f: FieldSchema):
     return conv
 
 
-def rows(records: list, design: SchemaDesign, names: dict[str, str],
-         first_line: int = 1) -> Iterator[tuple[int, tuple | None, str | None]]:
-    """(record number, row tuple or None, reject reason or None) per record."""
+def rows(items: Iterable, design: SchemaDesign, names: dict[str, str],
+         rejects: list[Reject]) -> Iterator[tuple[int, tuple | None, str | None, Any]]:
+    """(record number, row tuple or None, reject reason or None, record) per record; the
+    `Reject`s among `items` (bad NDJSON lines) go to `rejects`."""
     columns = [(f, _converter(f)) for f in design.fields if f.column]
     extra = design.storage_type == "hybrid"
-    for i, rec in enumerate(records, first_line):
+    i = 0
+    for rec in items:
+        if isinstance(rec, Reject):
+            rejects.append(rec)
+            continue
+        i += 1
         if not isinstance(rec, dict):
             rec = {"value": rec}
         if design.storage_type == "jsonb":
-            yield i, (i, Jsonb(rec, dumps=json_text)), None
+            yield i, (i, Jsonb(rec, dumps=json_text)), None, rec
             continue
         if not names.keys() >= rec.keys() and any(safe_text(k) != k for k in rec):
             # Keys with NUL or invalid Unicode were stored repaired in the design.
@@ -225,12 +264,12 @@ def rows(records: list, design: SchemaDesign, names: dict[str, str],
                 raise ValueError("fields not in the table: " +
                                  ", ".join(repr(k[:40]) for k in list(rest)[:5]))
         except ValueError as exc:
-            yield i, None, str(exc)
+            yield i, None, str(exc), rec
             continue
         row = [i, *values]
         if extra:
             row.append(Jsonb(rest, dumps=json_text) if rest else None)
-        yield i, tuple(row), None
+        yield i, tuple(row), None, rec
 
 
 @dataclass
@@ -267,9 +306,10 @@ def _create_sql(table: str, design: SchemaDesign, names: dict[str, str]) -> str:
     return f"CREATE TABLE {SCHEMA}.{quote_ident(table)} ({', '.join(cols)})"
 
 
-def load_table(engine: sa.Engine, design: SchemaDesign, records: list,
-               pre_rejects: list[Reject]) -> LoadResult:
-    """Create, fill, index and swap in `json_data.<table>`; rejects go to `<table>__rejects`."""
+def load_table(engine: sa.Engine, design: SchemaDesign, records: Iterable,
+               pre_rejects: Sequence[Reject] = ()) -> LoadResult:
+    """Create, fill, index and swap in `json_data.<table>`; rejects go to `<table>__rejects`.
+    `records` is consumed once, as a stream (`iter_records`): memory stays bounded."""
     table = check_table_name(design.table_name)
     names = column_names(design)
     staging = f"{table[:40]}__new_{uuid.uuid4().hex[:8]}"
@@ -291,9 +331,9 @@ def load_table(engine: sa.Engine, design: SchemaDesign, records: list,
         with cur.copy(copy_sql) as copy:
             # Binary COPY with declared types: no text formatting and parsing per value.
             copy.set_types(_copy_types(design))
-            for i, row, reason in rows(records, design, names):
+            for i, row, reason, rec in rows(records, design, names, rejects):
                 if row is None:
-                    raw_text = json.dumps(records[i - 1], ensure_ascii=False)
+                    raw_text = json.dumps(rec, ensure_ascii=False, default=str)
                     rejects.append(Reject(i, reason, raw_text[:2000]))
                     continue
                 copy.write_row(row)
@@ -338,4 +378,4 @@ def load_table(engine: sa.Engine, design: SchemaDesign, records: list,
         raise
     finally:
         raw.close()
-    return LoadResult(table, loaded, len(rejects), len(records) + len(pre_rejects), index_names)
+    return LoadResult(table, loaded, len(rejects), loaded + len(rejects), index_names)
