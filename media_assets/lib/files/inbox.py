@@ -57,9 +57,10 @@ def _candidate(path: str, roots: list[str]) -> Candidate | None:
                                          "copy the file in instead of linking it"))
         try:
             st = os.stat(path)
-        except OSError:
-            return Candidate(path, None, st.st_mtime_ns, None,
-                             ("failed", "broken symlink: its target does not exist"))
+        except OSError as exc:
+            why = ("symlink loop: it points back at itself" if exc.errno == errno.ELOOP
+                   else "broken symlink: its target does not exist")
+            return Candidate(path, None, st.st_mtime_ns, None, ("failed", why))
         if stat.S_ISDIR(st.st_mode):
             return None  # a linked folder inside the roots is walked through its real path
         if stat.S_ISREG(st.st_mode):
@@ -74,7 +75,7 @@ def walk(roots: Iterable[str | os.PathLike]) -> Iterator[Candidate]:
     roots = [os.path.abspath(r) for r in roots]
     real_roots = [os.path.realpath(r) for r in roots] + roots
     for root in roots:
-        if os.path.isfile(root) or os.path.islink(root):
+        if not os.path.isdir(root):  # a file, or a link to one (a link to a folder is walked)
             cand = _candidate(root, real_roots + [os.path.dirname(root)])
             if cand:
                 yield cand

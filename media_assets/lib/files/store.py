@@ -101,14 +101,18 @@ class FileStore:
                 "ON CONFLICT (key) DO NOTHING RETURNING key"),
                 {"k": key, "s": sha256, "n": size, "p": display_path(path), "m": _ts(mtime_ns),
                  "c": _ts(ctime_ns)}).scalar()
+            primary = None
             if inserted is None:
-                stored = conn.execute(sa.text("SELECT sha256 FROM media_files WHERE key = :k"),
-                                      {"k": key}).scalar()
+                stored, primary = conn.execute(sa.text(
+                    "SELECT sha256, primary_path FROM media_files WHERE key = :k"),
+                    {"k": key}).one()
                 if stored != sha256:  # 64-bit prefix collision: astronomically rare, never silent
                     raise ValueError(f"partition key collision for {key}: {stored} vs {sha256}")
             self._upsert_path(conn, path, key, size, mtime_ns, "registered", None)
         if inserted:
             result.new_keys.append(key)
+        elif primary == display_path(path):  # another ingest registered this very path
+            result.unchanged += 1
         else:
             result.aliases.append((path, key))
         return key
