@@ -114,39 +114,35 @@ def _run_batches(settings: Settings, catalog, quiet: bool) -> tuple[list[str], i
     instance = _instance(settings, catalog)
     import dagster as dg
 
-    from media_assets.defs.jobs import PER_FILE_ASSETS, available_assets, resume_plan
+    from media_assets.defs.jobs import PER_FILE_ASSETS, plan_runs
     from media_assets.defs.partitions import media_files, range_tags
     from media_assets.defs.resources import resources_from_settings
-    from media_assets.lib.files.ingestion import left_over, plan_batches
     from media_assets.lib.files.store import FileStore
 
-    assets, left_out = available_assets(settings.models)
-    for name, why in left_out.items():
-        click.secho(f"skipping {name}: {why} (see `media-assets doctor`)", fg="yellow", err=True)
     pending = FileStore(catalog.engine).pending_keys()
-    groups = left_over(catalog.engine, resume_plan(assets, settings.models), set(pending))
-    stale = [k for keys in groups.values() for k in keys]
-    known = set(instance.get_dynamic_partitions(media_files.name))
-    missing_parts = [k for k in pending + stale if k not in known]
+    known = instance.get_dynamic_partitions(media_files.name)
+    # Partitions first: a catalogue made by another Dagster instance, or before one existed.
+    everything = FileStore(catalog.engine).all_keys()
+    missing_parts = [k for k in everything if k not in set(known)]
     if missing_parts:
         instance.add_dynamic_partitions(media_files.name, missing_parts)
-    order = instance.get_dynamic_partitions(media_files.name)
-    runs = [(b, [a.key for a in assets]) for b in plan_batches(order, set(pending),
-                                                                settings.batch_size)]
-    for names, keys in groups.items():
-        selection = [dg.AssetKey(n) for n in sorted(names)]
-        runs += [(b, selection) for b in plan_batches(order, set(keys), settings.batch_size)]
+    runs, stale, left_out = plan_runs(catalog.engine,
+                                      instance.get_dynamic_partitions(media_files.name),
+                                      settings.models, settings.batch_size, pending)
+    for name, why in left_out.items():
+        click.secho(f"skipping {name}: {why} (see `media-assets doctor`)", fg="yellow", err=True)
     failed_runs = []
     resources = resources_from_settings(settings)
     quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     with tqdm(total=len(pending) + len(stale), desc="processing", unit="file", disable=quiet,
               file=sys.stderr) as bar:
-        for batch, selection in runs:
+        for run in runs:
             # media_job's assets, with this process's resources and only the assets whose
             # models are here.
-            result = dg.materialize(PER_FILE_ASSETS, instance=instance, tags=range_tags(batch),
-                                    run_config=quiet_logs, raise_on_error=False,
-                                    resources=resources, selection=selection)
+            result = dg.materialize(PER_FILE_ASSETS, instance=instance,
+                                    tags=range_tags(run.keys), run_config=quiet_logs,
+                                    raise_on_error=False, resources=resources,
+                                    selection=run.selection)
             if not result.success:
                 failed_runs.append(result.run_id)
                 for event in result.all_events:
@@ -154,7 +150,7 @@ def _run_batches(settings: Settings, catalog, quiet: bool) -> tuple[list[str], i
                         err = event.step_failure_data.error
                         click.secho(f"\n{event.step_key} failed: "
                                     f"{(err.cause or err).message.strip()}", fg="red", err=True)
-            bar.update(len(batch))
+            bar.update(len(run.keys))
     return failed_runs, len(stale)
 
 
@@ -194,10 +190,15 @@ def status(as_json: bool):
     catalog = _open(settings)
     summary = _summary(catalog)
     from media_assets.lib.files.results import asset_failures
+    from media_assets.lib.files.store import FileStore
     from media_assets.lib.json_docs.store import json_overview
 
     summary["json_tables"] = json_overview(catalog.engine)
     summary["asset_failures"] = asset_failures(catalog.engine)
+    files = FileStore(catalog.engine)
+    pending = files.pending_keys()
+    rows = files.get(pending[:1000])
+    summary["pending"] = [{"key": k, "path": rows[k].primary_path} for k in pending[:1000]]
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
         return
@@ -213,12 +214,58 @@ def status(as_json: bool):
                        f"<- {json.dumps(t['path'], ensure_ascii=False)[1:-1]}")
             click.echo(f"      {t['reasoning']}")
             click.echo(f"      LLM: {t['llm_status'][:160]}")
+    if summary["pending"]:
+        click.secho(f"\n{len(pending)} files registered and waiting for a run (the inbox "
+                    "sensor, `media-assets ingest` or the nightly media_job_schedule "
+                    "processes them):", fg="yellow")
+        for f in summary["pending"][:50]:
+            click.echo(f"  {json.dumps(f['path'], ensure_ascii=False)[1:-1]}  ({f['key']})")
     if summary["asset_failures"]:
         click.secho(f"\n{len(summary['asset_failures'])} files an asset could not process:",
                     fg="yellow")
         for f in summary["asset_failures"]:
             click.echo(f"  [{f['asset']}] {json.dumps(f['path'], ensure_ascii=False)[1:-1]}\n"
                        f"      {f['error']}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--ui", default="http://127.0.0.1:3000", show_default=True,
+              help="Where `media-assets dev` serves the Dagster UI.")
+def where(file: Path, as_json: bool, ui: str):
+    """FILE's content key (its partition), status, and each asset's state, with the UI link."""
+    from urllib.parse import quote
+
+    from media_assets.defs.jobs import PER_FILE_ASSETS
+    from media_assets.defs.per_file import file_kinds_of
+    from media_assets.lib.files.results import results_of
+    from media_assets.lib.files.store import FileStore, display_path
+
+    settings = _settings()
+    catalog = _open(settings)
+    store = FileStore(catalog.engine)
+    entry = store.entry(display_path(os.path.abspath(file)))
+    if entry is None:
+        _fail(f"{file} is not in the catalogue (run `media-assets ingest` on its folder)")
+    info = {**entry, "assets": {}}
+    if entry["key"]:
+        done = results_of(catalog.engine, entry["key"])
+        for asset in PER_FILE_ASSETS[1:]:
+            name = asset.key.to_user_string()
+            if entry["kind"] in file_kinds_of(asset):
+                info["assets"][name] = done.get(name, {"status": "to do"})
+        info["ui"] = f"{ui}/assets/media_file?view=partitions&partition={quote(entry['key'])}"
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    click.echo(f"{entry['path']}\n  key {entry['key'] or '-'}  kind {entry['kind']}  "
+               f"status {entry['status']}" + (f"\n  error: {entry['error']}"
+                                               if entry["error"] else ""))
+    for name, r in info["assets"].items():
+        click.echo(f"  {name:<18} {r['status']}" + (f": {r['error']}" if r.get("error") else ""))
+    if info.get("ui"):
+        click.echo(f"  UI: {info['ui']}")
 
 
 @main.command()

@@ -1,5 +1,7 @@
 """Jobs: `media_job` runs every per-file asset over a batch of partitions in one process."""
 
+from dataclasses import dataclass
+
 import dagster as dg
 
 from media_assets.defs.assets.files import media_file
@@ -8,7 +10,7 @@ from media_assets.defs.assets.json_docs import json_schemas, json_tables
 from media_assets.defs.assets.speech import transcripts
 from media_assets.defs.assets.video import video_frames, video_summary
 from media_assets.defs.per_file import file_kinds_of, model_of
-from media_assets.lib.files.ingestion import PerFileAsset
+from media_assets.lib.files.ingestion import PerFileAsset, left_over, plan_batches
 from media_assets.lib.models.config import ModelConfig
 from media_assets.lib.models.locate import ModelNotFound, locate
 from media_assets.lib.models.registry import clip_ref_or_none
@@ -70,3 +72,32 @@ def resume_plan(assets: list[dg.AssetsDefinition],
                          clip_ref if model_of(a) is Role.CLIP else "",
                          downstream(a.key.to_user_string()))
             for a in assets if a.key != media_file.key]
+
+
+# Every job runs in one process, including the UI's asset-graph runs and backfills
+# (`__ASSET_JOB`): one model manager then holds the memory budget for the whole run, and
+# model steps never overlap in parallel processes.
+defs = dg.Definitions(executor=dg.in_process_executor)
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    keys: list[str]  # a contiguous range of `media_files` partitions
+    selection: list[dg.AssetKey]
+
+
+def plan_runs(engine, order: list[str], config: ModelConfig, batch_size: int,
+              pending: list[str]) -> tuple[list[PlannedRun], list[str], dict[str, str]]:
+    """The runs that finish the catalogue: every available asset for `pending` files, and
+    for catalogued files with unfinished work (a crash, a model that was missing, a model
+    change) the assets left to do and everything downstream of them. `order`: the partition
+    keys as Dagster orders them (a ranged run covers a contiguous stretch). Returns the
+    runs, the keys completed by them beyond `pending`, and the assets left out."""
+    assets, left_out = available_assets(config)
+    groups = left_over(engine, resume_plan(assets, config), set(pending))
+    runs = [PlannedRun(b, [a.key for a in assets])
+            for b in plan_batches(order, set(pending), batch_size)]
+    for names, keys in groups.items():
+        selection = [dg.AssetKey(n) for n in sorted(names)]
+        runs += [PlannedRun(b, selection) for b in plan_batches(order, set(keys), batch_size)]
+    return runs, [k for keys in groups.values() for k in keys], left_out

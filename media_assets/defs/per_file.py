@@ -27,6 +27,7 @@ from media_assets.lib.models.roles import Role
 MAX_PARTITIONS_PER_RUN = 256
 PREVIEW_ROWS = 50
 KINDS_KEY, MODEL_KEY = "media_assets/file_kinds", "media_assets/model_role"
+OWNER = "team:media-catalog"
 
 
 def per_file_asset(*, group_name: str, file_kinds: Sequence[str], deps=(),
@@ -43,6 +44,7 @@ def per_file_asset(*, group_name: str, file_kinds: Sequence[str], deps=(),
     if model is not None:
         metadata[MODEL_KEY] = model.value
     return dg.asset(partitions_def=media_files, deps=list(deps), group_name=group_name,
+                    owners=[OWNER],
                     backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
                     pool="gpu" if loads else None, metadata=metadata, **kwargs)
 

@@ -6,10 +6,29 @@ import json
 import dagster as dg
 
 from media_assets.defs.jobs import media_job
-from media_assets.defs.partitions import media_files, range_tags
+from media_assets.defs.partitions import RANGE_END, RANGE_START, media_files, range_tags
 from media_assets.defs.resources import CatalogResource, InboxResource
 from media_assets.lib.files.ingestion import find_ready, plan_batches, register_ready
-from media_assets.lib.files.store import FileStore
+from media_assets.lib.files.store import FileStore, display_path
+
+
+MAX_RETRIES = 3
+ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
+          dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+
+
+def in_flight_keys(instance: dg.DagsterInstance, order: list[str]) -> set[str]:
+    """Partitions covered by runs that are queued or running now."""
+    index = {k: i for i, k in enumerate(order)}
+    busy: set[str] = set()
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE)):
+        tags = run.tags
+        start, end = tags.get(RANGE_START), tags.get(RANGE_END)
+        if start in index and end in index:
+            busy.update(order[index[start]:index[end] + 1])
+        elif tags.get("dagster/partition") in index:
+            busy.add(tags["dagster/partition"])
+    return busy
 
 
 @dg.sensor(job=media_job, minimum_interval_seconds=15,
@@ -28,12 +47,28 @@ def inbox_sensor(context: dg.SensorEvaluationContext, catalog: CatalogResource,
 
     existing = context.instance.get_dynamic_partitions(media_files.name)
     known = set(existing)
-    new_keys = [k for k in FileStore(engine).pending_keys() if k not in known]
+    pending = FileStore(engine).pending_keys()
+    new_keys = [k for k in pending if k not in known]
     run_requests = []
     for batch in plan_batches(existing + new_keys, set(new_keys), inbox.batch_size):
         digest = hashlib.sha256(",".join(batch).encode()).hexdigest()[:16]
         run_requests.append(dg.RunRequest(run_key=f"media:{digest}", tags=range_tags(batch)))
-    cursor = json.dumps({"changing": changing})
+    # Files whose run died (terminated, killed, failed before media_file) stay pending with
+    # no run in flight: ask again, a few times per batch.
+    retries = state.get("retries", {})
+    orphans = [k for k in pending if k in known] if pending else []
+    if orphans:
+        busy = in_flight_keys(context.instance, existing)
+        for batch in plan_batches(existing, set(orphans) - busy, inbox.batch_size):
+            digest = hashlib.sha256(",".join(batch).encode()).hexdigest()[:16]
+            attempt = retries.get(digest, 0) + 1
+            if attempt <= MAX_RETRIES:
+                retries[digest] = attempt
+                run_requests.append(dg.RunRequest(run_key=f"media:{digest}:retry{attempt}",
+                                                  tags=range_tags(batch)))
+    for path, status, error in registration.problems:  # recorded once: named once
+        context.log.warning(f"{status}: {display_path(path)}: {error}")
+    cursor = json.dumps({"changing": changing, "retries": dict(list(retries.items())[-1000:])})
     if not run_requests and not registration.problems:
         reason = (f"{len(changing)} files still being written" if changing
                   else f"no new files ({registration.unchanged} known)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from media_assets.lib.imaging import apply_pixel_limit
 from media_assets.lib.models.config import ModelConfig
@@ -100,6 +101,8 @@ class Settings:
     max_image_pixels: int = 250_000_000
     max_json_bytes: int = 512 * 1024 * 1024
     max_text_bytes: int = 64 * 1024 * 1024
+    backfill_cron: str = "0 3 * * *"
+    timezone: str = "UTC"
     models: ModelConfig = field(default_factory=ModelConfig)
 
     @classmethod
@@ -117,12 +120,22 @@ class Settings:
             max_image_pixels=_int("MEDIA_ASSETS_MAX_IMAGE_PIXELS", 250_000_000, minimum=1),
             max_json_bytes=_int("MEDIA_ASSETS_MAX_JSON_MB", 512, minimum=1) * 1024 * 1024,
             max_text_bytes=_int("MEDIA_ASSETS_MAX_TEXT_MB", 64, minimum=1) * 1024 * 1024,
+            backfill_cron=env.get("MEDIA_ASSETS_BACKFILL_CRON") or "0 3 * * *",
+            timezone=env.get("MEDIA_ASSETS_TIMEZONE") or "UTC",
             models=models_from_env(),
         )
         for name, url in (("MEDIA_ASSETS_DATABASE_URL", settings.database_url),
                           ("MEDIA_ASSETS_DAGSTER_DATABASE_URL", settings.dagster_database_url)):
             if url:
                 _check_url(name, url)
+        if len(settings.backfill_cron.split()) != 5:
+            raise SettingsError(f"MEDIA_ASSETS_BACKFILL_CRON={settings.backfill_cron!r} is not "
+                                "a cron expression of 5 fields (e.g. '0 3 * * *')")
+        try:
+            ZoneInfo(settings.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(f"MEDIA_ASSETS_TIMEZONE={settings.timezone!r} is not a time "
+                                "zone (e.g. 'Europe/Paris' or 'UTC')") from None
         apply_pixel_limit(settings.max_image_pixels)
         return settings
 

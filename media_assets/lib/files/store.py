@@ -219,6 +219,20 @@ class FileStore:
                  "details": text, "taken": taken_at,
                  "ms": processing_ms, "key": key})
 
+    def entry(self, path: str) -> dict | None:
+        """One path's row of `catalog_entries` (key, kind, status, error), or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.text(
+                "SELECT path, key, kind, status, error, is_alias FROM catalog_entries "
+                "WHERE path = :p"), {"p": path}).first()
+        return dict(row._mapping) if row else None
+
+    def all_keys(self) -> list[str]:
+        """Every content key, oldest first."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.text(
+                "SELECT key FROM media_files ORDER BY first_seen_at, key")).scalars())
+
     def pending_keys(self) -> list[str]:
         """Content registered but never probed, oldest first."""
         with self.engine.connect() as conn:

@@ -1,0 +1,106 @@
+"""Operations in Dagster: one process per run wherever it is launched from, the nightly
+backfill schedule, dead runs asked for again, and `where`."""
+
+import json
+from datetime import datetime
+
+import dagster as dg
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from media_assets.cli import main
+from media_assets.defs.partitions import RANGE_END, RANGE_START, media_files
+from media_assets.defs.resources import resources_from_settings
+from media_assets.defs.schedules import media_job_schedule
+from media_assets.defs.sensors import inbox_sensor
+from media_assets.lib.files.inbox import register, walk
+from media_assets.lib.files.store import FileStore
+from media_assets.lib.samples import solid_image
+
+
+def test_every_job_runs_in_one_process():
+    """The UI's asset-graph runs and backfills use `__ASSET_JOB`: it must be in-process too,
+    so one model manager holds the budget and model steps never overlap."""
+    from media_assets.definitions import defs
+
+    jobs = [defs.resolve_implicit_global_asset_job_def(), defs.resolve_job_def("media_job")]
+    assert {j.executor_def.name for j in jobs} == {"in_process"}
+    schedule = defs.resolve_schedule_def("media_job_schedule")
+    assert schedule.description and defs.resolve_sensor_def("inbox_sensor").description
+    for asset in defs.resolve_all_asset_specs():
+        assert asset.owners and asset.description, asset.key
+
+
+def _photos(folder, n=3, green=10):
+    folder.mkdir(exist_ok=True)
+    for i in range(n):
+        solid_image(folder / f"p{i}.png", (i * 60, green, 10))
+    return folder
+
+
+def test_schedule_runs_pending_and_unfinished_files(settings, catalog, tiny_models, tmp_path,
+                                                    monkeypatch):
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    out = CliRunner().invoke(main, ["ingest", "-q", str(_photos(tmp_path / "a"))])
+    assert out.exit_code == 0, out.output
+    # A crash after the embeddings of one file: its analysis and duplicates are left to do.
+    with catalog.engine.connect() as conn:
+        key = conn.execute(sa.text("SELECT key FROM media_files ORDER BY key LIMIT 1")).scalar()
+        conn.execute(sa.text("DELETE FROM file_asset_results WHERE key = :k AND asset IN "
+                             "('image_analysis', 'image_duplicates')"), {"k": key})
+        conn.commit()
+    # A file registered but never run (the sensor's run was terminated).
+    new = register(FileStore(catalog.engine), walk([_photos(tmp_path / "b", 1, green=99)]))[0].new_keys
+    resources = resources_from_settings(settings.from_env())
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(media_files.name,
+                                        FileStore(catalog.engine).all_keys())
+        with dg.build_schedule_context(instance=instance, resources=resources,
+                                       scheduled_execution_time=datetime(2026, 1, 2)) as ctx:
+            requests = list(media_job_schedule(ctx))
+    by_keys = {(r.tags[RANGE_START], r.tags[RANGE_END]): r for r in requests}
+    assert len(requests) == 2
+    assert {k for k in by_keys} == {(new[0], new[0]), (key, key)}
+    resume = by_keys[(key, key)]
+    assert {a.to_user_string() for a in resume.asset_selection} == {"image_analysis",
+                                                                    "image_duplicates"}
+    assert all(r.tags["dagster/max_retries"] == "2" for r in requests)
+
+
+def test_sensor_asks_again_for_files_whose_run_died(settings, catalog):
+    for i in range(3):
+        solid_image(settings.inbox / f"i{i}.png", (i, 200, 10))
+    import os
+    import time
+
+    for p in settings.inbox.iterdir():
+        os.utime(p, (time.time() - 60, time.time() - 60))
+    resources = resources_from_settings(settings)
+    with dg.instance_for_test() as instance:
+        with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
+            first = inbox_sensor(ctx)
+        for req in first.dynamic_partitions_requests:
+            instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+        # The run was terminated while queued: nothing ran, the files stay pending.
+        with dg.build_sensor_context(instance=instance, resources=resources,
+                                     cursor=first.cursor) as ctx:
+            second = inbox_sensor(ctx)
+    assert len(first.run_requests) == 1
+    assert [r.run_key for r in second.run_requests] == [first.run_requests[0].run_key +
+                                                        ":retry1"]
+
+
+def test_where_names_the_partition_and_each_asset(settings, catalog, tiny_models, tmp_path,
+                                                  monkeypatch):
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    folder = _photos(tmp_path / "w", 1)
+    assert CliRunner().invoke(main, ["ingest", "-q", str(folder)]).exit_code == 0
+    out = CliRunner().invoke(main, ["where", str(folder / "p0.png"), "--json"])
+    assert out.exit_code == 0, out.output
+    info = json.loads(out.stdout)
+    assert info["status"] == "ok" and len(info["key"]) == 16
+    assert {a: r["status"] for a, r in info["assets"].items()} == {
+        "image_embeddings": "ok", "image_analysis": "ok", "image_duplicates": "ok"}
+    assert info["ui"].endswith(f"partition={info['key']}")
+    missing = CliRunner().invoke(main, ["where", str(tmp_path / "nope.png")])
+    assert missing.exit_code == 1 and "not in the catalogue" in missing.output
