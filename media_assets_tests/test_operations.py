@@ -82,6 +82,11 @@ def test_sensor_asks_again_for_files_whose_run_died(settings, catalog):
         for req in first.dynamic_partitions_requests:
             instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
         # The run was terminated while queued: nothing ran, the files stay pending.
+        from media_assets.definitions import defs
+
+        run = instance.create_run_for_job(defs.resolve_job_def("media_job"),
+                                          tags=first.run_requests[0].tags)
+        instance.report_run_canceled(run)
         with dg.build_sensor_context(instance=instance, resources=resources,
                                      cursor=first.cursor) as ctx:
             second = inbox_sensor(ctx)

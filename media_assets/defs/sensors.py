@@ -15,20 +15,23 @@ from media_assets.lib.files.store import FileStore, display_path
 MAX_RETRIES = 3
 ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
           dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+# A `kill -9`'d run is marked failed by run monitoring (dagster.yaml).
+DEAD = [dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
-def in_flight_keys(instance: dg.DagsterInstance, order: list[str]) -> set[str]:
-    """Partitions covered by runs that are queued or running now."""
+def keys_of_runs(instance: dg.DagsterInstance, order: list[str],
+                 statuses: list[dg.DagsterRunStatus], limit: int = 500) -> set[str]:
+    """Partitions covered by the latest runs in these states."""
     index = {k: i for i, k in enumerate(order)}
-    busy: set[str] = set()
-    for run in instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE)):
+    keys: set[str] = set()
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=statuses), limit=limit):
         tags = run.tags
         start, end = tags.get(RANGE_START), tags.get(RANGE_END)
         if start in index and end in index:
-            busy.update(order[index[start]:index[end] + 1])
+            keys.update(order[index[start]:index[end] + 1])
         elif tags.get("dagster/partition") in index:
-            busy.add(tags["dagster/partition"])
-    return busy
+            keys.add(tags["dagster/partition"])
+    return keys
 
 
 @dg.sensor(job=media_job, minimum_interval_seconds=15,
@@ -53,13 +56,14 @@ def inbox_sensor(context: dg.SensorEvaluationContext, catalog: CatalogResource,
     for batch in plan_batches(existing + new_keys, set(new_keys), inbox.batch_size):
         digest = hashlib.sha256(",".join(batch).encode()).hexdigest()[:16]
         run_requests.append(dg.RunRequest(run_key=f"media:{digest}", tags=range_tags(batch)))
-    # Files whose run died (terminated, killed, failed before media_file) stay pending with
-    # no run in flight: ask again, a few times per batch.
+    # Files whose run died (terminated, killed, failed before media_file) stay pending: ask
+    # again when no run for them is in flight, a few times per batch.
     retries = state.get("retries", {})
     orphans = [k for k in pending if k in known] if pending else []
     if orphans:
-        busy = in_flight_keys(context.instance, existing)
-        for batch in plan_batches(existing, set(orphans) - busy, inbox.batch_size):
+        dead = keys_of_runs(context.instance, existing, DEAD)
+        busy = keys_of_runs(context.instance, existing, ACTIVE)
+        for batch in plan_batches(existing, (set(orphans) & dead) - busy, inbox.batch_size):
             digest = hashlib.sha256(",".join(batch).encode()).hexdigest()[:16]
             attempt = retries.get(digest, 0) + 1
             if attempt <= MAX_RETRIES:
