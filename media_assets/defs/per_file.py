@@ -112,7 +112,9 @@ class FileBatch:
                 continue
             # A path still holding what was registered: files move, vanish or change after
             # registration, and an alias may still hold the same content.
-            paths, why_none = store.readable_paths(key, row.size_bytes)
+            paths, why_none, changed = store.readable_paths(key, row.size_bytes)
+            if changed:  # no result: the next scan registers it again, then it is redone
+                continue
             if not paths:
                 self.fail(FileItem(key, row.primary_path, row), why_none)
                 continue

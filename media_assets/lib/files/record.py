@@ -30,7 +30,9 @@ def probe_and_record(files: FileStore, keys: Sequence[str], limits: Limits,
     for key in keys:
         start = time.perf_counter()
         row = rows.get(key)
-        paths, why_none = files.readable_paths(key, row.size_bytes if row else None)
+        paths, why_none, changed = files.readable_paths(key, row.size_bytes if row else None)
+        if changed:  # left pending: the next scan registers what the file holds now
+            continue
         kind, status, error, mime, details, taken = "unknown", "failed", None, None, {}, None
         path = None
         if not paths:

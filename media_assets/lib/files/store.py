@@ -41,6 +41,9 @@ class Registration:
         return self.new_keys + [k for _, k in self.aliases]
 
 
+CHANGED = "the file changed after registration"
+
+
 def display_path(path: str) -> str:
     """A path as PostgreSQL text and as people read it: the path itself, or, for a name
     whose bytes are not UTF-8, those bytes as \\xNN escapes (the exact bytes are kept in
@@ -158,23 +161,33 @@ class FileStore:
         return [os.fsdecode(bytes(r.path_bytes)) if r.path_bytes is not None else r.path
                 for r in rows]
 
-    def readable_paths(self, key: str, size: int | None = None) -> tuple[list[str], str]:
+    def readable_paths(self, key: str, size: int | None = None,
+                       ) -> tuple[list[str], str, bool]:
         """What to open for a content key, primary first, and why nothing when the list is
         empty. A path counts while it is still what was registered: a regular file of the
         registered size, or a symlink to a registered file. A FIFO or a symlink swapped in
         after registration is never opened; a file that changed is looked at again by the
-        next scan (it becomes a new version)."""
+        next scan (it becomes a new version, or the same content again): `changed` says so,
+        and the caller leaves the file for then instead of failing it."""
         out, reasons = [], []
-        for path in self.paths_of(key):
-            target, why = self._still_registered(path, size)
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT p.path, p.path_bytes, p.mtime_ns FROM media_paths p "
+                "JOIN media_files f USING (key) WHERE p.key = :k AND p.status = 'registered' "
+                "ORDER BY (p.path = f.primary_path) DESC, p.first_seen_at"), {"k": key}).all()
+        for r in rows:
+            path = os.fsdecode(bytes(r.path_bytes)) if r.path_bytes is not None else r.path
+            target, why = self._still_registered(path, size, r.mtime_ns)
             if target is not None:
                 out.append(target)
             else:
                 reasons.append(why)
+        changed = bool(reasons) and all(r.startswith(CHANGED) for r in reasons)
         return out, (reasons[0] if reasons else
-                     "no readable path is recorded for this content (moved or deleted?)")
+                     "no readable path is recorded for this content (moved or deleted?)"), changed
 
-    def _still_registered(self, path: str, size: int | None) -> tuple[str | None, str]:
+    def _still_registered(self, path: str, size: int | None,
+                          mtime_ns: int | None = None) -> tuple[str | None, str]:
         try:
             st = os.lstat(path)
         except OSError:
@@ -188,16 +201,19 @@ class FileStore:
             if known is None or target == path:
                 return None, (f"the path became a symlink after registration (to "
                               f"{display_path(target)}); it is not followed")
-            return self._still_registered(target, size)
+            return self._still_registered(target, size)  # the target's own mtime differs
         if not stat.S_ISREG(st.st_mode):
             return None, ("the path is no longer a regular file (a FIFO, socket or device); "
                           "it is not opened")
-        if size is not None and st.st_size != size:
-            with self.engine.begin() as conn:  # the next scan hashes it again
+        # Size and modification time as registered: content written in between (an editor's
+        # save, a sync) is not this key's content. The next scan hashes it again.
+        if (size is not None and st.st_size != size) or (
+                mtime_ns is not None and st.st_mtime_ns != mtime_ns):
+            with self.engine.begin() as conn:
                 conn.execute(sa.text("UPDATE media_paths SET mtime_ns = NULL WHERE path = :p"),
                              {"p": display_path(path)})
-            return None, (f"the file changed after registration ({size} -> {st.st_size} "
-                          "bytes); the next scan registers the new version")
+            return None, (f"{CHANGED} ({size} -> {st.st_size} bytes); the next scan "
+                          "registers it again")
         return path, ""
 
     def record_probe(self, key: str, *, kind: str, status: str, error: str | None,
