@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -305,20 +304,41 @@ def samples(folder: Path):
 @click.argument("text")
 @click.option("-k", default=10, show_default=True, type=click.IntRange(1, MAX_K),
               help="Number of results.")
-@click.option("--kind", type=click.Choice(["image", "video", "audio"]), default=None)
+@click.option("--kind", type=click.Choice(["image", "video", "audio", "json", "text"]),
+              default=None, help="Only this kind of file.")
+@click.option("--after", type=click.DateTime(), default=None,
+              help="Taken (EXIF date, else file time) on or after this date.")
+@click.option("--before", type=click.DateTime(), default=None,
+              help="Taken before this date.")
+@click.option("--under", type=click.Path(path_type=Path), default=None,
+              help="Only files under this folder.")
+@click.option("--min-duration", type=click.FloatRange(0), default=None,
+              help="Audio and video at least this many seconds long.")
+@click.option("--max-duration", type=click.FloatRange(0), default=None,
+              help="Audio and video at most this many seconds long.")
+@click.option("--lang", default=None, help="Spoken language (en, de, es, ...).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def search(text: str, k: int, kind: str | None, as_json: bool):
-    """Find media by meaning (CLIP: images, video frames) and by words spoken (full-text over
-    transcripts), merged by reciprocal rank fusion."""
+def search(text: str, k: int, kind: str | None, after, before, under: Path | None,
+           min_duration: float | None, max_duration: float | None, lang: str | None,
+           as_json: bool):
+    """Find media by what it shows (CLIP), what is said in it, its captions and answers, and
+    its name; the legs are fused by relevance (README "Search")."""
+    from datetime import timezone
+
     from media_assets.lib.models.registry import build_manager
+    from media_assets.lib.search.filters import Filters
     from media_assets.lib.search.query import QueryError
     from media_assets.lib.search.query import search as run_search
 
     settings = _settings()
     catalog = _open(settings)
+    filters = Filters(kind=kind, lang=lang, min_duration=min_duration, max_duration=max_duration,
+                      after=after.replace(tzinfo=timezone.utc) if after else None,
+                      before=before.replace(tzinfo=timezone.utc) if before else None,
+                      under=str(under.expanduser().resolve()) if under else None)
     try:
         found = run_search(catalog.engine, build_manager(settings.models), settings.models,
-                           text, k, kind)
+                           text, k, filters=filters)
     except QueryError as exc:
         _fail(str(exc), 2)
     for note in found.notes:
@@ -332,7 +352,8 @@ def _print_hits(hits, as_json: bool, model_ref: str) -> None:
                                 "source": h.source, "score": round(h.score, 4),
                                 "distance": round(h.distance, 4),
                                 "timestamp_s": h.frame_ms / 1000 if h.frame_ms >= 0 else None,
-                                "caption": h.caption} for h in hits], indent=2))
+                                "caption": h.caption, "why": h.why} for h in hits],
+                               indent=2, default=str))
         return
     if not hits:
         click.echo(f"no results in the {model_ref} space (run `media-assets ingest` first)")
@@ -341,7 +362,7 @@ def _print_hits(hits, as_json: bool, model_ref: str) -> None:
         at = f" @ {h.frame_ms / 1000:.1f}s" if h.frame_ms >= 0 else ""
         click.echo(f"{i:>3}. {h.score:.4f}  [{h.kind}, {h.source}] {name}{at}")
         if h.caption:
-            click.echo(f"       {h.caption}")
+            click.echo(f"       {h.caption[:200]}")
 
 
 def _clip_for_file(path: Path):

@@ -1,74 +1,36 @@
-"""Search: the visual leg (CLIP vectors through HNSW), and fusing it with the spoken leg."""
+"""One query, every leg, fused by relevance: what `media-assets search` and the SQL users get.
+
+Fusion (README "Search"): each leg's hit contributes by how relevant it is on that leg's
+own scale, never merely by being the leg's best:
+
+- visual: the cosine similarity `s` of the query to an image or frame is compared with the
+  query's similarity to the corpus (mean `mu`, spread `sigma`, from a sample of this model's
+  vectors): `z = (s - mu) / sigma`. Below `z = 2` the hit contributes nothing; it rises
+  linearly to a full 1.0 at `z = 5`. A random model, or a query about nothing in the
+  library, gives no z that high, so unrelated nearest neighbours cannot outrank words.
+- lexical (speech, caption, answer, name): any match contributes at least 0.6, and up to
+  1.0 for the leg's strongest (`ts_rank_cd` relative to the leg's best), times the leg's
+  weight (speech 1.0, caption 0.9, name 0.8, answer 0.6).
+
+A file, or a 5-second moment of a video, counts once per leg (the max over its frames or
+segments, never the sum) and adds its legs. Visual hits that contribute nothing still fill
+the list after every relevant hit, nearest first.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import sqlalchemy as sa
 
-from media_assets.lib.db.vectors import to_pgvector, tune_hnsw
+from media_assets.lib.search import legs
+from media_assets.lib.search.filters import Filters
 
-RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
-
-
-@dataclass(frozen=True)
-class Hit:
-    key: str
-    path: str
-    kind: str
-    distance: float
-    frame_ms: int = -1
-    caption: str | None = None
-    source: str = "visual"  # "visual" (CLIP) or "speech" (full-text over transcripts)
-    fused: float | None = None
-
-    @property
-    def score(self) -> float:
-        return self.fused if self.fused is not None else 1.0 - self.distance
-
-
-def fuse(visual: Sequence[Hit], speech: Sequence[Hit], k: int) -> list[Hit]:
-    """Merge two ranked lists by reciprocal rank fusion: score = sum of 1/(60 + rank).
-
-    Cosine similarities and ts_rank values live on different scales; ranks do not. A file
-    found by both (same file, timestamps within 5 s, or a still image) adds both terms.
-    """
-    scored: dict[tuple, tuple[float, Hit]] = {}
-    for hits in (visual, speech):
-        for rank, h in enumerate(hits, 1):
-            bucket = (h.key, h.frame_ms // 5000 if h.frame_ms >= 0 else -1)
-            prev = scored.get(bucket)
-            total = (prev[0] if prev else 0.0) + 1.0 / (RRF_K + rank)
-            keep = prev[1] if prev else h
-            if prev and keep.source != h.source:
-                # Found by both: show the spoken segment (its time and words matched).
-                spoken = h if h.source == "speech" else keep
-                keep = replace(spoken, source="visual+speech")
-            scored[bucket] = (total, keep)
-    # On a tie, words actually spoken beat a visual likeness.
-    ranked = sorted(scored.values(), key=lambda x: (-x[0], "speech" not in x[1].source))[:k]
-    return [replace(h, fused=round(score, 6)) for score, h in ranked]
-
-
-def nearest(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int = 10,
-            kind: str | None = None) -> list[Hit]:
-    """The k nearest vectors of this model's space, through the HNSW index."""
-    with engine.begin() as conn:
-        tune_hnsw(conn)
-        rows = conn.execute(sa.text(
-            "SELECT s.key, s.frame_ms, s.path, s.distance, f.kind, a.caption "
-            "FROM search_images(CAST(:q AS vector), :m, :lim) s "
-            "JOIN media_files f ON f.key = s.key "
-            "LEFT JOIN image_analysis a ON a.key = s.key AND s.frame_ms = -1 "
-            "WHERE CAST(:kind AS text) IS NULL OR f.kind = :kind "
-            "ORDER BY s.distance LIMIT :k"),
-            {"q": to_pgvector(query), "m": model_ref, "k": k, "kind": kind,
-             "lim": k if kind is None else k * 4}).all()
-    return [Hit(r.key, r.path, r.kind, float(r.distance), r.frame_ms, r.caption) for r in rows]
-
-
+WEIGHTS = {"visual": 1.0, "speech": 1.0, "caption": 0.9, "name": 0.8, "answer": 0.6}
+Z_FLOOR, Z_FULL = 2.0, 5.0  # visual: no contribution below, full contribution above
+LEXICAL_FLOOR = 0.6  # any word match counts at least this much
+MOMENT_MS = 5000
 MAX_QUERY_CHARS = 1000  # a longer "query" is a document; PostgreSQL would plan it for long
 
 
@@ -85,6 +47,78 @@ def check_query(text: str) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class Hit:
+    key: str
+    path: str
+    kind: str
+    distance: float  # cosine distance of the best visual match (2.0: no visual match)
+    frame_ms: int = -1
+    caption: str | None = None  # what matched: the segment, caption, answer or name
+    source: str = "visual"  # the legs that found it, joined by "+"
+    fused: float | None = None
+    why: dict = field(default_factory=dict)  # leg -> {"score", "text", "at_s"}
+
+    @property
+    def score(self) -> float:
+        return self.fused if self.fused is not None else 1.0 - self.distance
+
+
+def _moment(h: legs.LegHit) -> tuple[str, int]:
+    return h.key, (h.frame_ms // MOMENT_MS if h.frame_ms >= 0 else -1)
+
+
+def visual_contribution(similarity: float, mean: float, std: float) -> float:
+    if std <= 1e-6:
+        return 0.0  # one vector, or all alike: no way to tell relevant from not
+    z = (similarity - mean) / std
+    return min(1.0, max(0.0, (z - Z_FLOOR) / (Z_FULL - Z_FLOOR)))
+
+
+def fuse(found: dict[str, list[legs.LegHit]], calibration: tuple[float, float],
+         k: int) -> list[Hit]:
+    """Fuse the legs' hits as the module docstring says; the best `k`."""
+    moments: dict[tuple[str, int], dict] = {}
+    for leg, hits in found.items():
+        best = max((h.strength for h in hits), default=0.0)
+        for h in hits:
+            if leg == "visual":
+                c = visual_contribution(h.strength, *calibration)
+            else:
+                c = LEXICAL_FLOOR + (1 - LEXICAL_FLOOR) * (h.strength / best if best else 0)
+            m = moments.setdefault(_moment(h), {"hits": {}, "sim": None})
+            prev = m["hits"].get(leg)
+            if prev is None or c > prev[0] or (c == prev[0] and h.strength > prev[1].strength):
+                m["hits"][leg] = (c, h)  # the max over a moment's frames or segments
+            if leg == "visual":
+                m["sim"] = h.strength if m["sim"] is None else max(m["sim"], h.strength)
+    out = []
+    for m in moments.values():
+        chosen = m["hits"]
+        score = sum(WEIGHTS[leg] * c for leg, (c, _) in chosen.items())
+        order = [leg for leg in ("speech", "caption", "answer", "name", "visual") if leg in chosen]
+        lead = chosen[order[0]][1]
+        why = {leg: {"score": round(WEIGHTS[leg] * c, 4), "text": h.text,
+                     "at_s": h.frame_ms / 1000 if h.frame_ms >= 0 else None}
+               for leg, (c, h) in chosen.items()}
+        sim = m["sim"] if m["sim"] is not None else -1.0  # cosine similarity is >= -1
+        out.append((score, sim, Hit(
+            lead.key, lead.path, lead.kind, 1.0 - sim if m["sim"] is not None else 2.0,
+            lead.frame_ms, lead.text,
+            "+".join(sorted(chosen, key=lambda x: ("speech", "caption", "answer", "name",
+                                                   "visual").index(x))),
+            round(score, 6), why)))
+    out.sort(key=lambda x: (-x[0], -x[1], x[2].path, x[2].frame_ms))
+    return [h for _, _, h in out[:k]]
+
+
+def nearest(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int = 10,
+            kind: str | None = None, filters: Filters | None = None) -> list[Hit]:
+    """The k nearest images and frames of this model's space (HNSW), nearest first."""
+    hits, _ = legs.visual(engine, query, model_ref, k, filters or Filters(kind=kind))
+    return [Hit(h.key, h.path, h.kind, 1.0 - h.strength, h.frame_ms, h.text) for h in hits]
+
+
 @dataclass
 class SearchResult:
     hits: list[Hit]
@@ -93,24 +127,28 @@ class SearchResult:
 
 
 def search(engine: sa.Engine, manager, config, text: str, k: int = 10,
-           kind: str | None = None) -> SearchResult:
-    """Both legs for one query, fused: the text's CLIP vector against images and frames,
-    and full-text over transcripts. Only CLIP is loaded for a query, never the captioner."""
+           kind: str | None = None, filters: Filters | None = None) -> SearchResult:
+    """Every leg for one query, fused. Only CLIP is loaded for a query (and kept, so the
+    next query does not load it again), never the captioner."""
     from media_assets.lib.models.clip import embed_texts
     from media_assets.lib.models.locate import ModelNotFound
     from media_assets.lib.models.roles import Role
-    from media_assets.lib.speech.store import search_speech
 
     text = check_query(text)
-    visual, model_ref, notes = [], "none", []
-    if kind != "audio":
+    filters = filters or Filters(kind=kind)
+    found: dict[str, list[legs.LegHit]] = {}
+    calibration, model_ref, notes = (0.0, 0.0), "none", []
+    if filters.kind not in ("audio", "json", "text"):
         try:
             with manager.use(Role.CLIP) as clip:
                 query = embed_texts(clip, [text])[0]
                 model_ref = clip.model_ref
-            visual = nearest(engine, query, model_ref, k=k * 2, kind=kind)
+            found["visual"], calibration = legs.visual(engine, query, model_ref, k * 2, filters)
         except ModelNotFound as exc:
             notes.append(f"visual search off: {exc}")
-    speech = [Hit(h.key, h.path, h.kind, 0.0, int(h.start_s * 1000), h.text, "speech")
-              for h in search_speech(engine, text, k=k * 2, kind=kind)]
-    return SearchResult(fuse(visual, speech, k), model_ref, notes)
+    for leg, run in legs.LEXICAL.items():
+        found[leg] = run(engine, text, k * 2, filters)
+    return SearchResult(fuse(found, calibration, k), model_ref, notes)
+
+
+__all__ = ["Filters", "Hit", "QueryError", "SearchResult", "fuse", "nearest", "search"]

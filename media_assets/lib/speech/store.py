@@ -1,10 +1,8 @@
-"""Transcripts in the catalog, and full-text search over what was said."""
+"""Transcripts in the catalog (searched by lib/search/legs.py)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -57,31 +55,3 @@ def transcript_of(engine: sa.Engine, key: str) -> dict | None:
             "segments": [{"start": s.start_s, "end": s.end_s, "text": s.text,
                           **({"words": s.words} if s.words is not None else {})} for s in segs],
             "processing_time_ms": row["processing_time_ms"]}
-
-
-@dataclass(frozen=True)
-class SpeechHit:
-    key: str
-    path: str
-    kind: str
-    start_s: float
-    end_s: float
-    text: str
-    rank: float
-
-
-def search_speech(engine: sa.Engine, query: str, k: int = 10,
-                  kind: str | None = None) -> list[SpeechHit]:
-    """Segments whose words match, best first (ts_rank_cd), one hit per segment."""
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "WITH q AS (SELECT websearch_to_tsquery('simple', :q) || "
-            "                  websearch_to_tsquery('english', :q) AS query) "
-            "SELECT s.key, f.primary_path AS path, f.kind, s.start_s, s.end_s, s.text, "
-            "       ts_rank_cd(s.tsv, q.query) AS rank "
-            "FROM transcript_segments s CROSS JOIN q JOIN media_files f ON f.key = s.key "
-            "WHERE s.tsv @@ q.query AND (CAST(:kind AS text) IS NULL OR f.kind = :kind) "
-            "ORDER BY rank DESC, s.key, s.start_s LIMIT :k"),
-            {"q": query, "k": k, "kind": kind}).all()
-    return [SpeechHit(r.key, r.path, r.kind, r.start_s, r.end_s, r.text, float(r.rank))
-            for r in rows]

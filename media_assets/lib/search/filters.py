@@ -1,0 +1,43 @@
+"""The filters every leg of a search applies, on `media_files f`, in SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+KINDS = ("image", "video", "audio", "json", "text")
+
+
+@dataclass(frozen=True)
+class Filters:
+    kind: str | None = None
+    after: datetime | None = None  # the EXIF date, else the file's modification time
+    before: datetime | None = None
+    under: str | None = None  # a folder: only files below it
+    min_duration: float | None = None  # seconds, audio and video
+    max_duration: float | None = None
+    lang: str | None = None  # the language spoken (Whisper's code: en, de, ...)
+
+    def params(self) -> dict:
+        under = self.under.rstrip("/") + "/" if self.under else None
+        return {"f_kind": self.kind, "f_after": self.after, "f_before": self.before,
+                "f_under": under, "f_min": self.min_duration, "f_max": self.max_duration,
+                "f_lang": self.lang}
+
+    @staticmethod
+    def sql(alias: str = "f") -> str:
+        """` AND ...` conditions on the `media_files` alias; NULL parameters are no-ops."""
+        f = alias
+        return (
+            f" AND (CAST(:f_kind AS text) IS NULL OR {f}.kind = :f_kind)"
+            f" AND (CAST(:f_after AS timestamptz) IS NULL OR "
+            f"      coalesce({f}.taken_at, {f}.file_modified_at) >= :f_after)"
+            f" AND (CAST(:f_before AS timestamptz) IS NULL OR "
+            f"      coalesce({f}.taken_at, {f}.file_modified_at) < :f_before)"
+            f" AND (CAST(:f_under AS text) IS NULL OR starts_with({f}.primary_path, :f_under))"
+            f" AND (CAST(:f_min AS float8) IS NULL OR "
+            f"      ({f}.details ->> 'duration_s')::float8 >= :f_min)"
+            f" AND (CAST(:f_max AS float8) IS NULL OR "
+            f"      ({f}.details ->> 'duration_s')::float8 <= :f_max)"
+            f" AND (CAST(:f_lang AS text) IS NULL OR EXISTS (SELECT 1 FROM transcripts t_"
+            f"      WHERE t_.key = {f}.key AND t_.language = :f_lang))")

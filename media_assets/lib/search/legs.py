@@ -1,0 +1,112 @@
+"""The legs of a search: each finds candidates its own way and says why.
+
+Visual: the query's CLIP vector against images and video frames (HNSW, filters inside the
+index scan). Lexical: PostgreSQL full-text search over what was said (transcript
+segments), what was seen (image and frame captions), what was answered (visual Q&A) and
+what the file is called (file and folder names, tokenised).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sqlalchemy as sa
+
+from media_assets.lib.db.vectors import to_pgvector, tune_hnsw
+from media_assets.lib.search.filters import Filters
+
+# The same words match stemmed (english) or as written (simple: names, other languages).
+TSQUERY = ("(websearch_to_tsquery('simple', :q) || websearch_to_tsquery('english', :q))")
+
+
+@dataclass(frozen=True)
+class LegHit:
+    leg: str  # visual, speech, caption, answer, name
+    key: str
+    path: str
+    kind: str
+    frame_ms: int  # -1: the whole file
+    strength: float  # cosine similarity (visual) or ts_rank_cd (lexical)
+    text: str | None = None  # the segment, caption, answer or name that matched
+
+
+def visual(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int,
+           filters: Filters = Filters()) -> tuple[list[LegHit], tuple[float, float]]:
+    """The k nearest images and frames, and (mean, std) of the query's similarity to this
+    model's corpus (a sample of it): what "unrelated" looks like for this query."""
+    params = {"q": to_pgvector(query), "m": model_ref, "k": k, **filters.params()}
+    with engine.begin() as conn:
+        tune_hnsw(conn)
+        rows = conn.execute(sa.text(
+            "SELECT s.key, s.frame_ms, s.path, s.distance, f.kind, "
+            "       coalesce(a.caption, v.caption) AS caption "
+            "FROM search_media(CAST(:q AS vector), :m, :k, :f_kind, :f_after, :f_before, "
+            "                  :f_under, :f_min, :f_max, :f_lang) s "
+            "JOIN media_files f ON f.key = s.key "
+            "LEFT JOIN image_analysis a ON a.key = s.key AND s.frame_ms = -1 "
+            "LEFT JOIN video_frames v ON v.key = s.key AND v.frame_ms = s.frame_ms "
+            "ORDER BY s.distance"), params).all()
+        mean, std = conn.execute(sa.text(
+            "SELECT avg(1 - (embedding <=> CAST(:q AS vector))), "
+            "       stddev_samp(1 - (embedding <=> CAST(:q AS vector))) "
+            "FROM (SELECT embedding FROM image_embeddings WHERE model_id = :m LIMIT 1000) s"),
+            params).one()
+    hits = [LegHit("visual", r.key, r.path, r.kind, r.frame_ms, 1.0 - float(r.distance),
+                   r.caption) for r in rows]
+    return hits, (float(mean or 0.0), float(std or 0.0))
+
+
+def _lexical(engine: sa.Engine, leg: str, sql: str, text: str, k: int,
+             filters: Filters) -> list[LegHit]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(sql + Filters.sql("f") +
+                                    " ORDER BY rank DESC, key, frame_ms LIMIT :k"),
+                            {"q": text, "k": k, **filters.params()}).all()
+    return [LegHit(leg, r.key, r.path, r.kind, r.frame_ms, float(r.rank), r.text)
+            for r in rows]
+
+
+def speech(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) -> list[LegHit]:
+    """Transcript segments whose words match, best first; the moment is the segment start."""
+    return _lexical(engine, "speech", (
+        f"SELECT s.key, f.primary_path AS path, f.kind, (s.start_s * 1000)::int AS frame_ms, "
+        f"       s.text, ts_rank_cd(s.tsv, {TSQUERY}) AS rank "
+        f"FROM transcript_segments s JOIN media_files f ON f.key = s.key "
+        f"WHERE s.tsv @@ {TSQUERY}"), text, k, filters)
+
+
+def captions(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) -> list[LegHit]:
+    """Image captions and video frame captions whose words match."""
+    images = _lexical(engine, "caption", (
+        f"SELECT a.key, f.primary_path AS path, f.kind, -1 AS frame_ms, a.caption AS text, "
+        f"       ts_rank_cd(a.caption_tsv, {TSQUERY}) AS rank "
+        f"FROM image_analysis a JOIN media_files f ON f.key = a.key "
+        f"WHERE a.caption_tsv @@ {TSQUERY}"), text, k, filters)
+    frames = _lexical(engine, "caption", (
+        f"SELECT v.key, f.primary_path AS path, f.kind, v.frame_ms, v.caption AS text, "
+        f"       ts_rank_cd(v.caption_tsv, {TSQUERY}) AS rank "
+        f"FROM video_frames v JOIN media_files f ON f.key = v.key "
+        f"WHERE v.caption_tsv @@ {TSQUERY}"), text, k, filters)
+    return sorted(images + frames, key=lambda h: -h.strength)[:k]
+
+
+def answers(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) -> list[LegHit]:
+    """Images whose answers to the visual questions match."""
+    return _lexical(engine, "answer", (
+        f"SELECT a.key, f.primary_path AS path, f.kind, -1 AS frame_ms, "
+        f"       a.answers::text AS text, ts_rank_cd(a.answers_tsv, {TSQUERY}) AS rank "
+        f"FROM image_analysis a JOIN media_files f ON f.key = a.key "
+        f"WHERE a.answers_tsv @@ {TSQUERY}"), text, k, filters)
+
+
+def names(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) -> list[LegHit]:
+    """Files whose path (folders and name, split at every non-alphanumeric) matches."""
+    return _lexical(engine, "name", (
+        f"SELECT f.key, f.primary_path AS path, f.kind, -1 AS frame_ms, "
+        f"       f.primary_path AS text, ts_rank_cd(f.name_tsv, {TSQUERY}) AS rank "
+        f"FROM media_files f WHERE f.status = 'ok' AND f.name_tsv @@ {TSQUERY}"),
+        text, k, filters)
+
+
+LEXICAL = {"speech": speech, "caption": captions, "answer": answers, "name": names}
