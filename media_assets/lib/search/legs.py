@@ -16,8 +16,12 @@ import sqlalchemy as sa
 from media_assets.lib.db.vectors import to_pgvector, tune_hnsw
 from media_assets.lib.search.filters import Filters
 
-# The same words match stemmed (english) or as written (simple: names, other languages).
+# All the words, stemmed (english) or as written (simple: names, other languages)...
 TSQUERY = ("(websearch_to_tsquery('simple', :q) || websearch_to_tsquery('english', :q))")
+# ...or, at half strength, any of them (stop words left out): a transcript that misheard
+# one word of two is still found.
+ANY_WORD = "CAST(replace(plainto_tsquery('english', :q)::text, '&', '|') AS tsquery)"
+PARTIAL = 0.5
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class LegHit:
     frame_ms: int  # -1: the whole file
     strength: float  # cosine similarity (visual) or ts_rank_cd (lexical)
     text: str | None = None  # the segment, caption, answer or name that matched
+    partial: bool = False  # lexical: some of the query's words, not all
 
 
 def visual(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int,
@@ -57,56 +62,51 @@ def visual(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int,
     return hits, (float(mean or 0.0), float(std or 0.0))
 
 
-def _lexical(engine: sa.Engine, leg: str, sql: str, text: str, k: int,
-             filters: Filters) -> list[LegHit]:
+def _lexical(engine: sa.Engine, leg: str, table: str, tsv: str, select: str, text: str,
+             k: int, filters: Filters) -> list[LegHit]:
+    """Rows of `table` whose `tsv` has all the words (or, partial, any of them), best
+    first; `select` gives key, path, kind, frame_ms and text."""
+    sql = (f"SELECT {select}, {tsv} @@ {TSQUERY} AS full_match, "
+           f"       ts_rank_cd({tsv}, {ANY_WORD} || {TSQUERY}) AS rank "
+           f"FROM {table} WHERE ({tsv} @@ {TSQUERY} OR {tsv} @@ {ANY_WORD})"
+           + Filters.sql("f") + " ORDER BY full_match DESC, rank DESC, key, frame_ms LIMIT :k")
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(sql + Filters.sql("f") +
-                                    " ORDER BY rank DESC, key, frame_ms LIMIT :k"),
-                            {"q": text, "k": k, **filters.params()}).all()
-    return [LegHit(leg, r.key, r.path, r.kind, r.frame_ms, float(r.rank), r.text)
-            for r in rows]
+        rows = conn.execute(sa.text(sql), {"q": text, "k": k, **filters.params()}).all()
+    return [LegHit(leg, r.key, r.path, r.kind, r.frame_ms, float(r.rank), r.text,
+                   partial=not r.full_match) for r in rows]
 
 
 def speech(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) -> list[LegHit]:
     """Transcript segments whose words match, best first; the moment is the segment start."""
-    return _lexical(engine, "speech", (
-        f"SELECT s.key, f.primary_path AS path, f.kind, (s.start_s * 1000)::int AS frame_ms, "
-        f"       s.text, ts_rank_cd(s.tsv, {TSQUERY}) AS rank "
-        f"FROM transcript_segments s JOIN media_files f ON f.key = s.key "
-        f"WHERE s.tsv @@ {TSQUERY}"), text, k, filters)
+    return _lexical(engine, "speech",
+                    "transcript_segments s JOIN media_files f ON f.key = s.key", "s.tsv",
+                    "s.key, f.primary_path AS path, f.kind, "
+                    "(s.start_s * 1000)::int AS frame_ms, s.text", text, k, filters)
 
 
 def captions(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) -> list[LegHit]:
     """Image captions and video frame captions whose words match."""
-    images = _lexical(engine, "caption", (
-        f"SELECT a.key, f.primary_path AS path, f.kind, -1 AS frame_ms, a.caption AS text, "
-        f"       ts_rank_cd(a.caption_tsv, {TSQUERY}) AS rank "
-        f"FROM image_analysis a JOIN media_files f ON f.key = a.key "
-        f"WHERE a.caption_tsv @@ {TSQUERY}"), text, k, filters)
-    frames = _lexical(engine, "caption", (
-        f"SELECT v.key, f.primary_path AS path, f.kind, v.frame_ms, v.caption AS text, "
-        f"       ts_rank_cd(v.caption_tsv, {TSQUERY}) AS rank "
-        f"FROM video_frames v JOIN media_files f ON f.key = v.key "
-        f"WHERE v.caption_tsv @@ {TSQUERY}"), text, k, filters)
-    return sorted(images + frames, key=lambda h: -h.strength)[:k]
+    images = _lexical(engine, "caption", "image_analysis a JOIN media_files f ON f.key = a.key",
+                      "a.caption_tsv", "a.key, f.primary_path AS path, f.kind, "
+                      "-1 AS frame_ms, a.caption AS text", text, k, filters)
+    frames = _lexical(engine, "caption", "video_frames v JOIN media_files f ON f.key = v.key",
+                      "v.caption_tsv", "v.key, f.primary_path AS path, f.kind, v.frame_ms, "
+                      "v.caption AS text", text, k, filters)
+    return sorted(images + frames, key=lambda h: (h.partial, -h.strength))[:k]
 
 
 def answers(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) -> list[LegHit]:
     """Images whose answers to the visual questions match."""
-    return _lexical(engine, "answer", (
-        f"SELECT a.key, f.primary_path AS path, f.kind, -1 AS frame_ms, "
-        f"       a.answers::text AS text, ts_rank_cd(a.answers_tsv, {TSQUERY}) AS rank "
-        f"FROM image_analysis a JOIN media_files f ON f.key = a.key "
-        f"WHERE a.answers_tsv @@ {TSQUERY}"), text, k, filters)
+    return _lexical(engine, "answer", "image_analysis a JOIN media_files f ON f.key = a.key",
+                    "a.answers_tsv", "a.key, f.primary_path AS path, f.kind, -1 AS frame_ms, "
+                    "a.answers::text AS text", text, k, filters)
 
 
 def names(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) -> list[LegHit]:
     """Files whose path (folders and name, split at every non-alphanumeric) matches."""
-    return _lexical(engine, "name", (
-        f"SELECT f.key, f.primary_path AS path, f.kind, -1 AS frame_ms, "
-        f"       f.primary_path AS text, ts_rank_cd(f.name_tsv, {TSQUERY}) AS rank "
-        f"FROM media_files f WHERE f.status = 'ok' AND f.name_tsv @@ {TSQUERY}"),
-        text, k, filters)
+    return _lexical(engine, "name", "media_files f", "f.name_tsv",
+                    "f.key, f.primary_path AS path, f.kind, -1 AS frame_ms, "
+                    "f.primary_path AS text", text, k, filters)
 
 
 LEXICAL = {"speech": speech, "caption": captions, "answer": answers, "name": names}

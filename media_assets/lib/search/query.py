@@ -8,9 +8,10 @@ own scale, never merely by being the leg's best:
   vectors): `z = (s - mu) / sigma`. Below `z = 2` the hit contributes nothing; it rises
   linearly to a full 1.0 at `z = 5`. A random model, or a query about nothing in the
   library, gives no z that high, so unrelated nearest neighbours cannot outrank words.
-- lexical (speech, caption, answer, name): any match contributes at least 0.6, and up to
-  1.0 for the leg's strongest (`ts_rank_cd` relative to the leg's best), times the leg's
-  weight (speech 1.0, caption 0.9, name 0.8, answer 0.6).
+- lexical (speech, caption, answer, name): a match of all the words contributes at least
+  0.6, and up to 1.0 for the leg's strongest (`ts_rank_cd` relative to the leg's best),
+  times the leg's weight (speech 1.0, caption 0.9, name 0.8, answer 0.6); a match of only
+  some of the words (a transcript that misheard one) counts half.
 
 A file, or a 5-second moment of a video, counts once per leg (the max over its frames or
 segments, never the sum) and adds its legs. Visual hits that contribute nothing still fill
@@ -86,6 +87,7 @@ def fuse(found: dict[str, list[legs.LegHit]], calibration: tuple[float, float],
                 c = visual_contribution(h.strength, *calibration)
             else:
                 c = LEXICAL_FLOOR + (1 - LEXICAL_FLOOR) * (h.strength / best if best else 0)
+                c *= legs.PARTIAL if h.partial else 1.0
             m = moments.setdefault(_moment(h), {"hits": {}, "sim": None})
             prev = m["hits"].get(leg)
             if prev is None or c > prev[0] or (c == prev[0] and h.strength > prev[1].strength):
