@@ -37,7 +37,8 @@ class LegHit:
 
 
 def visual(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int,
-           filters: Filters = Filters()) -> tuple[list[LegHit], tuple[float, float]]:
+           filters: Filters = Filters(), calibrate: bool = True,
+           ) -> tuple[list[LegHit], tuple[float, float]]:
     """The k nearest images and frames, and (mean, std) of the query's similarity to this
     model's corpus (a sample of it): what "unrelated" looks like for this query."""
     params = {"q": to_pgvector(query), "m": model_ref, "k": k, **filters.params()}
@@ -52,11 +53,14 @@ def visual(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int,
             "LEFT JOIN image_analysis a ON a.key = s.key AND s.frame_ms = -1 "
             "LEFT JOIN video_frames v ON v.key = s.key AND v.frame_ms = s.frame_ms "
             "ORDER BY s.distance"), params).all()
-        mean, std = conn.execute(sa.text(
-            "SELECT avg(1 - (embedding <=> CAST(:q AS vector))), "
-            "       stddev_samp(1 - (embedding <=> CAST(:q AS vector))) "
-            "FROM (SELECT embedding FROM image_embeddings WHERE model_id = :m LIMIT 1000) s"),
-            params).one()
+        if not calibrate:
+            mean = std = 0.0
+        else:
+            mean, std = conn.execute(sa.text(
+                "SELECT avg(1 - (embedding <=> CAST(:q AS vector))), "
+                "       stddev_samp(1 - (embedding <=> CAST(:q AS vector))) "
+                "FROM (SELECT embedding FROM image_embeddings WHERE model_id = :m "
+                "      LIMIT 1000) s"), params).one()
     hits = [LegHit("visual", r.key, r.path, r.kind, r.frame_ms, 1.0 - float(r.distance),
                    r.caption) for r in rows]
     return hits, (float(mean or 0.0), float(std or 0.0))

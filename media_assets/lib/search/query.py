@@ -117,7 +117,8 @@ def fuse(found: dict[str, list[legs.LegHit]], calibration: tuple[float, float],
 def nearest(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int = 10,
             kind: str | None = None, filters: Filters | None = None) -> list[Hit]:
     """The k nearest images and frames of this model's space (HNSW), nearest first."""
-    hits, _ = legs.visual(engine, query, model_ref, k, filters or Filters(kind=kind))
+    hits, _ = legs.visual(engine, query, model_ref, k, filters or Filters(kind=kind),
+                          calibrate=False)
     return [Hit(h.key, h.path, h.kind, 1.0 - h.strength, h.frame_ms, h.text) for h in hits]
 
 
