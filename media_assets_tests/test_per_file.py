@@ -59,3 +59,31 @@ def test_a_vanished_file_fails_alone(settings, catalog, tiny_models, tmp_path, m
             for m in result.get_asset_materialization_events()}
     assert meta["transcripts"]["failed"].value == 1 and meta["transcripts"]["done"].value == 1
     assert "gone.wav" in meta["transcripts"]["preview"].value
+
+
+def test_garbage_vectors_fail_a_blocking_check_and_stop_duplicates(settings, catalog,
+                                                                   tiny_models, tmp_path,
+                                                                   monkeypatch):
+    from media_assets.lib.samples import solid_image
+
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    folder = tmp_path / "img"
+    folder.mkdir()
+    for i in range(2):
+        solid_image(folder / f"{i}.png", (i * 90, 30, 30))
+    keys = register(FileStore(catalog.engine), walk([folder]))[0].new_keys
+    first = _materialise(settings, keys, [dg.AssetKey(a) for a in
+                                          ("media_file", "image_embeddings", "image_duplicates")])
+    assert first.success
+    with catalog.engine.begin() as conn:  # a vector that is not unit length
+        conn.execute(sa.text("UPDATE image_embeddings SET embedding = "
+                             "CAST(array_fill(1.0::real, ARRAY[512]) AS vector) "
+                             "WHERE key = :k"), {"k": keys[0]})
+    again = _materialise(settings, keys, [dg.AssetKey("image_embeddings"),
+                                          dg.AssetKey("image_duplicates")])
+    checks = [e.event_specific_data for e in again.all_events
+              if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert [c.passed for c in checks] == [False]
+    assert checks[0].metadata["keys"].value == [keys[0]]
+    assert dg.AssetKey("image_duplicates") not in {
+        m.asset_key for m in again.get_asset_materialization_events()}

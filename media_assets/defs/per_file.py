@@ -73,6 +73,18 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]],
     return "\n".join(lines)
 
 
+def blocking_check(asset: str, name: str, description: str) -> dg.AssetCheckSpec:
+    """A check that keeps downstream assets from consuming what it finds wrong."""
+    return dg.AssetCheckSpec(name, asset=asset, blocking=True, description=description)
+
+
+def check_result(name: str, failing: Sequence[str]) -> dg.AssetCheckResult:
+    """Passed when no file fails it; the failing keys are listed in its metadata."""
+    return dg.AssetCheckResult(check_name=name, passed=not failing, metadata={
+        "failing_files": dg.MetadataValue.int(len(failing)),
+        "keys": dg.MetadataValue.json(list(failing)[:100])})
+
+
 @dataclass(frozen=True)
 class FileItem:
     key: str

@@ -5,14 +5,15 @@ import dagster as dg
 from pydantic import Field
 
 from media_assets.defs.assets.files import media_file
-from media_assets.defs.per_file import FileBatch, per_file_asset
+from media_assets.defs.per_file import (FileBatch, blocking_check, check_result,
+                                        per_file_asset)
 from media_assets.defs.resources import CatalogResource, GpuResource
 from media_assets.lib.images.analysis import (DEFAULT_OBJECTS, DEFAULT_QUESTIONS,
                                               DEFAULT_SCENES, AnalysisSettings, analyse_images,
                                               open_thumbnail)
 from media_assets.lib.images.store import (DUPLICATE_DISTANCE, record_near_duplicates,
                                            store_analysis)
-from media_assets.lib.images.vectors import embedded_keys, store_embeddings
+from media_assets.lib.images.vectors import bad_vectors, embedded_keys, store_embeddings
 from media_assets.lib.models.clip import embed_images
 from media_assets.lib.models.registry import clip_model_ref
 from media_assets.lib.models.roles import Role
@@ -21,8 +22,14 @@ IMAGES_GROUP = "images"
 CLIP_BATCH = 32
 
 
+VECTORS_CHECK = "vectors_are_unit_512"
+
+
 @per_file_asset(group_name=IMAGES_GROUP, file_kinds=("image",), deps=[media_file],
-                model=Role.CLIP, kinds={"pytorch", "postgres"})
+                model=Role.CLIP, kinds={"pytorch", "postgres"},
+                check_specs=[blocking_check("image_embeddings", VECTORS_CHECK,
+                                            "Every vector of the batch is 512-d and "
+                                            "L2-normalised, as search and duplicates assume.")])
 def image_embeddings(context: dg.AssetExecutionContext, catalog: CatalogResource,
                      gpu: GpuResource) -> dg.MaterializeResult:
     """512-d L2-normalised CLIP vectors of the batch's images, stored in pgvector (HNSW,
@@ -31,7 +38,7 @@ def image_embeddings(context: dg.AssetExecutionContext, catalog: CatalogResource
     rows. Non-images are skipped."""
     batch = FileBatch(context, catalog, ("image",), columns=["vector"])
     if not len(batch):
-        return batch.result()
+        return batch.result(check_results=[check_result(VECTORS_CHECK, [])])
     model_ref = clip_model_ref(gpu.config())
     current = embedded_keys(batch.engine, [i.key for i in batch], model_ref)
     todo = {i.path: i for i in batch if i.key not in current}
@@ -53,7 +60,9 @@ def image_embeddings(context: dg.AssetExecutionContext, catalog: CatalogResource
         metadata.update(gpu.report(Role.CLIP))
         metadata["images_per_second"] = dg.MetadataValue.float(
             round(len(ok) / batch.elapsed, 2) if batch.elapsed else 0)
-    return batch.result(metadata, version=model_ref)
+    bad = bad_vectors(batch.engine, [i.key for i in batch], model_ref)
+    return batch.result(metadata, version=model_ref,
+                        check_results=[check_result(VECTORS_CHECK, bad)])
 
 
 class ImageAnalysisConfig(dg.Config):

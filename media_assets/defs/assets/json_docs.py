@@ -7,14 +7,15 @@ import dagster as dg
 from pydantic import Field
 
 from media_assets.defs.assets.files import media_file
-from media_assets.defs.per_file import FileBatch, markdown_table, per_file_asset
+from media_assets.defs.per_file import (FileBatch, blocking_check, check_result,
+                                        markdown_table, per_file_asset)
 from media_assets.defs.resources import CatalogResource, GpuResource
 from media_assets.lib.files.inbox import COMMENT_SUFFIX
 from media_assets.lib.json_docs.llm import improve
 from media_assets.lib.json_docs.load import iter_records, load_table, sample_records
 from media_assets.lib.json_docs.schema import infer_schema
-from media_assets.lib.json_docs.store import (load_design, record_load, store_design,
-                                              unique_table_name)
+from media_assets.lib.json_docs.store import (load_design, load_mismatches, record_load,
+                                              store_design, unique_table_name)
 from media_assets.lib.models.locate import ModelNotFound, locate
 from media_assets.lib.models.roles import Role
 
@@ -105,8 +106,14 @@ def _column_schema(design) -> dg.TableSchema:
     return dg.TableSchema(columns=cols)
 
 
+ROWS_CHECK = "rows_match_input"
+
+
 @per_file_asset(group_name=JSON_GROUP, file_kinds=("json",), deps=[json_schemas],
-                kinds={"postgres"})
+                kinds={"postgres"},
+                check_specs=[blocking_check("json_tables", ROWS_CHECK,
+                                            "Each table holds its file's records minus the "
+                                            "rejects, and rows + rejects = records.")])
 def json_tables(context: dg.AssetExecutionContext,
                 catalog: CatalogResource) -> dg.MaterializeResult:
     """Each JSON file loaded into `json_data.<table>` as its design says, with the suggested
@@ -135,4 +142,5 @@ def json_tables(context: dg.AssetExecutionContext,
         metadata.update({"dagster/column_schema": _column_schema(design),
                          "dagster/row_count": dg.MetadataValue.int(r.row_count),
                          "dagster/table_name": f"json_data.{r.table}"})
-    return batch.result(metadata)
+    return batch.result(metadata, check_results=[
+        check_result(ROWS_CHECK, load_mismatches(batch.engine, batch.done))])

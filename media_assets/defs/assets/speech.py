@@ -6,11 +6,12 @@ import dagster as dg
 from pydantic import Field
 
 from media_assets.defs.assets.files import media_file
-from media_assets.defs.per_file import FileBatch, per_file_asset
+from media_assets.defs.per_file import (FileBatch, blocking_check, check_result,
+                                        per_file_asset)
 from media_assets.defs.resources import CatalogResource, GpuResource
 from media_assets.lib.files.store import FileRow, display_path
 from media_assets.lib.models.roles import Role
-from media_assets.lib.speech.store import store_transcript
+from media_assets.lib.speech.store import store_transcript, timestamps_beyond_duration
 from media_assets.lib.speech.transcribe import transcribe
 
 AUDIO_GROUP = "audio"
@@ -32,8 +33,13 @@ def has_audio(row: FileRow) -> bool:
     return any(s.get("type") == "audio" for s in row.details.get("streams", []))
 
 
+TIMESTAMPS_CHECK = "timestamps_within_duration"
+
+
 @per_file_asset(group_name=AUDIO_GROUP, file_kinds=("audio", "video"), deps=[media_file],
-                model=Role.WHISPER, kinds={"pytorch", "postgres"})
+                model=Role.WHISPER, kinds={"pytorch", "postgres"},
+                check_specs=[blocking_check("transcripts", TIMESTAMPS_CHECK,
+                                            "No segment ends after the audio does.")])
 def transcripts(context: dg.AssetExecutionContext, config: TranscriptConfig,
                 catalog: CatalogResource, gpu: GpuResource) -> dg.MaterializeResult:
     """Transcripts of the batch's audio files and video soundtracks: the detected language
@@ -62,4 +68,5 @@ def transcripts(context: dg.AssetExecutionContext, config: TranscriptConfig,
         metadata["real_time_factor"] = dg.MetadataValue.float(
             round(batch.elapsed / audio_s, 3) if audio_s else 0.0)
         metadata.update(gpu.report(Role.WHISPER))
-    return batch.result(metadata)
+    late = timestamps_beyond_duration(batch.engine, batch.done)
+    return batch.result(metadata, check_results=[check_result(TIMESTAMPS_CHECK, late)])

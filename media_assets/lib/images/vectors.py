@@ -45,3 +45,12 @@ def stored_vector(engine: sa.Engine, key: str, model_ref: str) -> np.ndarray | N
             "SELECT embedding::text FROM image_embeddings WHERE key = :k AND model_id = :m "
             "AND frame_ms = -1"), {"k": key, "m": model_ref}).scalar()
     return None if raw is None else from_pgvector(raw)
+
+
+def bad_vectors(engine: sa.Engine, keys: Sequence[str], model_ref: str) -> list[str]:
+    """Keys whose stored vectors are not 512-d and L2-normalised (what search assumes)."""
+    with engine.connect() as conn:
+        return list(conn.execute(sa.text(
+            "SELECT DISTINCT key FROM image_embeddings WHERE key = ANY(:k) AND model_id = :m "
+            "AND (vector_dims(embedding) <> 512 OR abs(vector_norm(embedding) - 1) > 1e-3)"),
+            {"k": list(keys), "m": model_ref}).scalars())

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 
 import sqlalchemy as sa
 
 from media_assets.lib.db.values import json_text
 
-from media_assets.lib.json_docs.load import LoadResult, rejects_table_name
+from media_assets.lib.json_docs.load import SCHEMA, LoadResult, quote_ident, rejects_table_name
 from media_assets.lib.json_docs.schema import FieldSchema, SchemaDesign
 
 
@@ -70,3 +71,17 @@ def json_overview(engine: sa.Engine) -> list[dict]:
             "       s.llm_status, t.row_count, t.reject_count, t.input_count "
             "FROM json_schemas s JOIN media_files f USING (key) "
             "LEFT JOIN json_tables t USING (key) ORDER BY s.table_name"))]
+
+
+def load_mismatches(engine: sa.Engine, keys: Sequence[str]) -> list[str]:
+    """Keys whose table does not hold the input minus its rejects."""
+    out = []
+    with engine.connect() as conn:
+        for key, table, rows, rejects, inputs in conn.execute(sa.text(
+                "SELECT key, table_name, row_count, reject_count, input_count FROM json_tables "
+                "WHERE key = ANY(:k)"), {"k": list(keys)}):
+            held = conn.execute(sa.text(
+                f"SELECT count(*) FROM {SCHEMA}.{quote_ident(table)}")).scalar()
+            if held != rows or rows + rejects != inputs:
+                out.append(key)
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 
@@ -55,3 +56,13 @@ def transcript_of(engine: sa.Engine, key: str) -> dict | None:
             "segments": [{"start": s.start_s, "end": s.end_s, "text": s.text,
                           **({"words": s.words} if s.words is not None else {})} for s in segs],
             "processing_time_ms": row["processing_time_ms"]}
+
+
+def timestamps_beyond_duration(engine: sa.Engine, keys: Sequence[str],
+                               slack_s: float = 1.0) -> list[str]:
+    """Keys with a segment that ends after the audio does (a decoder or model fault)."""
+    with engine.connect() as conn:
+        return list(conn.execute(sa.text(
+            "SELECT DISTINCT s.key FROM transcript_segments s JOIN transcripts t USING (key) "
+            "WHERE s.key = ANY(:k) AND t.duration_s > 0 AND s.end_s > t.duration_s + :slack"),
+            {"k": list(keys), "slack": slack_s}).scalars())
