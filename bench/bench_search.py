@@ -122,11 +122,11 @@ def fused_latency(engine, queries: int = 60) -> None:
     manager.register(ModelSpec("clip", load, 600))
     words = ["cat", "beach at sunset", "a red car", "birthday party", "mountains in snow",
              "plate of food", "dog running", "city at night", "old bridge", "tomatoes"]
-    search(engine, manager, None, "warm up", 10)  # the model stays loaded between queries
+    search(engine, manager, "warm up", 10)  # the model stays loaded between queries
     lat = []
     for i in range(queries):
         t = time.perf_counter()
-        search(engine, manager, None, f"{words[i % len(words)]} {i}", 10)
+        search(engine, manager, f"{words[i % len(words)]} {i}", 10)
         lat.append((time.perf_counter() - t) * 1000)
     lat_a = np.array(lat)
     print(f"fused search incl. CLIP text encoding, warm: p50 {np.percentile(lat_a, 50):.1f} ms  "

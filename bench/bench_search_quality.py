@@ -178,7 +178,7 @@ def main() -> None:
         for leg, run in legs.LEXICAL.items():
             ranked[leg] = files_in_order(h.path for h in run(catalog.engine, query, 20))
         ranked["fused"] = files_in_order(
-            h.path for h in search(catalog.engine, manager, settings.models, query, 10).hits)
+            h.path for h in search(catalog.engine, manager, query, 10).hits)
         if os.environ.get("BENCH_VERBOSE"):
             print(query, {leg: order[:3] for leg, order in ranked.items()})
         for leg, order in ranked.items():

@@ -337,8 +337,8 @@ def search(text: str, k: int, kind: str | None, after, before, under: Path | Non
                       before=before.replace(tzinfo=timezone.utc) if before else None,
                       under=str(under.expanduser().resolve()) if under else None)
     try:
-        found = run_search(catalog.engine, build_manager(settings.models), settings.models,
-                           text, k, filters=filters)
+        found = run_search(catalog.engine, build_manager(settings.models), text, k,
+                           filters=filters)
     except QueryError as exc:
         _fail(str(exc), 2)
     for note in found.notes:

@@ -150,16 +150,21 @@ class FileStore:
                 "details FROM media_files WHERE key = ANY(:k)"), {"k": list(keys)}).all()
         return {r.key: FileRow(**r._mapping) for r in rows}
 
+    def _registered(self, key: str) -> list[tuple[str, int | None]]:
+        """(path as the file system names it, registered mtime) of a content key's
+        registered paths, the primary one first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT p.path, p.path_bytes, p.mtime_ns FROM media_paths p "
+                "JOIN media_files f USING (key) WHERE p.key = :k AND p.status = 'registered' "
+                "ORDER BY (p.path = f.primary_path) DESC, p.first_seen_at"), {"k": key}).all()
+        return [(os.fsdecode(bytes(r.path_bytes)) if r.path_bytes is not None else r.path,
+                 r.mtime_ns) for r in rows]
+
     def paths_of(self, key: str) -> list[str]:
         """Registered paths of a content key (as the file system names them), the primary
         one first."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.text(
-                "SELECT p.path, p.path_bytes FROM media_paths p JOIN media_files f USING (key) "
-                "WHERE p.key = :k AND p.status = 'registered' "
-                "ORDER BY (p.path = f.primary_path) DESC, p.first_seen_at"), {"k": key}).all()
-        return [os.fsdecode(bytes(r.path_bytes)) if r.path_bytes is not None else r.path
-                for r in rows]
+        return [path for path, _ in self._registered(key)]
 
     def readable_paths(self, key: str, size: int | None = None,
                        ) -> tuple[list[str], str, bool]:
@@ -170,14 +175,8 @@ class FileStore:
         next scan (it becomes a new version, or the same content again): `changed` says so,
         and the caller leaves the file for then instead of failing it."""
         out, reasons = [], []
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.text(
-                "SELECT p.path, p.path_bytes, p.mtime_ns FROM media_paths p "
-                "JOIN media_files f USING (key) WHERE p.key = :k AND p.status = 'registered' "
-                "ORDER BY (p.path = f.primary_path) DESC, p.first_seen_at"), {"k": key}).all()
-        for r in rows:
-            path = os.fsdecode(bytes(r.path_bytes)) if r.path_bytes is not None else r.path
-            target, why = self._still_registered(path, size, r.mtime_ns)
+        for path, mtime_ns in self._registered(key):
+            target, why = self._still_registered(path, size, mtime_ns)
             if target is not None:
                 out.append(target)
             else:

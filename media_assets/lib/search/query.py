@@ -129,7 +129,7 @@ class SearchResult:
     notes: list[str]  # why a leg was off
 
 
-def search(engine: sa.Engine, manager, config, text: str, k: int = 10,
+def search(engine: sa.Engine, manager, text: str, k: int = 10,
            kind: str | None = None, filters: Filters | None = None) -> SearchResult:
     """Every leg for one query, fused. Only CLIP is loaded for a query (and kept, so the
     next query does not load it again), never the captioner."""
