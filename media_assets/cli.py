@@ -67,7 +67,9 @@ def main():
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool):
+@click.option("--clusters/--no-clusters", default=True, show_default=True,
+              help="Re-cluster, name and place clusters afterwards when files were embedded.")
+def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool, clusters: bool):
     """Register and materialise every file under PATHS (default: the inbox), in-process."""
     from tqdm import tqdm
 
@@ -86,6 +88,8 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool):
         registration, _ = register_ready(catalog.engine, ready, on_file=lambda c: bar.update())
         bar.update(registration.unchanged + registration.known_problems)
     failed_runs, completed = _run_batches(settings, catalog, quiet)
+    if clusters:
+        failed_runs += _run_clusters(settings, catalog, quiet)
     paths_seen = [c.path for c in ready]
     summary = _summary(catalog, paths_seen)
     summary["new"] = len(registration.new_keys)
@@ -151,6 +155,41 @@ def _run_batches(settings: Settings, catalog, quiet: bool) -> tuple[list[str], i
                                     f"{(err.cause or err).message.strip()}", fg="red", err=True)
             bar.update(len(run.keys))
     return failed_runs, len(stale)
+
+
+def _run_clusters(settings: Settings, catalog, quiet: bool, force: bool = False) -> list[str]:
+    """Re-cluster, name and place clusters (clusters_job's assets) when files were embedded
+    since the last full run or a cluster still lacks its label or hierarchy; failed run
+    ids."""
+    import dagster as dg
+
+    from media_assets.defs.assets.clusters import (cluster_hierarchies, cluster_labels,
+                                                   image_clusters)
+    from media_assets.defs.resources import resources_from_settings
+    from media_assets.lib.clusters.store import changes_since_last_run, unfinished_clusters
+    from media_assets.lib.models.registry import clip_ref_or_none
+
+    model_ref = clip_ref_or_none(settings.models)
+    if model_ref is None:
+        return []
+    new, _ = changes_since_last_run(catalog.engine, model_ref)
+    if not (force or new or unfinished_clusters(catalog.engine, model_ref)):
+        return []
+    if not quiet:
+        click.echo("clustering...", err=True)
+    result = dg.materialize([image_clusters, cluster_labels, cluster_hierarchies],
+                            instance=_instance(settings, catalog),
+                            resources=resources_from_settings(settings), raise_on_error=False,
+                            run_config={"loggers": {"console": {"config": {
+                                "log_level": "WARNING"}}}})
+    if result.success:
+        return []
+    for event in result.all_events:
+        if event.is_step_failure:
+            err = event.step_failure_data.error
+            click.secho(f"{event.step_key} failed: {(err.cause or err).message.strip()}",
+                        fg="red", err=True)
+    return [result.run_id]
 
 
 def _summary(catalog, paths=None) -> dict:
@@ -429,6 +468,84 @@ def classify(file: Path, labels: str, as_json: bool):
         return
     for name, p in ranked:
         click.echo(f"{p:7.2%}  {name}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--refresh", is_flag=True, help="Re-cluster, name and place now, first.")
+def clusters(as_json: bool, refresh: bool):
+    """Clusters with name, size, folder path and representatives; and the unsorted count."""
+    from media_assets.lib.clusters.store import overview
+
+    settings = _settings()
+    catalog = _open(settings)
+    if refresh and _run_clusters(settings, catalog, quiet=as_json, force=True):
+        _fail("clustering failed (see above)")
+    view = overview(catalog.engine)
+    if as_json:
+        click.echo(json.dumps(view, indent=2, default=str))
+        return
+    if view["model"] is None:
+        click.echo("no clusters yet: run `media-assets ingest` (or `clusters --refresh`)")
+        return
+    for c in view["clusters"]:
+        name = c["name"] or "(not named yet)"
+        flag = " (CLIP only)" if c["degraded"] else ""
+        conf = f", confidence {c['confidence']:.2f}" if c["confidence"] is not None else ""
+        click.secho(f"{name}{flag}  [{c['size']} files{conf}]  #{c['id']}", bold=True)
+        if c["folder_path"]:
+            click.echo(f"  folder: {c['folder_path']}")
+        if c["tags"]:
+            click.echo(f"  tags:   {', '.join(c['tags'])}")
+        for r in c["representatives"]:
+            at = f" @ {r['frame_ms'] / 1000:.1f}s" if r["frame_ms"] >= 0 else ""
+            click.echo(f"    {json.dumps(r['path'] or r['key'], ensure_ascii=False)[1:-1]}{at}")
+    run = view["last_run"]
+    click.echo(f"\n{len(view['clusters'])} clusters, {view['unsorted']} files unsorted"
+               + (f"; last full run {run['at'][:19]} ({run['method']}, {run['seconds']}s)"
+                  if run else ""))
+
+
+@main.command()
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--mode", type=click.Choice(["symlink", "hardlink", "copy"]), default="symlink",
+              show_default=True, help="How each file appears in the tree.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def organize(dest: Path, mode: str, as_json: bool):
+    """Build (or bring up to date) a folder tree under DEST that follows the clusters'
+    folder paths, with unclustered files under Unsorted/. Only files this command made are
+    ever changed or removed."""
+    from media_assets.lib.clusters import organize as org
+    from media_assets.lib.clusters.store import members_of
+    from media_assets.lib.files.store import FileStore
+    from media_assets.lib.models.registry import clip_ref_or_none
+
+    settings = _settings()
+    catalog = _open(settings)
+    model_ref = clip_ref_or_none(settings.models)
+    if model_ref is None:
+        _fail("CLIP is not on this machine: clusters need it (see `media-assets doctor`)")
+    files = FileStore(catalog.engine)
+
+    def readable(key: str, path: str) -> str | None:
+        paths, _, _ = files.readable_paths(key)
+        return paths[0] if paths else None
+
+    outcome = org.organize(members_of(catalog.engine, model_ref), dest.expanduser(), mode,
+                           readable)
+    if as_json:
+        click.echo(json.dumps(outcome.__dict__, indent=2))
+    else:
+        click.echo(f"{dest}: {outcome.created} made, {outcome.kept} kept, "
+                   f"{outcome.removed} removed ({mode})")
+        for rel in outcome.foreign:
+            click.secho(f"  left alone (not made by organize): {rel}", fg="yellow")
+        for line in outcome.missing:
+            click.secho(f"  skipped: {line}", fg="yellow")
+        for err in outcome.errors:
+            click.secho(f"  {err}", fg="red", err=True)
+    if outcome.errors:
+        sys.exit(1)
 
 
 @main.command()

@@ -31,6 +31,16 @@ media_job = dg.define_asset_job(
 )
 
 
+clusters_job = dg.define_asset_job(
+    "clusters_job",
+    selection=dg.AssetSelection.groups("clusters"),
+    description="Re-cluster the whole CLIP space, then name new or changed clusters and place "
+                "them in the hierarchy. Requested by `recluster_sensor` when enough new "
+                "files arrived, and nightly by `clusters_schedule`.",
+    executor_def=dg.in_process_executor,
+)
+
+
 def available_assets(config: ModelConfig) -> tuple[list[dg.AssetsDefinition], dict[str, str]]:
     """The per-file assets this machine can run, and asset -> why not for the others: an
     asset whose required model (CLIP, Whisper) is missing is left out; optional models

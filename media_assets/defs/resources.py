@@ -15,6 +15,7 @@ from pydantic import PrivateAttr
 from media_assets.lib.db import Catalog, open_catalog
 from media_assets.lib.files.probe import Limits
 from media_assets.lib.models.config import ModelConfig
+from media_assets.lib.models.locate import ModelNotFound, locate
 from media_assets.lib.models.manager import ModelManager
 from media_assets.lib.models.registry import build_manager
 from media_assets.lib.models.roles import Role
@@ -130,6 +131,19 @@ class GpuResource(dg.ConfigurableResource):
             "peak_model_memory_mb": dg.MetadataValue.float(round(m.peak_mb, 1)),
             "memory_budget_mb": dg.MetadataValue.float(round(m.budget_mb, 1)),
         }
+
+    def open_optional(self, stack, role: Role, wanted: bool = True):
+        """(the model, loaded for the batch and released when `stack` closes, or None; why
+        not). For optional models: missing or broken weights leave the heuristics."""
+        if not wanted:
+            return None, "off in config"
+        try:
+            locate(role, self.config().model_id(role))
+            return stack.enter_context(self.manager.use(role)), ""
+        except ModelNotFound as exc:
+            return None, f"off: {exc}"[:300]
+        except Exception as exc:  # OOM, broken weights
+            return None, f"not used: {type(exc).__name__}: {exc}"[:500]
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._manager is not None:

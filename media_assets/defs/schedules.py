@@ -4,7 +4,7 @@ import hashlib
 
 import dagster as dg
 
-from media_assets.defs.jobs import media_job, plan_runs
+from media_assets.defs.jobs import clusters_job, media_job, plan_runs
 from media_assets.defs.partitions import media_files, range_tags
 from media_assets.defs.resources import CatalogResource, GpuResource, InboxResource
 from media_assets.lib.files.store import FileStore
@@ -43,3 +43,15 @@ def media_job_schedule(context: dg.ScheduleEvaluationContext, catalog: CatalogRe
                                 .encode()).hexdigest()[:16]
         yield dg.RunRequest(run_key=f"backfill:{day}:{digest}", asset_selection=run.selection,
                             tags={**range_tags(run.keys), "dagster/max_retries": RETRIES})
+
+
+@dg.schedule(job=clusters_job, cron_schedule=_settings.clusters_cron,
+             execution_timezone=_settings.timezone,
+             default_status=dg.DefaultScheduleStatus.RUNNING,
+             description="Nightly full re-cluster (after the backfill), so that clusters "
+                         "reflect every file even when the sensor's threshold was never "
+                         "reached. Cron: MEDIA_ASSETS_CLUSTERS_CRON.")
+def clusters_schedule(context: dg.ScheduleEvaluationContext):
+    """One `clusters_job` run per night."""
+    day = context.scheduled_execution_time.strftime("%Y-%m-%d")
+    return dg.RunRequest(run_key=f"clusters:{day}", tags={"dagster/max_retries": RETRIES})

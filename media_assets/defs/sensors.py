@@ -5,11 +5,14 @@ import json
 
 import dagster as dg
 
-from media_assets.defs.jobs import media_job
+from media_assets.defs.jobs import clusters_job, media_job
 from media_assets.defs.partitions import RANGE_END, RANGE_START, media_files, range_tags
-from media_assets.defs.resources import CatalogResource, InboxResource
+from media_assets.defs.resources import CatalogResource, GpuResource, InboxResource
+from media_assets.lib.clusters.store import changes_since_last_run
 from media_assets.lib.files.ingestion import find_ready, plan_batches, register_ready
 from media_assets.lib.files.store import FileStore, display_path
+from media_assets.lib.models.registry import clip_ref_or_none
+from media_assets.lib.settings import Settings
 
 
 MAX_RETRIES = 3
@@ -85,3 +88,26 @@ def inbox_sensor(context: dg.SensorEvaluationContext, catalog: CatalogResource,
         dynamic_partitions_requests=[media_files.build_add_request(new_keys)] if new_keys else [],
         cursor=cursor,
     )
+
+
+@dg.sensor(job=clusters_job, minimum_interval_seconds=60,
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Re-clusters when enough new files were embedded since the last full "
+                       "run: at least MEDIA_ASSETS_RECLUSTER_MIN_NEW files and "
+                       "MEDIA_ASSETS_RECLUSTER_FRACTION of the files that run clustered. "
+                       "In between, new files join the nearest cluster in their own runs.")
+def recluster_sensor(context: dg.SensorEvaluationContext, catalog: CatalogResource,
+                     gpu: GpuResource):
+    """A `clusters_job` run when the corpus grew enough, and none is in flight."""
+    settings = Settings.from_env()
+    model_ref = clip_ref_or_none(gpu.config())
+    if model_ref is None:
+        return dg.SkipReason("CLIP is not on this machine (see `media-assets doctor`)")
+    new, last = changes_since_last_run(catalog.get().engine, model_ref)
+    need = max(settings.recluster_min_new, int(settings.recluster_fraction * last))
+    if new < need:
+        return dg.SkipReason(f"{new} files embedded since the last full run; {need} needed")
+    if context.instance.get_runs(filters=dg.RunsFilter(job_name=clusters_job.name,
+                                                       statuses=ACTIVE), limit=1):
+        return dg.SkipReason("a clusters_job run is in flight")
+    return dg.RunRequest(run_key=f"recluster:{model_ref}:{last}:{new}")

@@ -206,3 +206,35 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
         rate, n, ch = w.getframerate(), w.getnframes(), w.getnchannels()
         pcm = np.frombuffer(w.readframes(n), dtype="<i2").astype(np.float32) / 32768
     return pcm.reshape(-1, ch).mean(axis=1), rate
+
+
+PHOTO_SOURCES = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins")
+
+
+def photo_groups(folder: Path, per_group: int = 8, sources=PHOTO_SOURCES,
+                 seed: int = 0) -> dict[str, list[Path]]:
+    """Groups of real photographs (scikit-image's sample images), each shot again and
+    again: random crops, flips, exposure and small rotations of one scene, as a camera roll
+    has them. Source name -> the files written (JPEG)."""
+    from skimage import data
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, list[Path]] = {}
+    for name in sources:
+        img = Image.fromarray(getattr(data, name)()).convert("RGB")
+        w, h = img.size
+        paths = []
+        for i in range(per_group):
+            s = rng.uniform(0.75, 0.95)
+            cw, ch = int(w * s), int(h * s)
+            x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+            shot = img.crop((x, y, x + cw, y + ch)).rotate(float(rng.uniform(-6, 6)))
+            if rng.random() < 0.5:
+                shot = shot.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            shot = Image.eval(shot, lambda v, g=rng.uniform(0.85, 1.15): min(255, int(v * g)))
+            path = folder / f"{name}_{i:02d}.jpg"
+            shot.save(path, quality=90)
+            paths.append(path)
+        out[name] = paths
+    return out

@@ -103,6 +103,9 @@ class Settings:
     max_text_bytes: int = 64 * 1024 * 1024
     backfill_cron: str = "0 3 * * *"
     timezone: str = "UTC"
+    clusters_cron: str = "30 3 * * *"
+    recluster_fraction: float = 0.2
+    recluster_min_new: int = 10
     models: ModelConfig = field(default_factory=ModelConfig)
 
     @classmethod
@@ -122,15 +125,20 @@ class Settings:
             max_text_bytes=_int("MEDIA_ASSETS_MAX_TEXT_MB", 64, minimum=1) * 1024 * 1024,
             backfill_cron=env.get("MEDIA_ASSETS_BACKFILL_CRON") or "0 3 * * *",
             timezone=env.get("MEDIA_ASSETS_TIMEZONE") or "UTC",
+            clusters_cron=env.get("MEDIA_ASSETS_CLUSTERS_CRON") or "30 3 * * *",
+            recluster_fraction=_float("MEDIA_ASSETS_RECLUSTER_FRACTION", 0.2),
+            recluster_min_new=_int("MEDIA_ASSETS_RECLUSTER_MIN_NEW", 10, minimum=1),
             models=models_from_env(),
         )
         for name, url in (("MEDIA_ASSETS_DATABASE_URL", settings.database_url),
                           ("MEDIA_ASSETS_DAGSTER_DATABASE_URL", settings.dagster_database_url)):
             if url:
                 _check_url(name, url)
-        if len(settings.backfill_cron.split()) != 5:
-            raise SettingsError(f"MEDIA_ASSETS_BACKFILL_CRON={settings.backfill_cron!r} is not "
-                                "a cron expression of 5 fields (e.g. '0 3 * * *')")
+        for name, cron in (("MEDIA_ASSETS_BACKFILL_CRON", settings.backfill_cron),
+                           ("MEDIA_ASSETS_CLUSTERS_CRON", settings.clusters_cron)):
+            if len(cron.split()) != 5:
+                raise SettingsError(f"{name}={cron!r} is not a cron expression of 5 fields "
+                                    "(e.g. '0 3 * * *')")
         try:
             ZoneInfo(settings.timezone)
         except (ZoneInfoNotFoundError, ValueError):

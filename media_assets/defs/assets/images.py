@@ -8,6 +8,7 @@ from media_assets.defs.assets.files import media_file
 from media_assets.defs.per_file import (FileBatch, blocking_check, check_result,
                                         per_file_asset)
 from media_assets.defs.resources import CatalogResource, GpuResource
+from media_assets.lib.clusters.store import assign_new
 from media_assets.lib.images.analysis import (DEFAULT_OBJECTS, DEFAULT_QUESTIONS,
                                               DEFAULT_SCENES, AnalysisSettings, analyse_images,
                                               open_thumbnail)
@@ -57,6 +58,9 @@ def image_embeddings(context: dg.AssetExecutionContext, catalog: CatalogResource
         for item in ok:
             batch.ok(item, "embedded")
         metadata["embedded"] = dg.MetadataValue.int(len(ok))
+        # Between full cluster runs, new images join the nearest cluster when close enough.
+        metadata["joined_clusters"] = dg.MetadataValue.int(
+            assign_new(batch.engine, model_ref, [i.key for i in ok]))
         metadata.update(gpu.report(Role.CLIP))
         metadata["images_per_second"] = dg.MetadataValue.float(
             round(len(ok) / batch.elapsed, 2) if batch.elapsed else 0)

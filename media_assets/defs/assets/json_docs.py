@@ -16,7 +16,6 @@ from media_assets.lib.json_docs.load import iter_records, load_table, sample_rec
 from media_assets.lib.json_docs.schema import infer_schema
 from media_assets.lib.json_docs.store import (load_design, load_mismatches, record_load,
                                               store_design, unique_table_name)
-from media_assets.lib.models.locate import ModelNotFound, locate
 from media_assets.lib.models.roles import Role
 
 JSON_GROUP = "json"
@@ -37,20 +36,6 @@ def _design_markdown(name: str, design) -> str:
                  for f in design.fields], limit=30))
 
 
-def _open_llm(stack: contextlib.ExitStack, gpu: GpuResource, wanted: bool):
-    """(the LLM, loaded once for the batch, or None; why not). On demand: the manager
-    unloads it when the stack closes. Missing or broken weights leave the heuristics."""
-    if not wanted:
-        return None, "off in config"
-    try:
-        locate(Role.LLM, gpu.config().model_id(Role.LLM))
-        return stack.enter_context(gpu.manager.use(Role.LLM)), ""
-    except ModelNotFound as exc:
-        return None, f"off: {exc}"[:300]
-    except Exception as exc:  # OOM, broken weights
-        return None, f"not used: {type(exc).__name__}: {exc}"[:500]
-
-
 def _comment(path: Path) -> str | None:
     """The user's note on a file, from its `<file>.comment` sidecar."""
     sidecar = path.with_name(path.name + COMMENT_SUFFIX)
@@ -69,7 +54,7 @@ def json_schemas(context: dg.AssetExecutionContext, config: JsonSchemaConfig,
     batch = FileBatch(context, catalog, ("json",), columns=["table", "storage", "llm"])
     previews, statuses = [], {}
     with contextlib.ExitStack() as stack:
-        llm, why_not = _open_llm(stack, gpu, config.use_llm and len(batch) > 0)
+        llm, why_not = gpu.open_optional(stack, Role.LLM, config.use_llm and len(batch) > 0)
         for item in batch:
             with batch.each(item):
                 path = Path(item.path)

@@ -9,6 +9,7 @@ from media_assets.defs.assets.speech import transcripts
 from media_assets.defs.per_file import FileBatch, per_file_asset
 from media_assets.defs.resources import CatalogResource, GpuResource
 from media_assets.lib.images.analysis import AnalysisSettings, analyse_images
+from media_assets.lib.clusters.store import assign_new
 from media_assets.lib.images.vectors import store_embeddings
 from media_assets.lib.models.clip import image_features
 from media_assets.lib.models.registry import clip_model_ref
@@ -40,7 +41,7 @@ def video_frames(context: dg.AssetExecutionContext, config: VideoFramesConfig,
     rows are written in one transaction."""
     batch = FileBatch(context, catalog, ("video",), columns=["frames"])
     settings = AnalysisSettings(questions=[], use_captioner=config.use_captioner)
-    total = 0
+    total, embedded = 0, []
     for item in batch:
         with batch.each(item):
             frames = list(sample_frames(item.path, config.every_seconds, config.scene_changes,
@@ -61,9 +62,14 @@ def video_frames(context: dg.AssetExecutionContext, config: VideoFramesConfig,
                      "scene_type": a.scene_type, "objects": a.objects}
                     for f, a in zip(frames, results)], conn=conn)
             total += len(frames)
+            if frames:
+                embedded.append(item.key)
             batch.ok(item, len(frames))
     metadata = {"frames": dg.MetadataValue.int(total)}
     if total:
+        # Between full cluster runs, new videos join the nearest cluster when close enough.
+        metadata["joined_clusters"] = dg.MetadataValue.int(
+            assign_new(batch.engine, clip_model_ref(gpu.config()), embedded))
         metadata.update(gpu.report(Role.CLIP))
     return batch.result(metadata, version=lambda: clip_model_ref(gpu.config()))
 

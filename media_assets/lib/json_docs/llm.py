@@ -13,6 +13,7 @@ import re
 from dataclasses import replace
 
 from media_assets.lib.json_docs.schema import SchemaDesign
+from media_assets.lib.models.text import generate
 
 SAMPLE_DOCS = 5
 MAX_DOC_CHARS = 600
@@ -75,14 +76,7 @@ def parse_answer(text: str, design: SchemaDesign) -> tuple[SchemaDesign | None, 
 
 
 def ask_llm(bundle, messages: list[dict], max_new_tokens: int = 400) -> str:
-    import torch
-
-    tok = bundle.processor
-    inputs = tok.apply_chat_template(messages, add_generation_prompt=True,
-                                     return_tensors="pt", return_dict=True).to(bundle.device)
-    with torch.inference_mode():
-        out = bundle.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
-    return tok.decode(out[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    return generate(bundle, messages, max_new_tokens).text
 
 
 def improve(bundle, design: SchemaDesign, records: list,

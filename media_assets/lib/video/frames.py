@@ -59,3 +59,29 @@ def sample_frames(path: str, every_s: float = 2.0, scene_changes: bool = True,
                 next_at = (int(t / every_s) + 1) * every_s
             if count >= max_frames:
                 return
+
+
+def frame_at(path: str, ms: int, size: int = THUMB) -> Image.Image:
+    """The first frame at or after `ms` (the nearest key frame before it is sought, then
+    decoded forward), reduced to fit `size`."""
+    import av
+
+    with av.open(path, metadata_errors="ignore") as container:
+        streams = [s for s in container.streams.video
+                   if not s.disposition & av.stream.Disposition.attached_pic]
+        if not streams:
+            raise ValueError("no video stream")
+        stream = streams[0]
+        target = max(0, ms) / 1000
+        if stream.time_base:
+            container.seek(int(target / stream.time_base), stream=stream, backward=True)
+        last = None
+        for frame in container.decode(stream):
+            last = frame
+            if frame.time is not None and frame.time >= target - 1e-3:
+                break
+        if last is None:
+            raise ValueError(f"no frame at {ms} ms")
+        img = last.to_image()
+        img.thumbnail((size, size))
+        return img

@@ -1,0 +1,207 @@
+"""A cluster's place in a hierarchy, its folder, 10-20 tags, relationships and a search
+description (the enrich-cluster contract).
+
+Phi-3.5 is asked for one JSON object. Its answer is validated: a hierarchy of 2-6 short
+parts, 10-20 tags (a few short of 10 are made up from the label's own tags, a repair), a
+bounded description; the folder path is rebuilt from safe parts whatever the LLM wrote.
+Invalid output gets one retry with the reason; then, or without an LLM, a deterministic
+heuristic from the label's category, name and tags takes its place, and the row says so.
+`similar_to` comes from centroid similarity and `parent` from the hierarchy, never from
+the LLM.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+
+from media_assets.lib.models.text import generate
+
+MIN_TAGS, MAX_TAGS = 10, 20
+MAX_PART = 40  # characters per hierarchy level / folder name
+MAX_DEPTH = 6
+MAX_FOLDER = 200
+MAX_DESCRIPTION = 500
+# category -> (top level, branch) for the heuristic hierarchy.
+TREE = {
+    "people": ("Personal", "People"), "pets": ("Personal", "Pets"),
+    "animals": ("Nature", "Animals"), "food": ("Personal", "Food"),
+    "nature": ("Places", "Nature"), "city": ("Places", "Cities"),
+    "home": ("Personal", "Home"), "documents": ("Work", "Documents"),
+    "vehicles": ("Things", "Vehicles"), "events": ("Personal", "Events"),
+    "sports": ("Personal", "Sports"), "art": ("Creative", "Art"),
+    "travel": ("Places", "Travel"), "objects": ("Things", "Objects"),
+}
+_UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
+
+
+@dataclass
+class LabelView:
+    """What enrichment starts from: a cluster's label, as stored or as sent to the API."""
+    cluster_name: str
+    description: str
+    tags: list[str]
+    primary_category: str = "objects"
+    captions: tuple[str, ...] = ()
+    clip_terms: tuple[str, ...] = ()
+
+
+@dataclass
+class Enrichment:
+    hierarchy: list[str]
+    folder_path: str
+    extended_tags: list[str]
+    relationships: dict
+    search_description: str
+    source: str  # "llm" or "heuristic"
+    source_reason: str | None = None
+    model_id: str | None = None
+
+    def contract(self) -> dict:
+        d = asdict(self)
+        return {k: d[k] for k in ("hierarchy", "folder_path", "extended_tags",
+                                  "relationships", "search_description")} | {
+            "source": self.source, "source_reason": self.source_reason}
+
+
+def safe_part(text: str) -> str:
+    """One folder name: no separators, control or reserved characters, no leading dots,
+    bounded; NFC so the same name is the same folder."""
+    text = unicodedata.normalize("NFC", str(text))
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    text = _UNSAFE.sub(" ", text)
+    text = re.sub(r"\s+", " ", text).strip().lstrip(".").strip()
+    return text[:MAX_PART].strip()
+
+
+def sanitize_folder_path(path: str, fallback: list[str] | None = None) -> str:
+    """A relative folder path that cannot leave its destination: split on both slashes,
+    `.` and `..` and empty parts dropped, each part made safe, at most 6 levels and 200
+    characters. Empty: the fallback's parts, else "Unsorted"."""
+    parts = [safe_part(p) for p in re.split(r"[/\\]+", str(path or ""))
+             if p.strip() not in ("", ".", "..")]
+    parts = [p for p in parts if p and p not in (".", "..")][:MAX_DEPTH]
+    out = "/".join(parts)
+    while len(out) > MAX_FOLDER and parts:
+        parts.pop()
+        out = "/".join(parts)
+    if not out:
+        return sanitize_folder_path("/".join(fallback)) if fallback else "Unsorted"
+    return out
+
+
+def _tags(values, extra=()) -> list[str]:
+    out: list[str] = []
+    for v in [*values, *extra]:
+        if not isinstance(v, str):
+            continue
+        t = re.sub(r"\s+", " ", "".join(ch for ch in v if ch.isprintable())).strip().lower()[:40]
+        if t and t not in out:
+            out.append(t)
+    return out[:MAX_TAGS]
+
+
+def heuristic(label: LabelView) -> tuple[list[str], list[str], str]:
+    """(hierarchy, extended tags, search description) from the label alone."""
+    root, branch = TREE.get(label.primary_category, ("Things", "Other"))
+    name = safe_part(label.cluster_name) or "Unnamed"
+    hierarchy = [root, branch] + ([name] if name.lower() != branch.lower() else [])
+    tags = _tags(label.tags, [label.primary_category, *(h.lower() for h in hierarchy),
+                              *label.clip_terms, *(w for c in label.captions for w in
+                                                   re.findall(r"[a-z]{4,}", c.lower()))])
+    description = (f"{label.cluster_name}: {label.description} "
+                   f"Filed under {' › '.join(hierarchy)}. Tags: {', '.join(tags)}.")
+    return hierarchy, tags, description[:MAX_DESCRIPTION]
+
+
+def build_prompt(label: LabelView) -> list[dict]:
+    captions = "\n".join(f"- {c[:200]}" for c in list(label.captions)[:8])
+    user = (
+        "You organise a personal photo library. A cluster of similar photos is described "
+        f"below.\nName: {label.cluster_name}\nDescription: {label.description}\n"
+        f"Tags: {', '.join(label.tags)}\nCategory: {label.primary_category}\n"
+        f"Sample captions:\n{captions}\n\n"
+        "Answer with JSON only, no prose, in this form:\n"
+        '{"hierarchy": ["Personal", "Pets", "Cats", "Black Cats"], '
+        '"folder_path": "Personal/Pets/Cats/Black Cats", '
+        '"extended_tags": ["10 to 20 lowercase tags"], '
+        '"search_description": "one or two sentences a search would match"}\n'
+        "The hierarchy goes from general to specific, 2 to 6 levels.")
+    return [{"role": "system", "content": "You answer with a single JSON object."},
+            {"role": "user", "content": user}]
+
+
+def parse_answer(text: str, label: LabelView) -> tuple[tuple | None, str]:
+    """((hierarchy, folder_path, tags, description), "ok" or what was repaired), or (None,
+    why it is invalid). Never raises on model output."""
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return None, "no JSON object in the answer"
+    try:
+        answer = json.loads(text[start:end + 1])
+    except json.JSONDecodeError as exc:
+        return None, f"answer is not valid JSON ({exc.msg})"
+    if not isinstance(answer, dict):
+        return None, "answer is not a JSON object"
+    hierarchy = answer.get("hierarchy")
+    if (not isinstance(hierarchy, list) or not 2 <= len(hierarchy) <= MAX_DEPTH
+            or not all(isinstance(h, str) and h.strip() for h in hierarchy)):
+        return None, "hierarchy must be a list of 2-6 non-empty strings"
+    parts = [safe_part(h) for h in hierarchy]
+    if not all(parts):
+        return None, "hierarchy has a part with nothing printable in it"
+    tags = answer.get("extended_tags")
+    if not isinstance(tags, list):
+        return None, "extended_tags must be a list of strings"
+    tags = _tags(tags)
+    repaired = []
+    if len(tags) < MIN_TAGS:
+        if len(tags) < MIN_TAGS // 2:
+            return None, f"extended_tags has {len(tags)} usable tags; 10-20 are needed"
+        tags = _tags(tags, [*label.tags, *(p.lower() for p in parts), *label.clip_terms])
+        repaired.append("tags completed from the label")
+    description = answer.get("search_description")
+    if not isinstance(description, str) or not description.strip():
+        return None, "search_description must be a non-empty string"
+    description = " ".join(description.split())[:MAX_DESCRIPTION]
+    folder = sanitize_folder_path(answer.get("folder_path") or "", parts)
+    if folder != answer.get("folder_path"):
+        repaired.append("folder path made safe")
+    return (parts, folder, tags, description), ("ok" if not repaired else
+                                                 "repaired: " + "; ".join(repaired))
+
+
+def enrich(llm, label: LabelView, similar: list[dict], model_id: str | None = None,
+           why_no_llm: str = "no LLM") -> Enrichment:
+    """The LLM's hierarchy when it passes validation (one retry), else the heuristic's."""
+    parsed, status = None, why_no_llm
+    if llm is not None:
+        messages = build_prompt(label)
+        for attempt in range(2):
+            try:
+                answer = generate(llm, messages, max_new_tokens=300).text
+            except Exception as exc:  # OOM, a broken tokenizer: the heuristic stands
+                status = f"generation failed: {type(exc).__name__}: {exc}"[:300]
+                break
+            parsed, status = parse_answer(answer, label)
+            if parsed is not None:
+                break
+            messages = messages + [
+                {"role": "assistant", "content": answer[:2000]},
+                {"role": "user", "content": f"That answer is invalid: {status}. Answer again "
+                                            "with the JSON object only."}]
+        if parsed is None and not status.startswith("generation failed"):
+            status = f"LLM answer invalid twice: {status}"
+    if parsed is not None:
+        hierarchy, folder, tags, description = parsed
+        source, reason, model = "llm", None if status == "ok" else status, model_id
+    else:
+        hierarchy, tags, description = heuristic(label)
+        folder = sanitize_folder_path("/".join(hierarchy))
+        source, reason, model = "heuristic", status, None
+    relationships = {"parent": hierarchy[-2] if len(hierarchy) > 1 else None,
+                     "similar_to": similar}
+    return Enrichment(hierarchy, folder, tags, relationships, description, source, reason,
+                      model)
