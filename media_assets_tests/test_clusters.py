@@ -281,3 +281,26 @@ def test_tiny_phi3_enriches_through_the_real_loader_and_is_unloaded(tiny_models,
     assert Role.LLM not in manager.loaded()
     assert e.source == "heuristic" and e.source_reason.startswith("LLM answer invalid twice")
     assert e.folder_path == "Personal/Pets/Black Cat"
+
+
+def test_a_cluster_hierarchy_joins_search(catalog):
+    """A query for "pets" finds the members of the cat cluster through its hierarchy, the
+    most central first, though no caption or name says "pets"."""
+    from media_assets.lib.clusters.store import store_hierarchy
+    from media_assets.lib.search import legs
+
+    engine = catalog.engine
+    x, _ = corpus(60, clusters=2, noise=0.0, seed=7)
+    _add_vectors(engine, x)
+    _run(engine, size=5)
+    with engine.connect() as conn:
+        cid = conn.execute(sa.text("SELECT id FROM clusters ORDER BY id LIMIT 1")).scalar()
+    store_hierarchy(engine, cid, enrich(None, LABEL, []), "d")
+    hits = legs.clusters(engine, "pets", 100)
+    with engine.connect() as conn:
+        members = dict(conn.execute(sa.text(
+            "SELECT key, similarity FROM cluster_members WHERE cluster_id = :c"),
+            {"c": cid}).all())
+    assert {h.key for h in hits} == set(members) and hits[0].text.startswith("Personal › Pets")
+    assert hits[0].key == max(members, key=members.get)
+    assert legs.clusters(engine, "volcano", 10) == []

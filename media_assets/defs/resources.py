@@ -13,6 +13,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from media_assets.lib.db import Catalog, open_catalog
+from media_assets.lib.db.ledger import ModelLedger
 from media_assets.lib.files.probe import Limits
 from media_assets.lib.models.config import ModelConfig
 from media_assets.lib.models.locate import ModelNotFound, locate
@@ -97,13 +98,19 @@ class GpuResource(dg.ConfigurableResource):
     llm_model: str
     quantize_8bit: bool
     whisper_compute_type: str
+    # The catalogue whose `model_leases` table holds the budget across processes (the HTTP
+    # server and other runs on this machine); None: this process's models only.
+    ledger_catalog: CatalogResource | None
 
     _manager: ModelManager | None = PrivateAttr(default=None)
+    _ledger: ModelLedger | None = PrivateAttr(default=None)
 
     @classmethod
-    def from_config(cls, c: ModelConfig) -> GpuResource:
+    def from_config(cls, c: ModelConfig, ledger_catalog: CatalogResource | None = None,
+                    ) -> GpuResource:
         return cls(device=c.device, budget_mb=c.budget_mb, cpu_budget_mb=c.cpu_budget_mb,
                    quantize_8bit=c.quantize_8bit, whisper_compute_type=c.whisper_compute_type,
+                   ledger_catalog=ledger_catalog,
                    **{f"{role}_model": c.model_id(role) for role in Role})
 
     def config(self) -> ModelConfig:
@@ -117,6 +124,10 @@ class GpuResource(dg.ConfigurableResource):
     def manager(self) -> ModelManager:
         if self._manager is None:
             self._manager = build_manager(self.config())
+            if self.ledger_catalog is not None:
+                self._ledger = ModelLedger(self.ledger_catalog.get().engine,
+                                           self._manager.device)
+                self._manager.ledger = self._ledger
         return self._manager
 
     def report(self, role: Role) -> dict:
@@ -149,13 +160,17 @@ class GpuResource(dg.ConfigurableResource):
         if self._manager is not None:
             self._manager.unload_all()
             self._manager = None
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
 
 
 def resources_from_settings(settings: Settings) -> dict:
     """The three resources, as the Definitions, `ingest` and the tests bind them."""
-    return {"catalog": CatalogResource.from_settings(settings),
-            "inbox": InboxResource.from_settings(settings),
-            "gpu": GpuResource.from_config(settings.models)}
+    catalog = CatalogResource.from_settings(settings)
+    return {"catalog": catalog, "inbox": InboxResource.from_settings(settings),
+            "gpu": GpuResource.from_config(settings.models,
+                                           catalog if settings.shared_budget else None)}
 
 
 defs = dg.Definitions(resources=resources_from_settings(Settings.from_env()))

@@ -106,6 +106,10 @@ class Settings:
     clusters_cron: str = "30 3 * * *"
     recluster_fraction: float = 0.2
     recluster_min_new: int = 10
+    shared_budget: bool = True
+    api_max_request_mb: int = 64
+    api_token: str | None = None
+    api_idle_unload_s: float = 300.0
     models: ModelConfig = field(default_factory=ModelConfig)
 
     @classmethod
@@ -128,6 +132,10 @@ class Settings:
             clusters_cron=env.get("MEDIA_ASSETS_CLUSTERS_CRON") or "30 3 * * *",
             recluster_fraction=_float("MEDIA_ASSETS_RECLUSTER_FRACTION", 0.2),
             recluster_min_new=_int("MEDIA_ASSETS_RECLUSTER_MIN_NEW", 10, minimum=1),
+            shared_budget=_bool("MEDIA_ASSETS_SHARED_BUDGET", True),
+            api_max_request_mb=_int("MEDIA_ASSETS_API_MAX_REQUEST_MB", 64, minimum=1),
+            api_token=env.get("MEDIA_ASSETS_API_TOKEN") or None,
+            api_idle_unload_s=_float("MEDIA_ASSETS_API_IDLE_UNLOAD_S", 300.0),
             models=models_from_env(),
         )
         for name, url in (("MEDIA_ASSETS_DATABASE_URL", settings.database_url),

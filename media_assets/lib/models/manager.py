@@ -49,6 +49,7 @@ class _Entry:
     charged_mb: float = 0.0
     in_use: int = 0
     loading: bool = False
+    last_used: float = 0.0  # time.monotonic() when last released
     stats: LoadStats = field(default_factory=LoadStats)
 
 
@@ -94,6 +95,9 @@ class ModelManager:
         self._load_lock = threading.Lock()
         self._used_mb = 0.0
         self.peak_mb = 0.0
+        # Optional: a machine-wide ledger (lib/db/ledger.py) that other processes' models
+        # count in too: reserve(name, mb, budget) -> bool, update(name, mb), release(name).
+        self.ledger = None
 
     # -- registry ---------------------------------------------------------------------
     def register(self, spec: ModelSpec) -> None:
@@ -137,6 +141,7 @@ class ModelManager:
         finally:
             with self._cond:
                 entry.in_use -= 1
+                entry.last_used = time.monotonic()
                 if spec.strategy == "on_demand" and entry.in_use == 0 and entry.model is not None:
                     self._unload_locked(name)
                 self._cond.notify_all()
@@ -157,7 +162,7 @@ class ModelManager:
                     entry.in_use += 1
                     self._entries.move_to_end(spec.name)
                     return entry
-                elif self._make_room(spec.estimate_mb):
+                elif self._make_room(spec.estimate_mb) and self._lease(spec):
                     entry = self._entries.setdefault(spec.name, _Entry())
                     entry.loading, entry.in_use = True, entry.in_use + 1
                     entry.charged_mb = spec.estimate_mb  # reserved until measured
@@ -170,7 +175,20 @@ class ModelManager:
                         f"waited {self._wait_timeout_s:.0f} s for {spec.estimate_mb:.0f} MB for "
                         f"{spec.name!r}; models in use: {self._in_use_names()} "
                         f"(budget {self.budget_mb:.0f} MB)")
-                self._cond.wait(timeout=remaining)
+                # Another process may hold the memory (ledger): poll, not only notifications.
+                self._cond.wait(timeout=min(remaining, 0.5 if self.ledger else remaining))
+
+    def _lease(self, spec: ModelSpec) -> bool:
+        """The ledger's consent (other processes' models count too). Refused: this
+        process's idle models go (they may be what the other process waits for), and the
+        caller waits."""
+        if self.ledger is None or self.ledger.reserve(spec.name, spec.estimate_mb,
+                                                      self.budget_mb):
+            return True
+        for name in [n for n, e in self._entries.items()
+                     if e.model is not None and not e.in_use and not e.loading]:
+            self._unload_locked(name)
+        return False
 
     def _in_use_names(self) -> list[str]:
         return [n for n, e in self._entries.items() if e.in_use or e.loading]
@@ -198,6 +216,8 @@ class ModelManager:
                 model = spec.loader()
             except BaseException:
                 with self._cond:
+                    if self.ledger is not None:
+                        self.ledger.release(spec.name)
                     self._used_mb -= entry.charged_mb
                     entry.charged_mb, entry.loading = 0.0, False
                     self._cond.notify_all()
@@ -213,6 +233,8 @@ class ModelManager:
                 self._used_mb += measured - entry.charged_mb
                 entry.charged_mb = measured
                 spec.estimate_mb = measured
+                if self.ledger is not None:
+                    self.ledger.update(spec.name, measured)
                 self.peak_mb = max(self.peak_mb, self._used_mb)
             if self._used_mb > self.budget_mb:  # bigger than estimated: evict others
                 for name in [n for n, e in self._entries.items()
@@ -229,6 +251,8 @@ class ModelManager:
         self._used_mb -= entry.charged_mb
         entry.charged_mb = 0.0
         entry.stats.unloads += 1
+        if self.ledger is not None:
+            self.ledger.release(name)
         self._release(self.device)
 
     def unload(self, name: str) -> bool:
@@ -240,6 +264,18 @@ class ModelManager:
             self._unload_locked(name)
             self._cond.notify_all()
             return True
+
+    def unload_idle(self, idle_s: float) -> list[str]:
+        """Unload models nobody has used for `idle_s` seconds (the server's TTL)."""
+        now, out = time.monotonic(), []
+        with self._cond:
+            for name, e in list(self._entries.items()):
+                if (e.model is not None and not e.in_use and not e.loading
+                        and now - e.last_used >= idle_s):
+                    self._unload_locked(name)
+                    out.append(name)
+            self._cond.notify_all()
+        return out
 
     def unload_all(self) -> None:
         with self._cond:

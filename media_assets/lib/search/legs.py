@@ -67,11 +67,11 @@ def visual(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int,
 
 
 def _lexical(engine: sa.Engine, leg: str, table: str, tsv: str, select: str, text: str,
-             k: int, filters: Filters) -> list[LegHit]:
+             k: int, filters: Filters, weight: str = "1") -> list[LegHit]:
     """Rows of `table` whose `tsv` has all the words (or, partial, any of them), best
-    first; `select` gives key, path, kind, frame_ms and text."""
+    first; `select` gives key, path, kind, frame_ms and text; `weight` scales the rank."""
     sql = (f"SELECT {select}, {tsv} @@ {TSQUERY} AS full_match, "
-           f"       ts_rank_cd({tsv}, {ANY_WORD} || {TSQUERY}) AS rank "
+           f"       ts_rank_cd({tsv}, {ANY_WORD} || {TSQUERY}) * {weight} AS rank "
            f"FROM {table} WHERE ({tsv} @@ {TSQUERY} OR {tsv} @@ {ANY_WORD})"
            + Filters.sql("f") + " ORDER BY full_match DESC, rank DESC, key, frame_ms LIMIT :k")
     with engine.connect() as conn:
@@ -113,4 +113,16 @@ def names(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) ->
                     "f.primary_path AS text", text, k, filters)
 
 
-LEXICAL = {"speech": speech, "caption": captions, "answer": answers, "name": names}
+def clusters(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) -> list[LegHit]:
+    """Members of the clusters whose hierarchy, tags or search description match (a query
+    for "pets" finds the cat cluster), the most central members first."""
+    return _lexical(engine, "cluster",
+                    "cluster_hierarchies h JOIN cluster_members cm ON cm.cluster_id = h.cluster_id "
+                    "JOIN media_files f ON f.key = cm.key", "h.search_tsv",
+                    "cm.key, f.primary_path AS path, f.kind, cm.frame_ms, "
+                    "array_to_string(h.hierarchy, ' › ') AS text", text, k, filters,
+                    weight="greatest(cm.similarity, 0)")
+
+
+LEXICAL = {"speech": speech, "caption": captions, "answer": answers, "name": names,
+           "cluster": clusters}

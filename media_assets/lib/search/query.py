@@ -8,9 +8,10 @@ own scale, never merely by being the leg's best:
   vectors): `z = (s - mu) / sigma`. Below `z = 2` the hit contributes nothing; it rises
   linearly to a full 1.0 at `z = 5`. A random model, or a query about nothing in the
   library, gives no z that high, so unrelated nearest neighbours cannot outrank words.
-- lexical (speech, caption, answer, name): a match of all the words contributes at least
+- lexical (speech, caption, answer, name, cluster): a match of all the words contributes at least
   0.6, and up to 1.0 for the leg's strongest (`ts_rank_cd` relative to the leg's best),
-  times the leg's weight (speech 1.0, caption 0.9, name 0.8, answer 0.6); a match of only
+  times the leg's weight (speech 1.0, caption 0.9, name 0.8, answer 0.6, cluster 0.5: the
+  hierarchy, tags and description of the file's cluster); a match of only
   some of the words (a transcript that misheard one) counts half.
 
 A file, or a 5-second moment of a video, counts once per leg (the max over its frames or
@@ -28,7 +29,9 @@ import sqlalchemy as sa
 from media_assets.lib.search import legs
 from media_assets.lib.search.filters import Filters
 
-WEIGHTS = {"visual": 1.0, "speech": 1.0, "caption": 0.9, "name": 0.8, "answer": 0.6}
+# A cluster match is evidence about the file's neighbourhood, not the file: it counts less.
+WEIGHTS = {"visual": 1.0, "speech": 1.0, "caption": 0.9, "name": 0.8, "answer": 0.6,
+           "cluster": 0.5}
 Z_FLOOR, Z_FULL = 2.0, 5.0  # visual: no contribution below, full contribution above
 LEXICAL_FLOOR = 0.6  # any word match counts at least this much
 MOMENT_MS = 5000
@@ -98,7 +101,8 @@ def fuse(found: dict[str, list[legs.LegHit]], calibration: tuple[float, float],
     for m in moments.values():
         chosen = m["hits"]
         score = sum(WEIGHTS[leg] * c for leg, (c, _) in chosen.items())
-        order = [leg for leg in ("speech", "caption", "answer", "name", "visual") if leg in chosen]
+        order = [leg for leg in ("speech", "caption", "answer", "name", "cluster", "visual")
+                 if leg in chosen]
         lead = chosen[order[0]][1]
         why = {leg: {"score": round(WEIGHTS[leg] * c, 4), "text": h.text,
                      "at_s": h.frame_ms / 1000 if h.frame_ms >= 0 else None}
@@ -108,7 +112,7 @@ def fuse(found: dict[str, list[legs.LegHit]], calibration: tuple[float, float],
             lead.key, lead.path, lead.kind, 1.0 - sim if m["sim"] is not None else 2.0,
             lead.frame_ms, lead.text,
             "+".join(sorted(chosen, key=lambda x: ("speech", "caption", "answer", "name",
-                                                   "visual").index(x))),
+                                                   "cluster", "visual").index(x))),
             round(score, 6), why)))
     out.sort(key=lambda x: (-x[0], -x[1], x[2].path, x[2].frame_ms))
     return [h for _, _, h in out[:k]]
