@@ -549,6 +549,25 @@ def organize(dest: Path, mode: str, as_json: bool):
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; anything but loopback needs MEDIA_ASSETS_API_TOKEN.")
+@click.option("--port", default=8000, type=click.IntRange(1, 65535), show_default=True)
+def serve(host: str, port: int):
+    """The HTTP API (OpenAPI docs at /docs) and the web page at /."""
+    import uvicorn
+
+    from media_assets.api.app import create_app
+
+    settings = _settings()
+    if host not in ("127.0.0.1", "localhost", "::1") and not settings.api_token:
+        _fail(f"binding to {host} would open the catalogue to the network: set "
+              "MEDIA_ASSETS_API_TOKEN to a secret first (clients then send "
+              "'Authorization: Bearer <token>')")
+    click.echo(f"media_assets on http://{host}:{port}/  (API docs: /docs)", err=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True)
 def duplicates(as_json: bool):
     """Pairs of near-duplicate images (cosine distance <= 0.01)."""

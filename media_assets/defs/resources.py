@@ -98,6 +98,7 @@ class GpuResource(dg.ConfigurableResource):
     llm_model: str
     quantize_8bit: bool
     whisper_compute_type: str
+    footprint_mb: dict[str, float]  # role -> MB the operator pinned (MEDIA_ASSETS_<ROLE>_MB)
     # The catalogue whose `model_leases` table holds the budget across processes (the HTTP
     # server and other runs on this machine); None: this process's models only.
     ledger_catalog: CatalogResource | None
@@ -111,6 +112,7 @@ class GpuResource(dg.ConfigurableResource):
         return cls(device=c.device, budget_mb=c.budget_mb, cpu_budget_mb=c.cpu_budget_mb,
                    quantize_8bit=c.quantize_8bit, whisper_compute_type=c.whisper_compute_type,
                    ledger_catalog=ledger_catalog,
+                   footprint_mb={str(r): mb for r, mb in c.footprint_mb.items()},
                    **{f"{role}_model": c.model_id(role) for role in Role})
 
     def config(self) -> ModelConfig:
@@ -118,7 +120,8 @@ class GpuResource(dg.ConfigurableResource):
                            cpu_budget_mb=self.cpu_budget_mb,
                            models={role: getattr(self, f"{role}_model") for role in Role},
                            quantize_8bit=self.quantize_8bit,
-                           whisper_compute_type=self.whisper_compute_type)
+                           whisper_compute_type=self.whisper_compute_type,
+                           footprint_mb={Role(r): mb for r, mb in self.footprint_mb.items()})
 
     @property
     def manager(self) -> ModelManager:

@@ -84,6 +84,8 @@ def models_from_env() -> ModelConfig:
         models={role: env.get(spec.env) or spec.default_id for role, spec in ROLES.items()},
         quantize_8bit=_bool("MEDIA_ASSETS_QUANTIZE_8BIT", True),
         whisper_compute_type=env.get("MEDIA_ASSETS_WHISPER_COMPUTE_TYPE") or "auto",
+        footprint_mb={role: _float(f"MEDIA_ASSETS_{role.upper()}_MB", 0) for role in ROLES
+                      if _float(f"MEDIA_ASSETS_{role.upper()}_MB", 0) > 0},
     )
 
 

@@ -21,6 +21,9 @@ class ModelConfig:
     models: dict[Role, str] = field(default_factory=lambda: dict(DEFAULT_MODELS))
     quantize_8bit: bool = True
     whisper_compute_type: str = "auto"
+    # role -> MB: a footprint the operator knows (MEDIA_ASSETS_<ROLE>_MB), charged as is
+    # instead of estimated and measured (RSS deltas are noisy when processes share a GPU).
+    footprint_mb: dict[Role, float] = field(default_factory=dict)
 
     def model_id(self, role: str | Role) -> str:
         return self.models[Role(role)]

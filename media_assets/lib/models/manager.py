@@ -33,6 +33,7 @@ class ModelSpec:
     estimate_mb: float
     strategy: Strategy = "resident"
     model_id: str = ""  # what the user configured (hub id or path), for reports
+    fixed: bool = False  # the estimate is the footprint: a measurement does not replace it
 
 
 @dataclass
@@ -228,7 +229,7 @@ class ModelManager:
             entry.model, entry.loading = model, False
             entry.stats.load_seconds, entry.stats.measured_mb = seconds, measured
             entry.stats.loads += 1
-            if measured > 0:
+            if measured > 0 and not spec.fixed:
                 # The measurement is the truth from now on: correct the charge and the estimate.
                 self._used_mb += measured - entry.charged_mb
                 entry.charged_mb = measured

@@ -58,6 +58,7 @@ def build_manager(config: ModelConfig) -> ModelManager:
             path = None  # the error is raised, with its advice, when the model is used
         manager.register(ModelSpec(
             name=role, loader=lambda r=role: load_role(r, config, device),
-            estimate_mb=estimate_mb(role, path, device, config.quantize_8bit),
-            strategy=spec.strategy, model_id=model_id))
+            estimate_mb=config.footprint_mb.get(role)
+            or estimate_mb(role, path, device, config.quantize_8bit),
+            strategy=spec.strategy, model_id=model_id, fixed=role in config.footprint_mb))
     return manager
