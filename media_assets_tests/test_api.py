@@ -332,3 +332,52 @@ def test_one_budget_across_the_server_and_a_dagster_run(library, tmp_path):
         assert conn.execute(sa.text("SELECT count(*) FROM image_embeddings e JOIN media_paths p "
                                     "ON p.key = e.key WHERE p.path LIKE :d"),
                             {"d": f"{new}%"}).scalar() == 2
+
+
+ARTEFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def test_the_page_in_a_real_browser(library):
+    """Debian's chromium, driven by Playwright: type a query, see results with thumbnails,
+    open a detail view, see a memo's transcript line, open the clusters; screenshots are
+    saved under test-artifacts/."""
+    from playwright.sync_api import sync_playwright
+
+    exe = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(exe):
+        pytest.fail("the page test needs Debian's chromium: apt-get install chromium "
+                    "(.ci/setup installs it when run as root)")
+    ARTEFACTS.mkdir(exist_ok=True)
+    with Server(library[0]) as srv, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(srv.url + "/")
+        page.fill("#q", "rocket")
+        page.click("button[type=submit]")
+        page.wait_for_selector(".card img", timeout=60000)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.card img')]"
+            ".filter(i => i.complete && i.naturalWidth > 0).length >= 3", timeout=60000)
+        assert "results for" in page.inner_text("#status")
+        assert page.locator(".card").count() >= 3
+        page.screenshot(path=str(ARTEFACTS / "search.png"), full_page=True)
+
+        page.locator(".card", has=page.locator("img")).first.click()
+        page.wait_for_selector("#detail[open] img", timeout=30000)
+        detail = page.inner_text("#detail")
+        assert "Caption" in detail and "Colours" in detail
+        page.screenshot(path=str(ARTEFACTS / "detail.png"))
+        page.click("#close")
+
+        page.fill("#q", "launch tomorrow")
+        page.click("button[type=submit]")
+        line = page.wait_for_selector(".card .lines li", timeout=60000)
+        assert "launch" in line.inner_text().lower() and ":" in line.inner_text()
+
+        page.click("#nav-clusters")
+        page.wait_for_function("() => /clusters,/.test("
+                               "document.querySelector('#clusters-status').textContent)",
+                               timeout=30000)
+        page.screenshot(path=str(ARTEFACTS / "clusters.png"), full_page=True)
+        browser.close()
+    assert (ARTEFACTS / "search.png").stat().st_size > 10_000
