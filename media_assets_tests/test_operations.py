@@ -109,3 +109,64 @@ def test_where_names_the_partition_and_each_asset(settings, catalog, tiny_models
     assert info["ui"].endswith(f"partition={info['key']}")
     missing = CliRunner().invoke(main, ["where", str(tmp_path / "nope.png")])
     assert missing.exit_code == 1 and "not in the catalogue" in missing.output
+
+
+UI_RUN = r'''
+import json, os, sys
+import dagster as dg
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+from media_assets.defs.partitions import media_files, range_tags
+
+keys = json.loads(sys.argv[1])
+with dg.DagsterInstance.get() as instance:
+    instance.add_dynamic_partitions(media_files.name, keys)
+    # As the UI launches an asset-graph run over a partition range: the code location's
+    # implicit asset job, reconstructed from the module, with its default executor.
+    job = ReconstructableRepository.for_module(
+        "media_assets.definitions", "defs", os.getcwd()).get_reconstructable_job("__ASSET_JOB")
+    result = dg.execute_job(job, instance, tags=range_tags(keys),
+                            asset_selection=[dg.AssetKey(a) for a in (
+                                "media_file", "image_embeddings", "image_analysis",
+                                "transcripts", "video_frames")])
+    steps = {}
+    for r in instance.get_records_for_run(result.run_id).records:
+        ev = r.event_log_entry
+        if ev.dagster_event and ev.dagster_event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
+            steps.setdefault(ev.step_key, {})[ev.dagster_event.event_type_value] = ev.timestamp
+            steps[ev.step_key]["pid"] = ev.dagster_event.pid
+    print(json.dumps({"success": result.success, "steps": steps}))
+'''
+
+
+def test_a_run_launched_as_the_ui_launches_it_never_overlaps_model_steps(
+        settings, catalog, tiny_models, tmp_path, monkeypatch):
+    """The implicit asset job, reconstructed and executed as the UI's run launcher does,
+    over a range of partitions: every step in one process, model steps one after another."""
+    import os
+    import subprocess
+    import sys
+
+    from media_assets.lib.samples import tone, write_wav
+
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    folder = _photos(tmp_path / "mixed")
+    write_wav(folder / "memo.wav", tone(1.0))
+    keys = register(FileStore(catalog.engine), walk([folder]))[0].new_keys
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("")
+    script = tmp_path / "ui_run.py"  # a file: reconstructable() needs a module, not -c
+    script.write_text(UI_RUN)
+    out = subprocess.run([sys.executable, str(script), json.dumps(keys)],
+                         env={**os.environ, "DAGSTER_HOME": str(home)}, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["success"]
+    steps = report["steps"]
+    model_steps = [s for s in ("image_embeddings", "image_analysis", "transcripts") if s in steps]
+    assert len(model_steps) == 3
+    assert len({s["pid"] for s in steps.values()}) == 1  # one process for the whole run
+    spans = sorted((steps[s]["STEP_START"], steps[s]["STEP_SUCCESS"]) for s in model_steps)
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        assert start >= end  # never two model steps at once

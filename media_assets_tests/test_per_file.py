@@ -60,6 +60,27 @@ def test_a_vanished_file_fails_alone(settings, catalog, tiny_models, tmp_path, m
     assert meta["transcripts"]["failed"].value == 1 and meta["transcripts"]["done"].value == 1
     assert "gone.wav" in meta["transcripts"]["preview"].value
 
+    # Per-file truth in the UI: each partition carries its own file's facts, and the file
+    # that failed has a failed `file_ok` check on its own partition; the others pass.
+    by_name = {FileStore(catalog.engine).get([k])[k].primary_path.rsplit("/", 1)[-1]: k
+               for k in keys}
+    observed = {(e.asset_key.to_user_string(), e.event_specific_data.asset_observation.partition):
+                e.event_specific_data.asset_observation.metadata
+                for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"}
+    gone = observed[("transcripts", by_name["gone.wav"])]
+    assert gone["status"].value == "failed" and "moved or deleted" in gone["error"].value
+    assert gone["path"].value.endswith("gone.wav")
+    kept = observed[("transcripts", by_name["kept.wav"])]
+    assert kept["status"].value == "ok" and kept["path"].value.endswith("kept.wav")
+    verdicts = {(e.event_specific_data.asset_key.to_user_string(),
+                 e.event_specific_data.partition): e.event_specific_data.passed
+                for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                and e.event_specific_data.check_name == "file_ok"}
+    assert verdicts[("transcripts", by_name["gone.wav"])] is False
+    assert verdicts[("transcripts", by_name["kept.wav"])] is True
+    assert verdicts[("json_tables", by_name["gone.json"])] is False
+    assert verdicts[("transcripts", None)] is False  # the run's summary says one failed
+
 
 def test_garbage_vectors_fail_a_blocking_check_and_stop_duplicates(settings, catalog,
                                                                    tiny_models, tmp_path,
@@ -82,7 +103,8 @@ def test_garbage_vectors_fail_a_blocking_check_and_stop_duplicates(settings, cat
     again = _materialise(settings, keys, [dg.AssetKey("image_embeddings"),
                                           dg.AssetKey("image_duplicates")])
     checks = [e.event_specific_data for e in again.all_events
-              if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+              if e.event_type_value == "ASSET_CHECK_EVALUATION"
+              and e.event_specific_data.check_name == "vectors_are_unit_512"]
     assert [c.passed for c in checks] == [False]
     assert checks[0].metadata["keys"].value == [keys[0]]
     assert dg.AssetKey("image_duplicates") not in {

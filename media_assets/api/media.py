@@ -11,12 +11,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from PIL import Image
-
 from media_assets.lib.files.probe import Limits, Probe, ProbeError, probe_file
-
-THUMB_PX = 320
-
+from media_assets.lib.images.thumbnails import save_thumbnail
 
 class BadInput(ValueError):
     """A request whose content cannot be used: a 4xx with the catalogue's own words."""
@@ -63,13 +59,4 @@ def probed(raw: bytes, kinds: tuple[str, ...], limits: Limits, field: str,
 def cached_picture(cache: Path, name: str, make) -> Path:
     """A JPEG under `cache`, made once by `make()` (a PIL image). Originals are only read."""
     path = cache / f"{name}.jpg"
-    if path.is_file():
-        return path
-    cache.mkdir(parents=True, exist_ok=True)
-    img: Image.Image = make()
-    img = img.convert("RGB")
-    img.thumbnail((THUMB_PX, THUMB_PX))
-    tmp = cache / f".{name}.{os.getpid()}.tmp"
-    img.save(tmp, "JPEG", quality=85)
-    os.replace(tmp, path)
-    return path
+    return path if path.is_file() else save_thumbnail(cache, name, make())

@@ -5,10 +5,21 @@ serves them all). `FileBatch` gives it the files of its kinds with a readable pa
 each file, turns one file's exception into that file's recorded failure (the batch goes
 on), writes each file's result to `file_asset_results` (what `ingest` resumes from), and
 builds the run's metadata with one markdown table.
+
+Per-file truth in the UI: Dagster gives every partition of a ranged run the same
+materialisation metadata (dagster-io/dagster#18123), so each file also gets its own
+`AssetObservation` on its partition (path, kind, status, error, version, seconds, the
+preview cells, a thumbnail for images) and its own evaluation of the `file_ok` check:
+a file that failed shows a failed check on its partition, red in the partition view,
+while the run and the other files stay green. A per-partition check reads better there
+than a failed step, which would fail the whole batch's run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +39,9 @@ MAX_PARTITIONS_PER_RUN = 256
 PREVIEW_ROWS = 50
 KINDS_KEY, MODEL_KEY = "media_assets/file_kinds", "media_assets/model_role"
 OWNER = "team:media-catalog"
+FILE_CHECK = "file_ok"
+# The FileBatch of the asset running in this thread, for the decorator's wrapper.
+_BATCHES: contextvars.ContextVar[list] = contextvars.ContextVar("media_assets_batches")
 
 
 def per_file_asset(*, group_name: str, file_kinds: Sequence[str], deps=(),
@@ -43,10 +57,68 @@ def per_file_asset(*, group_name: str, file_kinds: Sequence[str], deps=(),
     metadata = {KINDS_KEY: ",".join(file_kinds)}
     if model is not None:
         metadata[MODEL_KEY] = model.value
-    return dg.asset(partitions_def=media_files, deps=list(deps), group_name=group_name,
-                    owners=[OWNER],
-                    backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
-                    pool="gpu" if loads else None, metadata=metadata, **kwargs)
+
+    def decorate(fn):
+        checks = [*kwargs.pop("check_specs", []), dg.AssetCheckSpec(
+            FILE_CHECK, asset=fn.__name__, partitions_def=media_files,
+            description="Per file (partition): passes when this asset processed the file, "
+                        "fails with the reason when it could not.")]
+
+        @functools.wraps(fn)
+        def with_file_events(*args, **kw):
+            token = _BATCHES.set([])
+            try:
+                result = fn(*args, **kw)
+                batches = _BATCHES.get()
+            finally:
+                _BATCHES.reset(token)
+            batch = batches[-1] if batches else None
+            if batch is not None:
+                yield from batch.observations()
+            yield result
+            if batch is not None:
+                yield from batch.check_evaluations()
+
+        return dg.asset(partitions_def=media_files, deps=list(deps), group_name=group_name,
+                        owners=[OWNER], check_specs=checks,
+                        backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
+                        pool="gpu" if loads else None, metadata=metadata, **kwargs)(
+            with_file_events)
+
+    return decorate
+
+
+class FileFacts:
+    """Per-file observations and `file_ok` evaluations for an asset that does not loop with
+    `FileBatch` (`media_file`, which decides every file's verdict at once)."""
+
+    def __init__(self, context: dg.AssetExecutionContext, facts: dict[str, dict],
+                 failed: dict[str, str]):
+        self.context, self.facts, self.failed = context, facts, failed
+        with contextlib.suppress(LookupError):
+            _BATCHES.get().append(self)
+
+    def summary(self) -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(
+            check_name=FILE_CHECK, passed=not self.failed,
+            description=f"{len(self.failed)} of {len(self.facts)} files of this run were not "
+                        "catalogued; each file's own result is on its partition",
+            metadata={"failed": dg.MetadataValue.int(len(self.failed))})
+
+    def observations(self) -> Iterator[dg.AssetObservation]:
+        for key, facts in self.facts.items():
+            yield dg.AssetObservation(asset_key=self.context.asset_key, partition=key,
+                                      metadata=facts)
+
+    def check_evaluations(self) -> Iterator[dg.AssetCheckEvaluation]:
+        if len(self.context.partition_keys) < 2:
+            return
+        for key, facts in self.facts.items():
+            yield dg.AssetCheckEvaluation(
+                asset_key=self.context.asset_key, check_name=FILE_CHECK,
+                passed=key not in self.failed, partition=key,
+                metadata={"path": facts.get("path", ""),
+                          **({"error": self.failed[key]} if key in self.failed else {})})
 
 
 def file_kinds_of(asset: dg.AssetsDefinition) -> list[str]:
@@ -111,9 +183,15 @@ class FileBatch:
         self.considered: list[str] = []  # every file of its kinds, skipped ones too
         self._results: dict[str, FileResult] = {}
         self._table: list[tuple] = []
+        self._cells: dict[str, tuple] = {}  # key -> its preview cells
+        self._names: dict[str, str] = {}  # key -> display path
+        self._extra: dict[str, dict] = {}  # key -> more facts for its observation
+        with contextlib.suppress(LookupError):
+            _BATCHES.get().append(self)
         self._start = time.perf_counter()
         store = FileStore(self.engine)
         rows = store.get(context.partition_keys)
+        self._rows = rows
         for key in context.partition_keys:
             row = rows.get(key)
             if row is None or row.kind not in kinds or row.status != "ok":
@@ -163,8 +241,14 @@ class FileBatch:
     def ok(self, item: FileItem, *cells: object, seconds: float | None = None) -> None:
         """`item` is done; `cells` are its row in the preview (one per column)."""
         self._results[item.key] = FileResult(item.key, "ok", None, seconds)
+        self._names[item.key] = display_path(item.path)
         if cells:
             self._table.append((item.name, *cells, "ok"))
+            self._cells[item.key] = cells
+
+    def note(self, key: str, **facts) -> None:
+        """More facts for one file's own observation (a thumbnail, a model)."""
+        self._extra.setdefault(key, {}).update(facts)
 
     def ok_all(self) -> list[str]:
         """Every file of the batch is done by one piece of work for the whole batch (it
@@ -176,7 +260,9 @@ class FileBatch:
     def fail(self, item: FileItem, error: str, seconds: float | None = None) -> None:
         error = error[:2000]
         self._results[item.key] = FileResult(item.key, "failed", error, seconds)
-        self._table.append((item.name, *[""] * len(self.columns), f"failed: {error}"))
+        self._names[item.key] = display_path(item.path)
+        # Failures first in the preview: they are what a reader looks for.
+        self._table.insert(0, (item.name, *[""] * len(self.columns), f"failed: {error}"))
         self.context.log.warning(f"{self.asset}: {display_path(item.path)}: {error}")
 
     def result(self, metadata: dict | None = None, version: str | Callable[[], str] = "",
@@ -184,9 +270,10 @@ class FileBatch:
         """Record every file's result and build the run's metadata. `version`: the model
         space the results belong to (a callable is only asked when there are results, so a
         batch with nothing to do never needs the model)."""
+        self._version = ""
         if self._results:
-            record_results(self.engine, self.asset, version() if callable(version) else version,
-                           self._results.values())
+            self._version = version() if callable(version) else version
+            record_results(self.engine, self.asset, self._version, self._results.values())
         failed = self.failed
         meta: dict = {
             "files": dg.MetadataValue.int(len(self.considered)),
@@ -200,4 +287,44 @@ class FileBatch:
             meta["preview"] = dg.MetadataValue.md(
                 markdown_table(["file", *self.columns, "status"], self._table))
         meta.update(metadata or {})
-        return dg.MaterializeResult(metadata=meta, **kwargs)
+        checks = [*kwargs.pop("check_results", []), dg.AssetCheckResult(
+            check_name=FILE_CHECK, passed=not failed,
+            description=f"{len(failed)} of {len(self._results)} files of this run failed; "
+                        "each file's own result is on its partition",
+            metadata={"failed": dg.MetadataValue.int(len(failed)),
+                      "files": dg.MetadataValue.int(len(self._results))})]
+        return dg.MaterializeResult(metadata=meta, check_results=checks, **kwargs)
+
+    def _facts(self, key: str) -> dict:
+        r = self._results[key]
+        row = self._rows.get(key)
+        facts: dict = {"path": self._names.get(key, row.primary_path if row else ""),
+                       "kind": row.kind if row else "", "status": r.status,
+                       "version": getattr(self, "_version", "")}
+        if r.error:
+            facts["error"] = r.error
+        if r.seconds is not None:
+            facts["seconds"] = dg.MetadataValue.float(round(r.seconds, 3))
+        for name, cell in zip(self.columns, self._cells.get(key, ())):
+            facts[name] = str(cell)[:2000]
+        facts.update(self._extra.get(key, {}))
+        return facts
+
+    def observations(self) -> Iterator[dg.AssetObservation]:
+        """Each file's own facts, on its own partition (the materialisation's metadata is
+        the batch's, repeated on every partition)."""
+        for key in self._results:
+            yield dg.AssetObservation(asset_key=self.context.asset_key, partition=key,
+                                      metadata=self._facts(key))
+
+    def check_evaluations(self) -> Iterator[dg.AssetCheckEvaluation]:
+        """Each file's `file_ok` on its partition (a single-partition run's check result
+        already targets its partition)."""
+        if len(self.context.partition_keys) < 2:
+            return
+        for key, r in self._results.items():
+            yield dg.AssetCheckEvaluation(
+                asset_key=self.context.asset_key, check_name=FILE_CHECK,
+                passed=r.status != "failed", partition=key,
+                metadata={"path": self._names.get(key, ""),
+                          **({"error": r.error} if r.error else {})})

@@ -1,6 +1,9 @@
 """Image assets: CLIP embeddings in pgvector, analysis (captions, objects, colours),
 near-duplicates."""
 
+import contextlib
+from pathlib import Path
+
 import dagster as dg
 from pydantic import Field
 
@@ -12,6 +15,7 @@ from media_assets.lib.clusters.store import assign_new
 from media_assets.lib.images.analysis import (DEFAULT_OBJECTS, DEFAULT_QUESTIONS,
                                               DEFAULT_SCENES, AnalysisSettings, analyse_images,
                                               open_thumbnail)
+from media_assets.lib.images.thumbnails import save_thumbnail
 from media_assets.lib.images.store import (DUPLICATE_DISTANCE, record_near_duplicates,
                                            store_analysis)
 from media_assets.lib.images.vectors import bad_vectors, embedded_keys, store_embeddings
@@ -105,6 +109,11 @@ def image_analysis(context: dg.AssetExecutionContext, config: ImageAnalysisConfi
             continue
         results = analyse_images(gpu.manager, thumbs, settings)
         store_analysis(batch.engine, [(item.key, a) for item, a in zip(chunk, results)])
+        for item, thumb in zip(chunk, thumbs):
+            # The file's own thumbnail in its partition's facts (and the page's cache).
+            with contextlib.suppress(OSError):
+                batch.note(item.key, thumbnail=dg.MetadataValue.path(str(
+                    save_thumbnail(Path(catalog.home) / "thumbnails", item.key, thumb))))
         for item, a in zip(chunk, results):
             batch.ok(item, a.caption + (" *(degraded)*" if a.degraded else ""), a.scene_type,
                      ", ".join(f"{o['name']} {o['confidence']:.2f}" for o in a.objects[:3]),
