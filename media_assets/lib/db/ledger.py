@@ -60,14 +60,15 @@ class ModelLedger:
                 conn.execute(sa.text("DELETE FROM model_leases WHERE holder = :o"), {"o": holder})
 
     def reserve(self, model: str, mb: float, budget_mb: float) -> bool:
-        """Take a lease for `mb` if every live lease on this device, plus it, fits."""
+        """Take a lease for `mb` if every live lease on this machine's device, plus it,
+        fits (a shared catalogue serves many machines: each has its own GPU)."""
         with self.engine.begin() as conn:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
             self._clean(conn)
             used = conn.execute(sa.text(
-                "SELECT coalesce(sum(mb), 0) FROM model_leases WHERE device = :d "
+                "SELECT coalesce(sum(mb), 0) FROM model_leases WHERE device = :d AND host = :h "
                 "AND NOT (holder = :me AND model = :m)"),
-                {"d": self.device, "me": self.holder, "m": model}).scalar_one()
+                {"d": self.device, "h": self.host, "me": self.holder, "m": model}).scalar_one()
             if float(used) + mb > budget_mb:
                 return False
             conn.execute(sa.text(
@@ -91,12 +92,12 @@ class ModelLedger:
                          {"me": self.holder, "m": model})
 
     def used_mb(self) -> float:
-        """Every live lease on this device (all processes)."""
+        """Every live lease on this machine's device (all its processes)."""
         with self.engine.begin() as conn:
             self._clean(conn)
             return float(conn.execute(sa.text(
-                "SELECT coalesce(sum(mb), 0) FROM model_leases WHERE device = :d"),
-                {"d": self.device}).scalar_one())
+                "SELECT coalesce(sum(mb), 0) FROM model_leases WHERE device = :d "
+                "AND host = :h"), {"d": self.device, "h": self.host}).scalar_one())
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.stale_s / 3):
