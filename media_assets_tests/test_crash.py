@@ -35,6 +35,17 @@ def _partial_videos(conn) -> list[str]:
 
 def test_kill_9_mid_batch_then_rerun_completes_without_duplicates(
         settings, catalog, tiny_models, tmp_path):
+    folder = tmp_path / "lib"
+    _videos(folder / "videos")
+    photo_groups(folder / "photos", per_group=3, sources=("coffee", "rocket"))
+    env = {**os.environ, "MEDIA_ASSETS_MODEL_DIR": str(tiny_models)}
+    cmd = [sys.executable, "-m", "media_assets.cli", "ingest", "-q", "--no-clusters",
+           str(folder)]
+    engine = sa.create_engine(settings.database_url)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.monotonic() + 300
+    try:
         while time.monotonic() < deadline:  # kill once some, not all, videos are in
             with engine.connect() as conn:
                 done = conn.execute(sa.text(
