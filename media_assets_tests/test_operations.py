@@ -91,8 +91,10 @@ def test_sensor_asks_again_for_files_whose_run_died(settings, catalog):
                                      cursor=first.cursor) as ctx:
             second = inbox_sensor(ctx)
     assert len(first.run_requests) == 1
-    assert [r.run_key for r in second.run_requests] == [first.run_requests[0].run_key +
-                                                        ":retry1"]
+    assert len(second.run_requests) == 1
+    retry = second.run_requests[0]
+    assert retry.run_key.endswith(":retry1") and retry.tags == first.run_requests[0].tags
+    assert dg.AssetKey("media_file") in retry.asset_selection  # pending: every asset
 
 
 def test_where_names_the_partition_and_each_asset(settings, catalog, tiny_models, tmp_path,

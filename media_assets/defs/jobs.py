@@ -97,14 +97,20 @@ class PlannedRun:
 
 
 def plan_runs(engine, order: list[str], config: ModelConfig, batch_size: int,
-              pending: list[str]) -> tuple[list[PlannedRun], list[str], dict[str, str]]:
+              pending: list[str], only: set[str] | None = None,
+              ) -> tuple[list[PlannedRun], list[str], dict[str, str]]:
     """The runs that finish the catalogue: every available asset for `pending` files, and
     for catalogued files with unfinished work (a crash, a model that was missing, a model
     change) the assets left to do and everything downstream of them. `order`: the partition
     keys as Dagster orders them (a ranged run covers a contiguous stretch). Returns the
-    runs, the keys completed by them beyond `pending`, and the assets left out."""
+    runs, the keys completed by them beyond `pending`, and the assets left out. `only`: plan
+    for these keys alone (the files of runs that died)."""
     assets, left_out = available_assets(config)
     groups = left_over(engine, resume_plan(assets, config), set(pending))
+    if only is not None:
+        pending = [k for k in pending if k in only]
+        groups = {names: kept for names, keys in groups.items()
+                  if (kept := [k for k in keys if k in only])}
     runs = [PlannedRun(b, [a.key for a in assets])
             for b in plan_batches(order, set(pending), batch_size)]
     for names, keys in groups.items():

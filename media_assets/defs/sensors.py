@@ -5,7 +5,7 @@ import json
 
 import dagster as dg
 
-from media_assets.defs.jobs import clusters_job, media_job
+from media_assets.defs.jobs import clusters_job, media_job, plan_runs
 from media_assets.defs.partitions import RANGE_END, RANGE_START, media_files, range_tags
 from media_assets.defs.resources import CatalogResource, GpuResource, InboxResource
 from media_assets.lib.clusters.store import changes_since_last_run
@@ -37,16 +37,43 @@ def keys_of_runs(instance: dg.DagsterInstance, order: list[str],
     return keys
 
 
-@dg.sensor(job=media_job, minimum_interval_seconds=15,
+def reap_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the runs whose worker process is gone from this machine (`kill -9`, an
+    OOM kill): Dagster's default launcher cannot check a run worker's health, so such a
+    run would stay STARTED for good and hold the `gpu` pool slot. Only for the default
+    (same-machine) launcher; the k8s and Docker launchers check health themselves."""
+    import psutil
+    from dagster._core.launcher import DefaultRunLauncher
+
+    if not isinstance(instance.run_launcher, DefaultRunLauncher):
+        return []
+    reaped = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[
+            dg.DagsterRunStatus.STARTED]), limit=100):
+        records = instance.get_records_for_run(
+            run.run_id, of_type=dg.DagsterEventType.RUN_START, limit=1).records
+        pid = records[0].event_log_entry.dagster_event.pid if records else None
+        if pid is None or psutil.pid_exists(pid):
+            continue
+        instance.report_run_failed(run, f"the run's worker process (pid {pid}) is gone: "
+                                        "killed or crashed; its files will be asked for again")
+        reaped.append(run.run_id)
+    return reaped
+
+
+@dg.sensor(job=media_job, minimum_interval_seconds=Settings.from_env().sensor_interval_s,
            default_status=dg.DefaultSensorStatus.RUNNING,
            description="Watches the inbox folder: settled new files are hashed and registered, "
                        "each new content becomes a `media_files` partition, and batches of up "
                        "to `batch_size` partitions become `media_job` runs.")
 def inbox_sensor(context: dg.SensorEvaluationContext, catalog: CatalogResource,
-                 inbox: InboxResource) -> dg.SensorResult:
+                 inbox: InboxResource, gpu: GpuResource) -> dg.SensorResult:
     """Watch the inbox (recursively): register settled files by content hash, add a partition
     per new content, and request one run per batch of up to `batch_size` new partitions."""
     state = json.loads(context.cursor) if context.cursor else {}
+    for run_id in reap_dead_runs(context.instance):
+        context.log.warning(f"run {run_id} lost its worker process: marked failed, so its "
+                            "files are asked for again and the gpu pool is freed")
     engine = catalog.get().engine
     ready, changing = find_ready([inbox.inbox], state.get("changing", {}), inbox.settle_seconds)
     registration, left = register_ready(engine, ready, max_new=inbox.max_new_per_tick)
@@ -59,20 +86,25 @@ def inbox_sensor(context: dg.SensorEvaluationContext, catalog: CatalogResource,
     for batch in plan_batches(existing + new_keys, set(new_keys), inbox.batch_size):
         digest = hashlib.sha256(",".join(batch).encode()).hexdigest()[:16]
         run_requests.append(dg.RunRequest(run_key=f"media:{digest}", tags=range_tags(batch)))
-    # Files whose run died (terminated, killed, failed before media_file) stay pending: ask
-    # again when no run for them is in flight, a few times per batch.
+    # Files whose run died (terminated, killed, failed) are asked for again, with the
+    # assets they still need (pending files: all of them; catalogued ones: what is left),
+    # when no run for them is in flight, a few times per batch.
     retries = state.get("retries", {})
-    orphans = [k for k in pending if k in known] if pending else []
-    if orphans:
-        dead = keys_of_runs(context.instance, existing, DEAD)
-        busy = keys_of_runs(context.instance, existing, ACTIVE)
-        for batch in plan_batches(existing, (set(orphans) & dead) - busy, inbox.batch_size):
-            digest = hashlib.sha256(",".join(batch).encode()).hexdigest()[:16]
+    dead = keys_of_runs(context.instance, existing, DEAD)
+    if dead:
+        dead -= keys_of_runs(context.instance, existing, ACTIVE)
+        again, _, _ = plan_runs(engine, existing, gpu.config(), inbox.batch_size,
+                                [k for k in pending if k in dead], only=dead) if dead else (
+            [], [], {})
+        for run in again:
+            digest = hashlib.sha256(",".join(run.keys + [str(a) for a in run.selection])
+                                    .encode()).hexdigest()[:16]
             attempt = retries.get(digest, 0) + 1
             if attempt <= MAX_RETRIES:
                 retries[digest] = attempt
-                run_requests.append(dg.RunRequest(run_key=f"media:{digest}:retry{attempt}",
-                                                  tags=range_tags(batch)))
+                run_requests.append(dg.RunRequest(
+                    run_key=f"media:{digest}:retry{attempt}", tags=range_tags(run.keys),
+                    asset_selection=run.selection))
     for path, status, error in registration.problems:  # recorded once: named once
         context.log.warning(f"{status}: {display_path(path)}: {error}")
     cursor = json.dumps({"changing": changing, "retries": dict(list(retries.items())[-1000:])})

@@ -109,6 +109,7 @@ class Settings:
     recluster_fraction: float = 0.2
     recluster_min_new: int = 10
     shared_budget: bool = True
+    sensor_interval_s: int = 15
     api_max_request_mb: int = 64
     api_token: str | None = None
     api_idle_unload_s: float = 300.0
@@ -135,6 +136,7 @@ class Settings:
             recluster_fraction=_float("MEDIA_ASSETS_RECLUSTER_FRACTION", 0.2),
             recluster_min_new=_int("MEDIA_ASSETS_RECLUSTER_MIN_NEW", 10, minimum=1),
             shared_budget=_bool("MEDIA_ASSETS_SHARED_BUDGET", True),
+            sensor_interval_s=_int("MEDIA_ASSETS_SENSOR_INTERVAL_S", 15, minimum=1),
             api_max_request_mb=_int("MEDIA_ASSETS_API_MAX_REQUEST_MB", 64, minimum=1),
             api_token=env.get("MEDIA_ASSETS_API_TOKEN") or None,
             api_idle_unload_s=_float("MEDIA_ASSETS_API_IDLE_UNLOAD_S", 300.0),

@@ -1,0 +1,98 @@
+"""The daemon, the run queue and the `gpu` pool together: a real `dagster-daemon` on a
+PostgreSQL-backed instance, fed by the inbox sensor. Runs with model assets never hold the
+pool at once (from the recorded events), and a run whose worker is `kill -9`'d is marked
+failed, frees the pool, and its files are asked for again and catalogued."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import sqlalchemy as sa
+
+from media_assets.lib.samples import photo_groups
+from media_assets.lib.settings import PROJECT_ROOT
+
+GPU_STEPS = {"image_embeddings", "image_analysis", "image_duplicates"}
+
+
+def _wait(what, predicate, timeout: float = 240):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _gpu_window(instance, run_id) -> tuple[float, float] | None:
+    times = [r.event_log_entry.timestamp for r in instance.get_records_for_run(run_id).records
+             if r.event_log_entry.dagster_event
+             and r.event_log_entry.dagster_event.event_type_value in ("STEP_START",
+                                                                      "STEP_SUCCESS")
+             and r.event_log_entry.step_key in GPU_STEPS]
+    return (min(times), max(times)) if times else None
+
+
+def test_daemon_queue_and_pool_and_a_killed_run(settings, catalog, tiny_models, monkeypatch):
+    from media_assets.cli import _instance
+
+    env = {"MEDIA_ASSETS_MODEL_DIR": str(tiny_models), "MEDIA_ASSETS_BATCH_SIZE": "2",
+           "MEDIA_ASSETS_SENSOR_INTERVAL_S": "2"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    instance = _instance(settings, catalog)  # DAGSTER_HOME on PostgreSQL, gpu pool = 1
+    home = Path(os.environ["DAGSTER_HOME"])
+    # Slots of a run that ended without freeing them are freed after 1 s here (30 s in the
+    # shipped dagster.yaml), to keep the test short.
+    config = (home / "dagster.yaml").read_text()
+    (home / "dagster.yaml").write_text(config.replace(
+        "free_slots_after_run_end_seconds: 30", "free_slots_after_run_end_seconds: 1"))
+    photo_groups(settings.inbox / "a", per_group=2, sources=("coffee", "rocket"))  # 2 runs
+    daemon = subprocess.Popen([str(Path(sys.executable).with_name("dagster-daemon")), "run",
+                               "-w", str(PROJECT_ROOT / "workspace.yaml")],
+                              cwd=PROJECT_ROOT, env=dict(os.environ), start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        def finished(n):
+            runs = instance.get_runs(filters=dg.RunsFilter(job_name="media_job"))
+            done = [r for r in runs if r.status == dg.DagsterRunStatus.SUCCESS]
+            return done if len(done) >= n else None
+
+        runs = _wait("two queued runs to succeed", lambda: finished(2))
+        windows = sorted(w for w in (_gpu_window(instance, r.run_id) for r in runs) if w)
+        assert len(windows) == 2
+        assert windows[0][1] <= windows[1][0]  # the gpu pool: one run's model steps at a time
+
+        # A run killed with -9 while it works: marked failed, the pool freed, files redone.
+        photo_groups(settings.inbox / "b", per_group=2, sources=("astronaut",))
+        started = _wait("a third run to start", lambda: next(
+            (r for r in instance.get_runs(filters=dg.RunsFilter(
+                job_name="media_job", statuses=[dg.DagsterRunStatus.STARTED]))), None))
+        start = instance.get_records_for_run(
+            started.run_id, of_type=dg.DagsterEventType.RUN_START, limit=1)
+        pid = _wait("the run worker's pid", lambda: instance.get_records_for_run(
+            started.run_id, of_type=dg.DagsterEventType.RUN_START, limit=1).records)[0] \
+            .event_log_entry.dagster_event.pid
+        os.kill(pid, signal.SIGKILL)
+        failed = _wait("the killed run to be marked failed", lambda: instance.get_run_by_id(
+            started.run_id).status == dg.DagsterRunStatus.FAILURE)
+        assert failed and start is not None
+        _wait("the pool to be free", lambda: not instance.event_log_storage
+              .get_concurrency_info("gpu").claimed_slots)
+        with catalog.engine.connect() as conn:
+            _wait("the killed run's files to be catalogued by a retry", lambda: conn.execute(
+                sa.text("SELECT count(*) FROM image_analysis")).scalar() == 6)
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        try:
+            daemon.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
+        instance.dispose()
