@@ -5,6 +5,7 @@ failed, frees the pool, and its files are asked for again and catalogued."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -90,9 +91,16 @@ def test_daemon_queue_and_pool_and_a_killed_run(settings, catalog, tiny_models, 
             _wait("the killed run's files to be catalogued by a retry", lambda: conn.execute(
                 sa.text("SELECT count(*) FROM image_analysis")).scalar() == 6)
     finally:
+        # The daemon and what it started (its code server, run workers), none left behind.
+        import psutil
+
+        family = [daemon.pid] + [c.pid for c in psutil.Process(daemon.pid).children(True)]
         os.killpg(daemon.pid, signal.SIGTERM)
         try:
             daemon.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(daemon.pid, signal.SIGKILL)
+        for pid in family[1:]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         instance.dispose()
