@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import warnings
 from pathlib import Path
@@ -129,8 +130,10 @@ def _run_batches(settings: Settings, catalog, quiet: bool) -> tuple[list[str], i
     from media_assets.defs.jobs import PER_FILE_ASSETS, plan_runs
     from media_assets.defs.partitions import media_files, range_tags
     from media_assets.defs.resources import resources_from_settings
+    from media_assets.defs.sensors import HOST_TAG
     from media_assets.lib.files.store import FileStore
 
+    host = socket.gethostname()  # the sensor's dead-run check looks at pids on this host
     pending = FileStore(catalog.engine).pending_keys()
     known = instance.get_dynamic_partitions(media_files.name)
     # Partitions first: a catalogue made by another Dagster instance, or before one existed.
@@ -152,7 +155,8 @@ def _run_batches(settings: Settings, catalog, quiet: bool) -> tuple[list[str], i
             # media_job's assets, with this process's resources and only the assets whose
             # models are here.
             result = dg.materialize(PER_FILE_ASSETS, instance=instance,
-                                    tags=range_tags(run.keys), run_config=quiet_logs,
+                                    tags={**range_tags(run.keys), HOST_TAG: host},
+                                    run_config=quiet_logs,
                                     raise_on_error=False, resources=resources,
                                     selection=run.selection)
             if not result.success:

@@ -16,6 +16,7 @@ from media_assets.lib.settings import Settings
 
 
 MAX_RETRIES = 3
+HOST_TAG = "media_assets/host"  # where a CLI run's process lives (daemon runs: this host)
 ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
           dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 # A `kill -9`'d run is marked failed by run monitoring (dagster.yaml).
@@ -42,14 +43,18 @@ def reap_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     OOM kill): Dagster's default launcher cannot check a run worker's health, so such a
     run would stay STARTED for good and hold the `gpu` pool slot. Only for the default
     (same-machine) launcher; the k8s and Docker launchers check health themselves."""
+    import socket
+
     import psutil
     from dagster._core.launcher import DefaultRunLauncher
 
     if not isinstance(instance.run_launcher, DefaultRunLauncher):
         return []
-    reaped = []
+    reaped, here = [], socket.gethostname()
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=[
             dg.DagsterRunStatus.STARTED]), limit=100):
+        if run.tags.get(HOST_TAG, here) != here:
+            continue  # `ingest` on another machine: its pid means nothing here
         records = instance.get_records_for_run(
             run.run_id, of_type=dg.DagsterEventType.RUN_START, limit=1).records
         pid = records[0].event_log_entry.dagster_event.pid if records else None
