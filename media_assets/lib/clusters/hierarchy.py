@@ -12,12 +12,11 @@ the LLM.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from dataclasses import asdict, dataclass
 
-from media_assets.lib.models.text import generate
+from media_assets.lib.models.text import generate, json_object
 
 MIN_TAGS, MAX_TAGS = 10, 20
 MAX_PART = 40  # characters per hierarchy level / folder name
@@ -136,15 +135,9 @@ def build_prompt(label: LabelView) -> list[dict]:
 def parse_answer(text: str, label: LabelView) -> tuple[tuple | None, str]:
     """((hierarchy, folder_path, tags, description), "ok" or what was repaired), or (None,
     why it is invalid). Never raises on model output."""
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
-        return None, "no JSON object in the answer"
-    try:
-        answer = json.loads(text[start:end + 1])
-    except json.JSONDecodeError as exc:
-        return None, f"answer is not valid JSON ({exc.msg})"
-    if not isinstance(answer, dict):
-        return None, "answer is not a JSON object"
+    answer, why = json_object(text)
+    if answer is None:
+        return None, why
     hierarchy = answer.get("hierarchy")
     if (not isinstance(hierarchy, list) or not 2 <= len(hierarchy) <= MAX_DEPTH
             or not all(isinstance(h, str) and h.strip() for h in hierarchy)):

@@ -13,7 +13,7 @@ import re
 from dataclasses import replace
 
 from media_assets.lib.json_docs.schema import SchemaDesign
-from media_assets.lib.models.text import generate
+from media_assets.lib.models.text import generate, json_object
 
 SAMPLE_DOCS = 5
 MAX_DOC_CHARS = 600
@@ -43,15 +43,9 @@ def build_prompt(design: SchemaDesign, records: list, comment: str | None) -> li
 
 def parse_answer(text: str, design: SchemaDesign) -> tuple[SchemaDesign | None, str]:
     """(improved design or None, status). Never raises on bad model output."""
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
-        return None, "no JSON object in the answer"
-    try:
-        answer = json.loads(text[start:end + 1])
-    except json.JSONDecodeError as exc:
-        return None, f"answer is not valid JSON ({exc.msg})"
-    if not isinstance(answer, dict):
-        return None, "answer is not a JSON object"
+    answer, why = json_object(text)
+    if answer is None:
+        return None, why
     name = answer.get("table_name")
     if not isinstance(name, str) or not _TABLE.match(name) or "__" in name:
         return None, f"unsafe or missing table_name {str(name)[:60]!r}"

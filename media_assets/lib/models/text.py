@@ -3,6 +3,7 @@ hierarchies and the HTTP API's /generate."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 
@@ -31,3 +32,18 @@ def generate(bundle, messages: list[dict], max_new_tokens: int = 400,
         if stop and stop in text:
             text = text[:text.index(stop)]
     return Generated(text, int(len(new)))
+
+
+def json_object(text: str) -> tuple[dict | None, str]:
+    """The JSON object in an LLM's answer (models wrap it in prose or a code fence), or
+    (None, why not). Never raises on model output."""
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return None, "no JSON object in the answer"
+    try:
+        answer = json.loads(text[start:end + 1])
+    except json.JSONDecodeError as exc:
+        return None, f"answer is not valid JSON ({exc.msg})"
+    if not isinstance(answer, dict):
+        return None, "answer is not a JSON object"
+    return answer, ""

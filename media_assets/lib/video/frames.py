@@ -21,16 +21,23 @@ class Frame:
     reason: str  # "interval" or "scene_change"
 
 
+def _video_stream(container):
+    """The first real video stream (cover art in audio files is a video stream too)."""
+    import av
+
+    streams = [s for s in container.streams.video
+               if not s.disposition & av.stream.Disposition.attached_pic]
+    if not streams:
+        raise ValueError("no video stream")
+    return streams[0]
+
+
 def sample_frames(path: str, every_s: float = 2.0, scene_changes: bool = True,
                   max_frames: int = 2000) -> Iterator[Frame]:
     import av
 
     with av.open(path, metadata_errors="ignore") as container:
-        streams = [s for s in container.streams.video
-                   if not s.disposition & av.stream.Disposition.attached_pic]
-        if not streams:
-            raise ValueError("no video stream")
-        stream = streams[0]
+        stream = _video_stream(container)
         stream.thread_type = "AUTO"
         next_at, last_kept, prev, count = 0.0, -1e9, None, 0
         for frame in container.decode(stream):
@@ -67,11 +74,7 @@ def frame_at(path: str, ms: int, size: int = THUMB) -> Image.Image:
     import av
 
     with av.open(path, metadata_errors="ignore") as container:
-        streams = [s for s in container.streams.video
-                   if not s.disposition & av.stream.Disposition.attached_pic]
-        if not streams:
-            raise ValueError("no video stream")
-        stream = streams[0]
+        stream = _video_stream(container)
         target = max(0, ms) / 1000
         if stream.time_base:
             container.seek(int(target / stream.time_base), stream=stream, backward=True)
