@@ -40,8 +40,8 @@ PREVIEW_ROWS = 50
 KINDS_KEY, MODEL_KEY = "media_assets/file_kinds", "media_assets/model_role"
 OWNER = "team:media-catalog"
 FILE_CHECK = "file_ok"
-# The FileBatch of the asset running in this thread, for the decorator's wrapper.
-_BATCHES: contextvars.ContextVar[list] = contextvars.ContextVar("media_assets_batches")
+# The FileFacts of the asset running in this thread, for the decorator's wrapper.
+_FACTS: contextvars.ContextVar[list] = contextvars.ContextVar("media_assets_facts")
 
 
 def per_file_asset(*, group_name: str, file_kinds: Sequence[str], deps=(),
@@ -66,18 +66,18 @@ def per_file_asset(*, group_name: str, file_kinds: Sequence[str], deps=(),
 
         @functools.wraps(fn)
         def with_file_events(*args, **kw):
-            token = _BATCHES.set([])
+            token = _FACTS.set([])
             try:
                 result = fn(*args, **kw)
-                batches = _BATCHES.get()
+                made = _FACTS.get()
             finally:
-                _BATCHES.reset(token)
-            batch = batches[-1] if batches else None
-            if batch is not None:
-                yield from batch.observations()
+                _FACTS.reset(token)
+            facts = made[-1] if made else None
+            if facts is not None:
+                yield from facts.observations()
             yield result
-            if batch is not None:
-                yield from batch.check_evaluations()
+            if facts is not None:
+                yield from facts.check_evaluations()
 
         return dg.asset(partitions_def=media_files, deps=list(deps), group_name=group_name,
                         owners=[OWNER], check_specs=checks,
@@ -89,21 +89,28 @@ def per_file_asset(*, group_name: str, file_kinds: Sequence[str], deps=(),
 
 
 class FileFacts:
-    """Per-file observations and `file_ok` evaluations for an asset that does not loop with
-    `FileBatch` (`media_file`, which decides every file's verdict at once)."""
+    """Each file's facts and verdict for one run: its observations and `file_ok`
+    evaluations, yielded by the decorator's wrapper. `FileBatch.result` makes one;
+    `media_file`, which decides every file's verdict at once, makes its own."""
 
     def __init__(self, context: dg.AssetExecutionContext, facts: dict[str, dict],
                  failed: dict[str, str]):
         self.context, self.facts, self.failed = context, facts, failed
         with contextlib.suppress(LookupError):
-            _BATCHES.get().append(self)
+            _FACTS.get().append(self)
 
     def summary(self) -> dg.AssetCheckResult:
+        """The run's `file_ok` result (a check's output must be yielded once per step)."""
         return dg.AssetCheckResult(
             check_name=FILE_CHECK, passed=not self.failed,
-            description=f"{len(self.failed)} of {len(self.facts)} files of this run were not "
-                        "catalogued; each file's own result is on its partition",
-            metadata={"failed": dg.MetadataValue.int(len(self.failed))})
+            description=f"{len(self.failed)} of {len(self.facts)} files of this run failed; "
+                        "each file's own result is on its partition",
+            metadata={"failed": dg.MetadataValue.int(len(self.failed)),
+                      "files": dg.MetadataValue.int(len(self.facts))})
+
+    def observations(self) -> Iterator[dg.AssetObservation]:
+        """Each file's own facts, on its own partition (the materialisation's metadata is
+        the batch's, repeated on every partition)."""
 
     def observations(self) -> Iterator[dg.AssetObservation]:
         for key, facts in self.facts.items():
@@ -111,6 +118,8 @@ class FileFacts:
                                       metadata=facts)
 
     def check_evaluations(self) -> Iterator[dg.AssetCheckEvaluation]:
+        """Each file's `file_ok` on its partition (a single-partition run's summary
+        already targets its partition)."""
         if len(self.context.partition_keys) < 2:
             return
         for key, facts in self.facts.items():
@@ -186,8 +195,6 @@ class FileBatch:
         self._cells: dict[str, tuple] = {}  # key -> its preview cells
         self._names: dict[str, str] = {}  # key -> display path
         self._extra: dict[str, dict] = {}  # key -> more facts for its observation
-        with contextlib.suppress(LookupError):
-            _BATCHES.get().append(self)
         self._start = time.perf_counter()
         store = FileStore(self.engine)
         rows = store.get(context.partition_keys)
@@ -270,10 +277,9 @@ class FileBatch:
         """Record every file's result and build the run's metadata. `version`: the model
         space the results belong to (a callable is only asked when there are results, so a
         batch with nothing to do never needs the model)."""
-        self._version = ""
+        version = (version() if callable(version) else version) if self._results else ""
         if self._results:
-            self._version = version() if callable(version) else version
-            record_results(self.engine, self.asset, self._version, self._results.values())
+            record_results(self.engine, self.asset, version, self._results.values())
         failed = self.failed
         meta: dict = {
             "files": dg.MetadataValue.int(len(self.considered)),
@@ -287,20 +293,17 @@ class FileBatch:
             meta["preview"] = dg.MetadataValue.md(
                 markdown_table(["file", *self.columns, "status"], self._table))
         meta.update(metadata or {})
-        checks = [*kwargs.pop("check_results", []), dg.AssetCheckResult(
-            check_name=FILE_CHECK, passed=not failed,
-            description=f"{len(failed)} of {len(self._results)} files of this run failed; "
-                        "each file's own result is on its partition",
-            metadata={"failed": dg.MetadataValue.int(len(failed)),
-                      "files": dg.MetadataValue.int(len(self._results))})]
+        facts = FileFacts(self.context, {k: self._facts(k, version) for k in self._results},
+                          failed)
+        checks = [*kwargs.pop("check_results", []), facts.summary()]
         return dg.MaterializeResult(metadata=meta, check_results=checks, **kwargs)
 
-    def _facts(self, key: str) -> dict:
+    def _facts(self, key: str, version: str) -> dict:
         r = self._results[key]
         row = self._rows.get(key)
         facts: dict = {"path": self._names.get(key, row.primary_path if row else ""),
                        "kind": row.kind if row else "", "status": r.status,
-                       "version": getattr(self, "_version", "")}
+                       "version": version}
         if r.error:
             facts["error"] = r.error
         if r.seconds is not None:
@@ -309,22 +312,3 @@ class FileBatch:
             facts[name] = str(cell)[:2000]
         facts.update(self._extra.get(key, {}))
         return facts
-
-    def observations(self) -> Iterator[dg.AssetObservation]:
-        """Each file's own facts, on its own partition (the materialisation's metadata is
-        the batch's, repeated on every partition)."""
-        for key in self._results:
-            yield dg.AssetObservation(asset_key=self.context.asset_key, partition=key,
-                                      metadata=self._facts(key))
-
-    def check_evaluations(self) -> Iterator[dg.AssetCheckEvaluation]:
-        """Each file's `file_ok` on its partition (a single-partition run's check result
-        already targets its partition)."""
-        if len(self.context.partition_keys) < 2:
-            return
-        for key, r in self._results.items():
-            yield dg.AssetCheckEvaluation(
-                asset_key=self.context.asset_key, check_name=FILE_CHECK,
-                passed=r.status != "failed", partition=key,
-                metadata={"path": self._names.get(key, ""),
-                          **({"error": r.error} if r.error else {})})

@@ -24,11 +24,14 @@ DEAD = [dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
 def keys_of_runs(instance: dg.DagsterInstance, order: list[str],
-                 statuses: list[dg.DagsterRunStatus], limit: int = 500) -> set[str]:
-    """Partitions covered by the latest runs in these states."""
+                 statuses: list[dg.DagsterRunStatus], limit: int = 500,
+                 runs: list[dg.DagsterRun] | None = None) -> set[str]:
+    """Partitions covered by `runs`, or by the latest runs in these states."""
     index = {k: i for i, k in enumerate(order)}
     keys: set[str] = set()
-    for run in instance.get_runs(filters=dg.RunsFilter(statuses=statuses), limit=limit):
+    if runs is None:
+        runs = instance.get_runs(filters=dg.RunsFilter(statuses=statuses), limit=limit)
+    for run in runs:
         tags = run.tags
         start, end = tags.get(RANGE_START), tags.get(RANGE_END)
         if start in index and end in index:
@@ -91,16 +94,19 @@ def inbox_sensor(context: dg.SensorEvaluationContext, catalog: CatalogResource,
     for batch in plan_batches(existing + new_keys, set(new_keys), inbox.batch_size):
         digest = hashlib.sha256(",".join(batch).encode()).hexdigest()[:16]
         run_requests.append(dg.RunRequest(run_key=f"media:{digest}", tags=range_tags(batch)))
-    # Files whose run died (terminated, killed, failed) are asked for again, with the
-    # assets they still need (pending files: all of them; catalogued ones: what is left),
-    # when no run for them is in flight, a few times per batch.
-    retries = state.get("retries", {})
-    dead = keys_of_runs(context.instance, existing, DEAD)
+    # Files of runs that died (terminated, killed, failed) since the last tick are asked
+    # for again, with the assets they still need (pending files: all of them; catalogued
+    # ones: what is left), when no run for them is in flight, a few times per batch.
+    retries, seen = state.get("retries", {}), state.get("dead_seen", [])
+    known_dead = set(seen)
+    died = [r for r in context.instance.get_runs(filters=dg.RunsFilter(statuses=DEAD),
+                                                 limit=500) if r.run_id not in known_dead]
+    seen = (seen + [r.run_id for r in died])[-1000:]
+    dead = (keys_of_runs(context.instance, existing, DEAD, runs=died)
+            - keys_of_runs(context.instance, existing, ACTIVE)) if died else set()
     if dead:
-        dead -= keys_of_runs(context.instance, existing, ACTIVE)
         again, _, _ = plan_runs(engine, existing, gpu.config(), inbox.batch_size,
-                                [k for k in pending if k in dead], only=dead) if dead else (
-            [], [], {})
+                                [k for k in pending if k in dead], only=dead)
         for run in again:
             digest = hashlib.sha256(",".join(run.keys + [str(a) for a in run.selection])
                                     .encode()).hexdigest()[:16]
@@ -112,7 +118,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext, catalog: CatalogResource,
                     asset_selection=run.selection))
     for path, status, error in registration.problems:  # recorded once: named once
         context.log.warning(f"{status}: {display_path(path)}: {error}")
-    cursor = json.dumps({"changing": changing, "retries": dict(list(retries.items())[-1000:])})
+    cursor = json.dumps({"changing": changing, "retries": dict(list(retries.items())[-1000:]),
+                         "dead_seen": seen})
     if not run_requests and not registration.problems:
         reason = (f"{len(changing)} files still being written" if changing
                   else f"no new files ({registration.unchanged} known)")

@@ -13,7 +13,7 @@ from media_assets.defs.resources import CatalogResource, GpuResource
 from media_assets.lib.clusters.hierarchy import LabelView, enrich
 from media_assets.lib.clusters.labels import label_clusters
 from media_assets.lib.clusters.method import cluster_vectors
-from media_assets.lib.clusters.store import (clusters_of, clusters_to_label, label_digest,
+from media_assets.lib.clusters.store import (cluster_count, clusters_of, clusters_to_label, label_digest,
                                              labels_of, load_vectors, overview, save_full_run,
                                              similar_clusters, store_hierarchy, store_label)
 from media_assets.lib.clusters.visuals import representative_images
@@ -121,7 +121,7 @@ def cluster_labels(context: dg.AssetExecutionContext, config: ClusterLabelConfig
             if label.degraded:
                 degraded.append(label.degraded_reason or "")
     metadata: dict = {"labelled": dg.MetadataValue.int(labelled),
-                      "unchanged": dg.MetadataValue.int(len(clusters_of(engine, model_ref))
+                      "unchanged": dg.MetadataValue.int(cluster_count(engine, model_ref)
                                                         - labelled),
                       "degraded": dg.MetadataValue.int(len(degraded)),
                       "preview": dg.MetadataValue.md(_preview(engine, model_ref))}

@@ -69,7 +69,7 @@ def video_frames(context: dg.AssetExecutionContext, config: VideoFramesConfig,
     if total:
         # Between full cluster runs, new videos join the nearest cluster when close enough.
         metadata["joined_clusters"] = dg.MetadataValue.int(
-            assign_new(batch.engine, clip_model_ref(gpu.config()), embedded))
+            assign_new(batch.engine, model_ref, embedded))
         metadata.update(gpu.report(Role.CLIP))
     return batch.result(metadata, version=lambda: clip_model_ref(gpu.config()))
 

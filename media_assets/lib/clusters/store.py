@@ -95,14 +95,13 @@ def save_full_run(engine: sa.Engine, model_ref: str, v: Vectors, labels: np.ndar
     found = summarise(v, labels)
     with engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM clusters WHERE model_id <> :m"), {"m": model_ref})
-        old: dict[int, set] = {}
+        old: dict[int, set] = {}  # every old cluster, with its members (maybe none left)
         for cid, key in conn.execute(sa.text(
-                "SELECT c.id, m.key FROM clusters c JOIN cluster_members m ON m.cluster_id = c.id "
-                "WHERE c.model_id = :m"), {"m": model_ref}):
-            old.setdefault(cid, set()).add(key)
-        for (cid,) in conn.execute(sa.text("SELECT id FROM clusters WHERE model_id = :m"),
-                                   {"m": model_ref}):
-            old.setdefault(cid, set())
+                "SELECT c.id, m.key FROM clusters c LEFT JOIN cluster_members m "
+                "ON m.cluster_id = c.id WHERE c.model_id = :m"), {"m": model_ref}):
+            members = old.setdefault(cid, set())
+            if key is not None:
+                members.add(key)
         kept = match_ids(old, [set(c.members) for c in found], MIN_JACCARD)
         dropped = [cid for cid in old if cid not in kept.values()]
         if dropped:
@@ -213,6 +212,12 @@ def clusters_of(engine: sa.Engine, model_ref: str, ids: list[int] | None = None,
             "ORDER BY size DESC, id"), {"m": model_ref, "ids": ids}).all()
     return [ClusterRow(r.id, r.size, from_pgvector(r.c),
                        list(zip(r.representatives, r.rep_frames))) for r in rows]
+
+
+def cluster_count(engine: sa.Engine, model_ref: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM clusters WHERE model_id = :m"),
+                                {"m": model_ref}).scalar_one())
 
 
 def clusters_to_label(engine: sa.Engine, model_ref: str) -> list[int]:
