@@ -4,13 +4,23 @@ Links (symlinks by default, hard links or copies by option) are recorded in a ma
 DEST. A re-run makes what is missing, removes what it made that is no longer right, and
 never touches a file it did not make: a path taken by someone else's file gets the next
 free name instead.
+
+Confinement: everything inside DEST is reached from a handle on DEST, one folder at a time
+(`openat` with `O_NOFOLLOW | O_DIRECTORY`), never by a path the kernel resolves. A symbolic
+link, a file or another file system where a folder should be is reported and left alone,
+so neither a link planted in DEST nor a manifest edited by hand can make `organize` read,
+write or delete anything outside DEST. An entry is removed only when it is still the very
+file it made: the same inode on the same device (and, for a symlink, the same target).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
-import shutil
+import stat
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +29,8 @@ from media_assets.lib.clusters.hierarchy import safe_part, sanitize_folder_path
 MANIFEST = ".media-assets-organize.json"
 UNSORTED = "Unsorted"
 MODES = ("symlink", "hardlink", "copy")
+MAX_MANIFEST_BYTES = 256 * 1024 * 1024
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass
@@ -28,7 +40,12 @@ class Outcome:
     removed: int = 0
     foreign: list[str] = field(default_factory=list)  # paths left alone: not ours
     missing: list[str] = field(default_factory=list)  # catalogued, but no longer readable
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)   # incl. links in the way, bad entries
+
+
+class Blocked(Exception):
+    """Something in DEST that `organize` will not pass through (a symlink, a file where a
+    folder should be, another file system); the message says what and where."""
 
 
 def _file_name(path: str, key: str, taken: set[str]) -> str:
@@ -54,26 +71,98 @@ def plan(members: dict[str | None, list[tuple[str, str]]]) -> dict[str, tuple[st
     return out
 
 
-def _load_manifest(dest: Path) -> dict:
-    try:
-        return json.loads((dest / MANIFEST).read_text())["entries"]
-    except (FileNotFoundError, KeyError, ValueError):
-        return {}
+def split_rel(rel) -> list[str] | None:
+    """The parts of a path relative to DEST, or None when it is not one: absolute, empty
+    parts, `.` or `..`, NUL, or the manifest itself."""
+    if not isinstance(rel, str) or not rel or rel.startswith("/"):
+        return None
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") or "\x00" in p for p in parts):
+        return None
+    if parts[0] in (MANIFEST,) or parts[0].startswith(MANIFEST + "."):
+        return None
+    return parts
 
 
-def _is_ours(path: Path, entry: dict) -> bool:
-    """Still exactly what we made: the same link target, or the same inode."""
+class _Tree:
+    """DEST, opened once; folders inside it opened relative to it, never through a link."""
+
+    def __init__(self, dest: Path):
+        self.dest = dest
+        self.fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.dev = os.fstat(self.fd).st_dev
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def _what(self, dir_fd: int, name: str, where: str) -> str:
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError as exc:
+            return f"{where}: cannot open the folder ({exc.strerror}): left alone"
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                target = os.readlink(name, dir_fd=dir_fd)
+            except OSError:
+                target = "?"
+            return (f"{where}: a symbolic link (to {target}) is where a folder goes: left "
+                    "alone, and nothing is made or removed through it")
+        if not stat.S_ISDIR(st.st_mode):
+            return f"{where}: a file is where a folder goes: left alone"
+        return f"{where}: cannot open the folder: left alone"
+
+    @contextmanager
+    def folder(self, parts: list[str], create: bool):
+        """A handle on the folder DEST/<parts>, made when `create`; raises Blocked when the
+        way passes through anything but real folders on DEST's file system, and
+        FileNotFoundError when it is missing and not to be made."""
+        fd = os.dup(self.fd)
+        try:
+            for i, name in enumerate(parts):
+                where = "/".join(parts[:i + 1])
+                try:
+                    nxt = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    try:
+                        os.mkdir(name, 0o777, dir_fd=fd)
+                    except FileExistsError:
+                        pass  # made meanwhile: opened below like any other
+                    try:
+                        nxt = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                    except OSError as exc:
+                        raise Blocked(self._what(fd, name, where)) from exc
+                except OSError as exc:
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EACCES, errno.EPERM):
+                        raise Blocked(self._what(fd, name, where)) from exc
+                    raise
+                os.close(fd)
+                fd = nxt
+                if os.fstat(fd).st_dev != self.dev:
+                    raise Blocked(f"{where}: another file system is mounted here: left alone")
+            yield fd
+        finally:
+            os.close(fd)
+
+
+def _lstat(dir_fd: int, name: str) -> os.stat_result | None:
     try:
-        st = path.lstat()
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
+        return None
+
+
+def _is_ours(dir_fd: int, name: str, entry: dict, dev: int) -> bool:
+    """Still exactly what we made: the same inode on the same device; for a symlink also
+    the same target, for a file the same size. Manifests written before the device was
+    recorded count as DEST's device (the walk never leaves DEST's file system)."""
+    st = _lstat(dir_fd, name)
+    if st is None or st.st_ino != entry.get("ino") or st.st_dev != entry.get("dev", dev):
         return False
-    if entry["mode"] == "symlink":
-        return path.is_symlink() and os.readlink(path) == entry["source"]
-    return not path.is_symlink() and st.st_ino == entry.get("ino") and st.st_size == entry.get("size")
-
-
-def _inside(dest: Path, target: Path) -> bool:
-    return os.path.commonpath([dest, os.path.abspath(target)]) == str(dest)
+    if entry.get("mode") == "symlink":
+        return stat.S_ISLNK(st.st_mode) and os.readlink(name, dir_fd=dir_fd) == entry.get("source")
+    return stat.S_ISREG(st.st_mode) and st.st_size == entry.get("size")
 
 
 def _alt(rel: str, key: str) -> str:
@@ -84,16 +173,112 @@ def _alt(rel: str, key: str) -> str:
     return f"{folder}/{name}"
 
 
-def _make(source: str, target: Path, mode: str) -> dict:
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _copy(source: str, dir_fd: int, name: str) -> os.stat_result:
+    """A copy of `source` as a new file `name` in `dir_fd`: created exclusively and never
+    through a link; contents, mode and times as the source's."""
+    with open(source, "rb") as src:
+        sst = os.fstat(src.fileno())
+        fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600, dir_fd=dir_fd)
+        try:
+            with open(fd, "wb", closefd=False) as dst:
+                while block := src.read(1 << 20):
+                    dst.write(block)
+            os.fchmod(fd, stat.S_IMODE(sst.st_mode))
+            os.utime(fd, ns=(sst.st_atime_ns, sst.st_mtime_ns))
+            return os.fstat(fd)
+        except BaseException:
+            made = os.fstat(fd)
+            now = _lstat(dir_fd, name)
+            if now is not None and (now.st_ino, now.st_dev) == (made.st_ino, made.st_dev):
+                os.unlink(name, dir_fd=dir_fd)  # our own half-written file, nothing else
+            raise
+        finally:
+            os.close(fd)
+
+
+def _make(source: str, dir_fd: int, name: str, mode: str) -> dict:
     if mode == "symlink":
-        os.symlink(source, target)
+        os.symlink(source, name, dir_fd=dir_fd)
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     elif mode == "hardlink":
-        os.link(source, target)
+        os.link(source, name, dst_dir_fd=dir_fd)
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     else:
-        shutil.copy2(source, target)
-    st = target.lstat()
-    return {"mode": mode, "source": source, "ino": st.st_ino, "size": st.st_size}
+        st = _copy(source, dir_fd, name)
+    return {"mode": mode, "source": source, "ino": st.st_ino, "dev": st.st_dev,
+            "size": st.st_size}
+
+
+def _read_manifest(tree: _Tree, out: Outcome) -> dict | None:
+    """The manifest's entries ({} when there is none or it is unreadable), or None when
+    something that is not a plain file sits at its name (then DEST is left as it is)."""
+    try:
+        fd = os.open(MANIFEST, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=tree.fd)
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        out.errors.append(f"{MANIFEST}: not a plain file ({exc.strerror}): DEST left as it "
+                          "is; remove it or choose another DEST")
+        return None
+    with open(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            out.errors.append(f"{MANIFEST}: not a plain file: DEST left as it is")
+            return None
+        data = fh.read(MAX_MANIFEST_BYTES + 1)
+    try:
+        entries = json.loads(data)["entries"]
+    except (KeyError, TypeError, ValueError, RecursionError):
+        out.errors.append(f"{MANIFEST}: unreadable, started afresh (files it listed are "
+                          "now left alone)")
+        return {}
+    if not isinstance(entries, dict):
+        return {}
+    good = {}
+    for rel, entry in entries.items():
+        if split_rel(rel) is None or not isinstance(entry, dict) \
+                or entry.get("mode") not in MODES or not isinstance(entry.get("ino"), int):
+            out.errors.append(f"manifest entry {str(rel)[:200]!r} is not a path organize "
+                              "made inside DEST: ignored")
+            continue
+        good[rel] = entry
+    return good
+
+
+def _write_manifest(tree: _Tree, entries: dict) -> None:
+    """Written to a new file beside it and renamed over it: the rename replaces the name
+    itself, never what a link there points to."""
+    tmp = f"{MANIFEST}.{uuid.uuid4().hex[:12]}.tmp"
+    # ASCII with escapes: a name that is not valid UTF-8 (a lone surrogate here) reads back.
+    data = json.dumps({"version": 2, "entries": entries}, indent=1).encode("ascii")
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o644, dir_fd=tree.fd)
+    try:
+        with open(fd, "wb", closefd=False) as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, MANIFEST, src_dir_fd=tree.fd, dst_dir_fd=tree.fd)
+
+
+def _remove(tree: _Tree, parts: list[str], entry: dict) -> bool:
+    """Unlink DEST/<parts> when it is still ours, then the folders it leaves empty."""
+    try:
+        with tree.folder(parts[:-1], create=False) as fd:
+            if not _is_ours(fd, parts[-1], entry, tree.dev):
+                return False
+            os.unlink(parts[-1], dir_fd=fd)
+    except (FileNotFoundError, Blocked):
+        return False
+    for depth in range(len(parts) - 1, 0, -1):
+        try:
+            with tree.folder(parts[:depth - 1], create=False) as fd:
+                os.rmdir(parts[depth - 1], dir_fd=fd)  # only ever an empty, real folder
+        except OSError:
+            break
+    return True
 
 
 def organize(members: dict[str | None, list[tuple[str, str]]], dest: Path,
@@ -104,57 +289,92 @@ def organize(members: dict[str | None, list[tuple[str, str]]], dest: Path,
         raise ValueError(f"mode must be one of {MODES}")
     dest = Path(os.path.abspath(dest))
     dest.mkdir(parents=True, exist_ok=True)
-    old = _load_manifest(dest)
-    wanted = plan(members)
     out = Outcome()
+    tree = _Tree(dest)
+    try:
+        old = _read_manifest(tree, out)
+        if old is None:
+            return out
+        _apply(tree, old, plan(members), mode, readable, out)
+    finally:
+        tree.close()
+    return out
+
+
+def _apply(tree: _Tree, old: dict, wanted: dict, mode: str, readable, out: Outcome) -> None:
     entries: dict[str, dict] = {}
     satisfied: set[str] = set()  # wanted paths served by an earlier alternative name
+    blocked: set[str] = set()    # reports already made, once each
     alternatives = {_alt(rel, key): rel for rel, (key, _) in wanted.items()}
+
+    def report(msg: str) -> None:
+        if msg not in blocked:
+            blocked.add(msg)
+            out.errors.append(msg)
+
+    def exists(parts: list[str]) -> bool | None:
+        """Whether DEST/<parts> exists (as anything, a link included); None: cannot tell
+        without passing something organize will not pass."""
+        try:
+            with tree.folder(parts[:-1], create=False) as fd:
+                return _lstat(fd, parts[-1]) is not None
+        except FileNotFoundError:
+            return False
+        except Blocked as exc:
+            report(str(exc))
+            return None
+
     for rel, entry in old.items():
-        target = dest / rel
+        parts = split_rel(rel)
         desired, original = wanted.get(rel), None
         if desired is None and rel in alternatives:
             original = alternatives[rel]
-            if os.path.lexists(dest / original) and original not in old:
+            if original not in old and exists(split_rel(original)):
                 desired = wanted[original]
-        if (desired is not None and entry.get("key") == desired[0] and entry["mode"] == mode
-                and entry.get("path") == desired[1] and _is_ours(target, entry)):
-            entries[rel] = entry
+        try:
+            with tree.folder(parts[:-1], create=False) as fd:
+                ours = _is_ours(fd, parts[-1], entry, tree.dev)
+        except FileNotFoundError:
+            ours = False
+        except Blocked as exc:
+            report(str(exc))
+            continue
+        if (ours and desired is not None and entry.get("key") == desired[0]
+                and entry["mode"] == mode and entry.get("path") == desired[1]):
+            entries[rel] = {**entry, "dev": entry.get("dev", tree.dev)}
             out.kept += 1
             if original:
                 satisfied.add(original)
             continue
-        if _inside(dest, target) and _is_ours(target, entry):
-            target.unlink()
+        if ours and _remove(tree, parts, entry):
             out.removed += 1
-            parent = target.parent
-            while parent != dest and parent.is_dir() and not any(parent.iterdir()):
-                parent.rmdir()
-                parent = parent.parent
     for rel, (key, source) in wanted.items():
         if rel in entries or rel in satisfied:
             continue
-        target = dest / rel
-        if not _inside(dest, target):  # cannot happen with sanitised parts; never write out
-            out.errors.append(f"{rel}: outside {dest}")
+        parts = split_rel(rel)
+        if parts is None:  # cannot happen with sanitised parts; never write out
+            out.errors.append(f"{rel}: not a path inside DEST")
             continue
-        if os.path.lexists(target):
+        there = exists(parts)
+        if there is None:
+            continue
+        if there:
             alt = _alt(rel, key)
             out.foreign.append(rel)
-            if os.path.lexists(dest / alt):
+            if exists(split_rel(alt)) is not False:
                 continue
-            rel, target = alt, dest / alt
+            rel, parts = alt, split_rel(alt)
         src = readable(key, source) if readable else source
         if not src:
             out.missing.append(f"{rel}: the file is no longer where it was catalogued")
             continue
         try:
-            entries[rel] = {"key": key, "path": source,
-                            **_make(os.path.abspath(src), target, mode)}
+            with tree.folder(parts[:-1], create=True) as fd:
+                entries[rel] = {"key": key, "path": source,
+                                **_make(os.path.abspath(src), fd, parts[-1], mode)}
             out.created += 1
+        except Blocked as exc:
+            report(str(exc))
         except OSError as exc:
-            out.errors.append(f"{rel}: {exc}")
-    tmp = dest / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps({"version": 1, "entries": entries}, indent=1, ensure_ascii=False))
-    os.replace(tmp, dest / MANIFEST)
-    return out
+            out.errors.append(f"{rel}: {exc.strerror or exc}")
+    _write_manifest(tree, entries)
