@@ -1,0 +1,38 @@
+"""The `media-assets` command: one module per area, assembled here.
+
+`ingest` (and `samples`), the catalogue readers (`status`, `where`, `search`, `similar`,
+`classify`, `duplicates`), `clusters` and `organize`, `doctor` and `models`, and the servers
+(`serve`, `dev`, `db`). `run` is the one in-process Dagster runner; `output` holds what every
+command shares (clean errors, settings, printing).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import click
+
+from media_assets.cli import catalogue, clusters, ingest, models, serve
+from media_assets.cli.run import instance_for
+
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+
+
+@click.group()
+def main():
+    """media_assets: a local-first media catalog (Dagster + PostgreSQL/pgvector + local models)."""
+    warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
+
+
+for _command in (ingest.ingest, ingest.samples,
+                 catalogue.status, catalogue.where, catalogue.search, catalogue.similar,
+                 catalogue.classify, catalogue.duplicates,
+                 clusters.clusters, clusters.organize,
+                 models.doctor, models.models,
+                 serve.serve, serve.dev, serve.db):
+    main.add_command(_command)
+
+# Tests and benchmarks open the same Dagster instance the commands use.
+_instance = instance_for
+
+__all__ = ["main"]

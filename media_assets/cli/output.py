@@ -1,0 +1,82 @@
+"""What every command shares: clean errors, the settings, the catalogue, and printing."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from media_assets.lib.settings import Settings, SettingsError
+
+
+def fail(message: str, code: int = 1):
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+def get_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        fail(f"{exc} (see the README's Settings table)", 2)
+
+
+def open_db(settings: Settings):
+    from media_assets.lib.db import DatabaseError, MigrationError, open_catalog
+
+    try:
+        return open_catalog(settings)
+    except (DatabaseError, MigrationError) as exc:
+        fail(str(exc))
+    except OSError as exc:  # the data home under a file, a read-only disk
+        fail(f"cannot use the data home {settings.home}: {exc.strerror or exc} "
+              "(set MEDIA_ASSETS_HOME to a folder you can write)")
+
+
+def summarize(catalog, paths=None) -> dict:
+    from media_assets.lib.files.store import FileStore
+
+    files = FileStore(catalog.engine)
+    counts = files.counts(paths)
+    by_kind: dict[str, dict[str, int]] = {}
+    for (kind, status), n in counts.items():
+        by_kind.setdefault(kind, {})[status] = n
+    return {"total": sum(counts.values()), "by_kind": by_kind,
+            "failures": files.failures(paths)}
+
+
+def print_summary(summary: dict, title: str) -> None:
+    statuses = sorted({s for v in summary["by_kind"].values() for s in v})
+    click.secho(title, bold=True)
+    header = f"{'kind':<8}" + "".join(f"{s:>13}" for s in statuses) + f"{'total':>8}"
+    click.echo(header)
+    for kind, row in sorted(summary["by_kind"].items()):
+        click.echo(f"{kind:<8}" + "".join(f"{row.get(s, 0):>13}" for s in statuses) +
+                   f"{sum(row.values()):>8}")
+    if summary["failures"]:
+        click.secho(f"\n{len(summary['failures'])} files not catalogued:", fg="yellow")
+        for f in summary["failures"]:
+            # repr-style escaping: a newline in a file name must not break the listing
+            name = json.dumps(f["path"], ensure_ascii=False)[1:-1]
+            click.echo(f"  [{f['status']}] {name}\n      {f['error']}")
+
+
+def print_hits(hits, as_json: bool, model_ref: str) -> None:
+    if as_json:
+        click.echo(json.dumps([{"path": h.path, "key": h.key, "kind": h.kind,
+                                "source": h.source, "score": round(h.score, 4),
+                                "distance": round(h.distance, 4),
+                                "timestamp_s": h.frame_ms / 1000 if h.frame_ms >= 0 else None,
+                                "caption": h.caption, "why": h.why} for h in hits],
+                               indent=2, default=str))
+        return
+    if not hits:
+        click.echo(f"no results in the {model_ref} space (run `media-assets ingest` first)")
+    for i, h in enumerate(hits, 1):
+        name = json.dumps(h.path, ensure_ascii=False)[1:-1]
+        at = f" @ {h.frame_ms / 1000:.1f}s" if h.frame_ms >= 0 else ""
+        click.echo(f"{i:>3}. {h.score:.4f}  [{h.kind}, {h.source}] {name}{at}")
+        if h.caption:
+            click.echo(f"       {h.caption[:200]}")
+

@@ -1,0 +1,76 @@
+"""Long-running servers: `serve` (the HTTP API and page), `dev` (the Dagster UI and daemon),
+and `db` (the embedded PostgreSQL server)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from media_assets.cli.output import fail, get_settings, open_db
+from media_assets.cli.run import FAST_PLANNING, instance_for
+from media_assets.lib.settings import PROJECT_ROOT
+
+
+@click.command()
+@click.option("--port", "-p", default=3000, show_default=True)
+@click.option("--host", "-h", default="127.0.0.1", show_default=True)
+def dev(port: int, host: str):
+    """Start (or attach to) the database, then the Dagster UI and daemon on workspace.yaml."""
+    settings = get_settings()
+    catalog = open_db(settings)
+    instance_for(settings, catalog).dispose()
+    settings.inbox.mkdir(parents=True, exist_ok=True)
+    env = dict(FAST_PLANNING, **os.environ)  # the daemon and the UI create the runs
+    env.update(MEDIA_ASSETS_HOME=str(settings.home), MEDIA_ASSETS_INBOX=str(settings.inbox))
+    click.echo(f"inbox: {settings.inbox}\ncatalog: "
+               f"{catalog.url.render_as_string(hide_password=True)}\n"
+               f"UI: http://{host}:{port}")
+    dagster = Path(sys.executable).with_name("dagster")
+    args = [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
+            "-p", str(port), "-h", host]
+    os.chdir(PROJECT_ROOT)
+    os.execve(str(dagster), args, env)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; anything but loopback needs MEDIA_ASSETS_API_TOKEN.")
+@click.option("--port", default=8000, type=click.IntRange(1, 65535), show_default=True)
+def serve(host: str, port: int):
+    """The HTTP API (OpenAPI docs at /docs) and the web page at /."""
+    import uvicorn
+
+    from media_assets.api.app import create_app
+
+    settings = get_settings()
+    if host not in ("127.0.0.1", "localhost", "::1") and not settings.api_token:
+        fail(f"binding to {host} would open the catalogue to the network: set "
+              "MEDIA_ASSETS_API_TOKEN to a secret first (clients then send "
+              "'Authorization: Bearer <token>')")
+    click.echo(f"media_assets on http://{host}:{port}/  (API docs: /docs)", err=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@click.group()
+def db():
+    """The embedded PostgreSQL server."""
+
+
+@db.command("url")
+def db_url():
+    """Print the catalog's URL (for psql or other tools)."""
+    catalog = open_db(get_settings())
+    click.echo(catalog.url.set(drivername="postgresql").render_as_string(hide_password=False))
+
+
+@db.command("stop")
+def db_stop():
+    """Stop the embedded server (it otherwise outlives the commands that started it)."""
+    from media_assets.lib.db.server import stop_embedded
+
+    settings = get_settings()
+    click.echo("stopped" if stop_embedded(settings.pgdata) else "not running")
+
