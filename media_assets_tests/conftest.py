@@ -4,6 +4,8 @@ session, a fresh database per test, and real sample media."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 import warnings
 from pathlib import Path
@@ -27,10 +29,16 @@ def pg_server(tmp_path_factory):
     if given:
         yield make_url(given)
         return
-    pgdata = tmp_path_factory.mktemp("pg") / "pgdata"
+    # Not under pytest's basetemp: every pytest start chmods /tmp/pytest-of-<user> back to
+    # 0700, which locks the server's own user (pgserver runs PostgreSQL as `pgserver` when
+    # started as root) out of a running session's data folder when two suites run at once.
+    root = Path(tempfile.mkdtemp(prefix="media-assets-test-pg-"))
+    root.chmod(0o755)
+    pgdata = root / "pgdata"
     url = start_embedded(pgdata)
     yield url
     stop_embedded(pgdata)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
