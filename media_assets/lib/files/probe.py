@@ -20,6 +20,7 @@ import filetype
 from PIL import Image, UnidentifiedImageError
 
 from media_assets.lib.files.exif import read_exif
+from media_assets.lib.files.json_depth import MAX_JSON_DEPTH, json_depth, too_deep_message
 
 HEAD_BYTES = 8192
 
@@ -284,6 +285,11 @@ def probe_json(path: Path, limits: Limits) -> Probe:
     encoding = _decode(head)[1]
     if encoding is None:
         raise ProbeError("failed", "JSON file in an unknown encoding", "json", "application/json")
+    if encoding.startswith("utf-8"):
+        # Before any parser: its memory grows with the depth (linear scan, constant memory).
+        depth = json_depth(path, MAX_JSON_DEPTH)
+        if depth > MAX_JSON_DEPTH:
+            raise ProbeError("refused", too_deep_message(depth), "json", "application/json")
     if _first_line_is_a_document(path, encoding):
         return _probe_ndjson(path, encoding)
     if size > STREAM_BYTES and encoding.startswith("utf-8"):

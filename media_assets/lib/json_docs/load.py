@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 
 from media_assets.lib.db.values import json_text, safe_text
+from media_assets.lib.files.json_depth import MAX_JSON_DEPTH, json_depth, too_deep_message
 from media_assets.lib.json_docs.schema import FieldSchema, SchemaDesign
 
 SCHEMA = "json_data"
@@ -106,6 +107,11 @@ def iter_records(path: Path, details: dict) -> Iterator[Any]:
             and (where or details.get("shape", "").startswith("array"))):
         import ijson
 
+        # The probe refused deeper documents; a file changed since is checked again, since
+        # ijson's memory grows with the square of the depth.
+        depth = json_depth(path, MAX_JSON_DEPTH)
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(too_deep_message(depth))
         with open(path, "rb") as fh:
             yield from ijson.items(fh, f"{where}.item" if where else "item", use_float=True)
         return
