@@ -11,11 +11,16 @@ from __future__ import annotations
 import warnings
 
 import click
+from dagster_shared.utils.warnings import BetaWarning, PreviewWarning, SupersessionWarning
 
 from media_assets.cli import catalogue, clusters, ingest, models, serve
 from media_assets.cli.run import instance_for
 
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+# Dagster's notes on its own APIs (preview, beta, superseded) are for the developers of
+# this project, not for the people running its commands.
+for _category in (BetaWarning, PreviewWarning, SupersessionWarning):
+    warnings.filterwarnings("ignore", category=_category)
 
 
 @click.group()

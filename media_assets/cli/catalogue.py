@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from media_assets.cli.output import (fail, get_settings, open_db, print_hits, print_summary,
+from media_assets.cli.output import (fail, get_settings, name_of, open_db,
+                                     print_asset_failures, print_hits, print_summary,
                                      summarize)
 
 MAX_K = 1000  # results per query: more is a listing, not a search
@@ -21,12 +22,14 @@ def status(as_json: bool):
     settings = get_settings()
     catalog = open_db(settings)
     summary = summarize(catalog)
+    from media_assets.lib.files.ingestion import missing_paths
     from media_assets.lib.files.results import asset_failures
     from media_assets.lib.files.store import FileStore
     from media_assets.lib.json_docs.store import json_overview
 
     summary["json_tables"] = json_overview(catalog.engine)
     summary["asset_failures"] = asset_failures(catalog.engine)
+    summary["missing"] = missing_paths(catalog.engine)
     files = FileStore(catalog.engine)
     pending = files.pending_keys()
     rows = files.get(pending[:1000])
@@ -52,12 +55,13 @@ def status(as_json: bool):
                     "processes them):", fg="yellow")
         for f in summary["pending"][:50]:
             click.echo(f"  {json.dumps(f['path'], ensure_ascii=False)[1:-1]}  ({f['key']})")
-    if summary["asset_failures"]:
-        click.secho(f"\n{len(summary['asset_failures'])} files an asset could not process:",
-                    fg="yellow")
-        for f in summary["asset_failures"]:
-            click.echo(f"  [{f['asset']}] {json.dumps(f['path'], ensure_ascii=False)[1:-1]}\n"
-                       f"      {f['error']}")
+    print_asset_failures(summary["asset_failures"])
+    if summary["missing"]:
+        click.secho(f"\n{len(summary['missing'])} files gone from disk at the last scan of "
+                    "their folder (left out of search; they come back as they were if the "
+                    "files do):", fg="yellow")
+        for f in summary["missing"][:50]:
+            click.echo(f"  {name_of(f['path'])}  ({f['key'] or '-'})")
 
 
 @click.command()

@@ -33,6 +33,10 @@ def doctor():
                        f"{free / 2**30:.1f} GiB free")
         else:
             click.echo("  GPU: none visible to torch (CUDA not available): running on the CPU")
+        why = _device_unavailable(torch, device)
+        if why:
+            click.secho(f"  {why}", fg="red")
+            problems.append(f"device {device} is not available")
     except ImportError:
         problems.append("torch is not installed")
     click.echo(f"memory budget: {config.resolved_budget_mb:.0f} MB on {device}")
@@ -68,6 +72,20 @@ def doctor():
     if problems:
         fail("; ".join(problems))
     click.echo("all required parts are present")
+
+
+def _device_unavailable(torch, device: str) -> str | None:
+    """Why the device MEDIA_ASSETS_DEVICE names cannot be used here, or None."""
+    if not device.startswith("cuda"):
+        return None
+    if not torch.cuda.is_available():
+        return (f"MEDIA_ASSETS_DEVICE={device} but CUDA is not available here: set it to "
+                "auto or cpu")
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        return (f"MEDIA_ASSETS_DEVICE={device} but torch sees {torch.cuda.device_count()} "
+                f"GPU(s): cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return None
 
 
 @click.group()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -11,11 +12,14 @@ from media_assets.lib.settings import Settings, SettingsError
 
 
 def fail(message: str, code: int = 1):
+    """Print `message` as an error and exit with `code` (1: the work failed; 2: usage or
+    settings)."""
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(code)
 
 
 def get_settings() -> Settings:
+    """The settings in force, or exit 2 naming the variable that is wrong."""
     try:
         return Settings.from_env()
     except SettingsError as exc:
@@ -60,6 +64,36 @@ def print_summary(summary: dict, title: str) -> None:
             # repr-style escaping: a newline in a file name must not break the listing
             name = json.dumps(f["path"], ensure_ascii=False)[1:-1]
             click.echo(f"  [{f['status']}] {name}\n      {f['error']}")
+
+
+def print_asset_failures(failures: list[dict]) -> None:
+    """Files an asset could not process (a JSON table that did not load, an image the
+    model could not read), each with the asset and the reason."""
+    if not failures:
+        return
+    click.secho(f"\n{len(failures)} files an asset could not process:", fg="yellow")
+    for f in failures:
+        click.echo(f"  [{f['asset']}] {name_of(f['path'])}\n      {f['error']}")
+
+
+def name_of(path: str) -> str:
+    """A path on one line: repr-style escapes, so a newline in a name cannot break a
+    listing."""
+    return json.dumps(path, ensure_ascii=False)[1:-1]
+
+
+def quiet_progress() -> None:
+    """No progress bars from the model libraries either ("Loading weights", downloads):
+    `-q` means quiet."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
 
 
 def print_hits(hits, as_json: bool, model_ref: str) -> None:

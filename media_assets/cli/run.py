@@ -5,13 +5,21 @@ that `media-assets dev` shows."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
+import threading
 import warnings
 
 import click
 
+from media_assets.lib import stop
 from media_assets.lib.settings import Settings
+
+# Exit status of a command stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
+# Which process started a run: a hard stop cancels its own runs, not another ingest's.
+PID_TAG = "media_assets/ingest_pid"
 
 
 # One ASSET_MATERIALIZATION_PLANNED event per asset for a ranged run instead of one per
@@ -39,13 +47,102 @@ def instance_for(settings: Settings, catalog):
     return instance
 
 
-def run_batches(settings: Settings, catalog, quiet: bool) -> tuple[list[str], int]:
+def _in_worker(fn, *args, **kwargs):
+    """`fn(...)` in a worker thread, waited for here. Dagster replaces the SIGINT and SIGTERM
+    handlers while a run executes, but only on the main thread: off it, `Interrupts` keeps
+    them, so Ctrl-C stops after the current file instead of failing the run."""
+    box: dict = {}
+
+    def work():
+        try:
+            box["result"] = fn(*args, **kwargs)
+        except BaseException as exc:  # handed to the caller's thread as it is
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="media-assets-run", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.2)  # short waits: the main thread runs signal handlers between them
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+class Interrupts:
+    """Ctrl-C and SIGTERM for a long command. The first Ctrl-C asks the work to stop after
+    the current file (`lib/stop.py`); a second Ctrl-C, or SIGTERM, stops at once: this
+    process's runs are marked canceled and it exits 130. Either way every file is done or
+    untouched (each file's rows commit in one transaction), so the next run resumes."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.instance = None  # set once runs can start: a hard stop cancels them
+        self._previous: dict = {}
+
+    def __enter__(self) -> Interrupts:
+        stop.clear()
+        if threading.current_thread() is threading.main_thread():
+            for signo in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signo] = signal.signal(signo, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signo, handler in self._previous.items():
+            signal.signal(signo, handler)
+        stop.clear()
+
+    @property
+    def stopped(self) -> bool:
+        return stop.requested()
+
+    def _handle(self, signo, frame) -> None:
+        if signo == signal.SIGINT and not stop.requested():
+            stop.request()
+            click.secho("\nstopping after the current file (Ctrl-C again to stop now)",
+                        fg="yellow", err=True)
+            return
+        stop.request()
+        why = "SIGTERM" if signo == signal.SIGTERM else "a second Ctrl-C"
+        click.secho(f"\nstopping now ({why}): run `media-assets ingest` again to finish",
+                    fg="yellow", err=True)
+        canceller = threading.Thread(target=self._cancel_runs, args=(why,), daemon=True)
+        canceller.start()
+        canceller.join(5)  # bookkeeping only: never let it hold the exit up
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+    def _cancel_runs(self, why: str) -> None:
+        """Mark this process's unfinished runs canceled, so the UI does not show them
+        running for ever (the inbox sensor would otherwise find them dead later)."""
+        if self.instance is None:
+            return
+        try:
+            import dagster as dg
+
+            from media_assets.defs.sensors import HOST_TAG
+
+            runs = self.instance.get_runs(dg.RunsFilter(
+                statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING,
+                          dg.DagsterRunStatus.NOT_STARTED],
+                tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}))
+            for run in runs:
+                self.instance.report_run_canceled(run, f"ingest stopped by {why}")
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            pass
+
+
+def run_batches(settings: Settings, catalog, quiet: bool,
+                interrupts: Interrupts | None = None) -> tuple[list[str], int]:
     """Materialise pending files (every available asset) and unfinished work (the assets
     left to do and what depends on them), in ranged runs; returns failed run ids and how
-    many already-catalogued files were completed."""
+    many already-catalogued files were completed. A stop request ends it after the
+    current file (no new run starts)."""
     from tqdm import tqdm
 
     instance = instance_for(settings, catalog)
+    if interrupts is not None:
+        interrupts.instance = instance
     import dagster as dg
 
     from media_assets.defs.jobs import PER_FILE_ASSETS, plan_runs
@@ -73,13 +170,16 @@ def run_batches(settings: Settings, catalog, quiet: bool) -> tuple[list[str], in
     with tqdm(total=len(pending) + len(stale), desc="processing", unit="file", disable=quiet,
               file=sys.stderr) as bar:
         for run in runs:
+            if stop.requested():
+                break
             # media_job's assets, with this process's resources and only the assets whose
             # models are here.
-            result = dg.materialize(PER_FILE_ASSETS, instance=instance,
-                                    tags={**range_tags(run.keys), HOST_TAG: host},
-                                    run_config=quiet_logs,
-                                    raise_on_error=False, resources=resources,
-                                    selection=run.selection)
+            result = _in_worker(dg.materialize, PER_FILE_ASSETS, instance=instance,
+                                tags={**range_tags(run.keys), HOST_TAG: host,
+                                      PID_TAG: str(os.getpid())},
+                                run_config=quiet_logs,
+                                raise_on_error=False, resources=resources,
+                                selection=run.selection)
             if not result.success:
                 failed_runs.append(result.run_id)
                 for event in result.all_events:
@@ -111,11 +211,12 @@ def run_clusters(settings: Settings, catalog, quiet: bool, force: bool = False) 
         return []
     if not quiet:
         click.echo("clustering...", err=True)
-    result = dg.materialize([image_clusters, cluster_labels, cluster_hierarchies],
-                            instance=instance_for(settings, catalog),
-                            resources=resources_from_settings(settings), raise_on_error=False,
-                            run_config={"loggers": {"console": {"config": {
-                                "log_level": "WARNING"}}}})
+    result = _in_worker(dg.materialize, [image_clusters, cluster_labels, cluster_hierarchies],
+                        instance=instance_for(settings, catalog),
+                        tags={PID_TAG: str(os.getpid())},
+                        resources=resources_from_settings(settings), raise_on_error=False,
+                        run_config={"loggers": {"console": {"config": {
+                            "log_level": "WARNING"}}}})
     if result.success:
         return []
     for event in result.all_events:

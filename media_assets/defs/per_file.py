@@ -29,6 +29,7 @@ import dagster as dg
 
 from media_assets.defs.partitions import media_files
 from media_assets.defs.resources import CatalogResource
+from media_assets.lib import stop
 from media_assets.lib.files.results import FileResult, record_results
 from media_assets.lib.files.store import FileRow, FileStore, display_path
 from media_assets.lib.models.roles import Role
@@ -218,7 +219,12 @@ class FileBatch:
             self.items.append(FileItem(key, paths[0], row))
 
     def __iter__(self) -> Iterator[FileItem]:
-        return iter(list(self.items))
+        # A stop asked for (the first Ctrl-C in `ingest`) ends the loop after the current
+        # file: the files left get no result, so the next run does them.
+        for item in list(self.items):
+            if stop.requested():
+                return
+            yield item
 
     def __len__(self) -> int:
         return len(self.items)

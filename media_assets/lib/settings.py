@@ -9,6 +9,7 @@ defaults are written here and nowhere else: the Dagster resources are built from
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -75,10 +76,23 @@ def _check_url(name: str, url: str) -> None:
         raise SettingsError(f"{name} must be a postgresql:// URL, not {parsed.drivername}://")
 
 
+def _device(name: str) -> str:
+    """auto, cpu, cuda or cuda:N. Whether that device is present is `doctor`'s question:
+    reading settings never loads torch."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return "auto"
+    device = raw.lower()
+    if device in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", device):
+        return device
+    raise SettingsError(f"{name}={raw!r} is not a device: use auto, cpu, cuda or cuda:N "
+                        "(e.g. cuda:1)")
+
+
 def models_from_env() -> ModelConfig:
     env = os.environ
     return ModelConfig(
-        device=env.get("MEDIA_ASSETS_DEVICE") or "auto",
+        device=_device("MEDIA_ASSETS_DEVICE"),
         budget_mb=_float("MEDIA_ASSETS_GPU_BUDGET_MB", 0),
         cpu_budget_mb=_float("MEDIA_ASSETS_CPU_BUDGET_MB", 0),
         models={role: env.get(spec.env) or spec.default_id for role, spec in ROLES.items()},

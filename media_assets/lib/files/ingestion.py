@@ -7,15 +7,16 @@ after a pause; both register the same way and cut runs the same way.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from media_assets.lib.files.inbox import Candidate, is_settled, register, walk
 from media_assets.lib.files.results import left_to_do
-from media_assets.lib.files.store import FileStore, Registration
+from media_assets.lib.files.store import FileStore, Registration, display_path
 
 # Files seen changing, remembered for the next look (the sensor keeps them in its cursor).
 MAX_CHANGING = 10_000
@@ -47,6 +48,76 @@ def register_ready(engine: sa.Engine, ready: Sequence[Candidate], max_new: int |
                    on_file: Callable[[Candidate], None] | None = None,
                    ) -> tuple[Registration, list[Candidate]]:
     return register(FileStore(engine), ready, max_new=max_new, on_file=on_file)
+
+
+@dataclass
+class Presence:
+    """What a scan found of the paths already recorded under its roots."""
+
+    gone: list[str] = field(default_factory=list)  # registered, now not on disk: missing
+    back: list[str] = field(default_factory=list)  # missing, now back as they were
+
+
+def note_missing(engine: sa.Engine, roots: Iterable, seen: Sequence[Candidate]) -> Presence:
+    """Mark the registered paths under `roots` that are gone from disk as `missing`, and
+    the missing ones found again unchanged (same size and modification time) as
+    registered. Called with the candidates a full walk of `roots` found.
+
+    A missing path keeps its content and results: search leaves out content no registered
+    path holds, and a file that comes back (moved back, a disk mounted again) is not hashed
+    or processed again. A missing path that comes back changed is hashed like a new file;
+    its old content is retired then if no other path holds it."""
+    seen_at = {display_path(c.path): c for c in seen}
+    tops = [display_path(os.path.abspath(r)) for r in roots]
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT path, path_bytes, key, status, size_bytes, mtime_ns FROM media_paths "
+            "WHERE status IN ('registered', 'missing') AND (path = ANY(:tops) OR EXISTS ("
+            "  SELECT 1 FROM unnest(CAST(:dirs AS text[])) d WHERE starts_with(path, d)))"),
+            {"tops": tops, "dirs": [t.rstrip("/") + "/" for t in tops]}).all()
+    out, recheck = Presence(), []
+    for r in rows:
+        found = seen_at.get(r.path)
+        if r.status == "registered" and found is None:
+            on_disk = os.fsdecode(bytes(r.path_bytes)) if r.path_bytes is not None else r.path
+            if not os.path.lexists(on_disk):  # there but not a candidate (a FIFO now): kept
+                out.gone.append(r.path)
+        elif r.status == "missing" and found is not None:
+            if (r.key is not None and found.size == r.size_bytes
+                    and found.mtime_ns == r.mtime_ns and not found.problem):
+                out.back.append(r.path)
+            else:  # changed meanwhile, or its content was retired: hashed again
+                recheck.append(r.path)
+    if not (out.gone or out.back or recheck):
+        return out
+    with engine.begin() as conn:
+        for status, paths in (("missing", out.gone), ("registered", out.back)):
+            if paths:
+                conn.execute(sa.text(
+                    "UPDATE media_paths SET status = :s, last_seen_at = now() "
+                    "WHERE path = ANY(:p)"), {"s": status, "p": paths})
+        if recheck:  # a different size or time than recorded makes `register` hash it
+            conn.execute(sa.text("UPDATE media_paths SET mtime_ns = NULL WHERE path = ANY(:p)"),
+                         {"p": recheck})
+        # Search and the per-file assets show a content's primary path: one on disk.
+        conn.execute(sa.text(
+            "UPDATE media_files f SET primary_path = p.path FROM ("
+            "  SELECT DISTINCT ON (key) key, path FROM media_paths WHERE status = 'registered'"
+            "  AND key IN (SELECT key FROM media_paths WHERE path = ANY(:p))"
+            "  ORDER BY key, first_seen_at) p "
+            "WHERE f.key = p.key AND NOT EXISTS (SELECT 1 FROM media_paths q "
+            "  WHERE q.path = f.primary_path AND q.status = 'registered')"),
+            {"p": out.gone + out.back})
+    return out
+
+
+def missing_paths(engine: sa.Engine, limit: int = 1000) -> list[dict]:
+    """Paths gone from disk at their folder's last scan (for `status`), newest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT path, key, last_seen_at FROM media_paths WHERE status = 'missing' "
+            "ORDER BY last_seen_at DESC, path LIMIT :lim"), {"lim": limit}).all()
+    return [dict(r._mapping) for r in rows]
 
 
 def plan_batches(order: Sequence[str], wanted: set[str], size: int) -> list[list[str]]:

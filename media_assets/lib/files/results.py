@@ -39,10 +39,12 @@ def record_results(engine: sa.Engine, asset: str, version: str,
 
 def left_to_do(engine: sa.Engine, asset: str, kinds: Sequence[str], version: str) -> list[str]:
     """Catalogued files (status ok) of `kinds` that `asset` has no result for at `version`,
-    oldest first."""
+    oldest first; content whose every path is gone from disk waits until it is back."""
     with engine.connect() as conn:
         return list(conn.execute(sa.text(
             "SELECT f.key FROM media_files f WHERE f.status = 'ok' AND f.kind = ANY(:kinds) "
+            "AND EXISTS (SELECT 1 FROM media_paths p WHERE p.key = f.key "
+            "  AND p.status = 'registered') "
             "AND NOT EXISTS (SELECT 1 FROM file_asset_results r WHERE r.key = f.key "
             "  AND r.asset = :a AND r.version = :v) ORDER BY f.first_seen_at, f.key"),
             {"kinds": list(kinds), "a": asset, "v": version}).scalars())
@@ -58,11 +60,18 @@ def results_of(engine: sa.Engine, key: str) -> dict[str, dict]:
                       "updated_at": r.updated_at} for r in rows}
 
 
-def asset_failures(engine: sa.Engine, limit: int = 1000) -> list[dict]:
-    """Files an asset could not process, with the reason (for `status`)."""
+def asset_failures(engine: sa.Engine, limit: int = 1000,
+                   paths: Sequence[str] | None = None) -> list[dict]:
+    """Files an asset could not process, with the reason (for `status`); only the content
+    of `paths` when given (for `ingest`'s summary of what it saw)."""
+    from media_assets.lib.files.store import display_path
+
+    only = ("AND r.key IN (SELECT key FROM media_paths WHERE path = ANY(:p)) "
+            if paths is not None else "")
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
             "SELECT r.asset, f.primary_path AS path, r.key, r.error FROM file_asset_results r "
-            "JOIN media_files f USING (key) WHERE r.status = 'failed' "
-            "ORDER BY r.asset, f.primary_path LIMIT :lim"), {"lim": limit}).all()
+            f"JOIN media_files f USING (key) WHERE r.status = 'failed' {only}"
+            "ORDER BY r.asset, f.primary_path LIMIT :lim"),
+            {"lim": limit, "p": [display_path(p) for p in paths or []]}).all()
     return [dict(r._mapping) for r in rows]

@@ -60,10 +60,12 @@ def display_path(path: str) -> str:
 def _retire(conn, key: str, path: str) -> None:
     """`path` no longer holds content `key`: when no other path does, the content and every
     row derived from it (vectors, captions, transcripts, JSON tables) are deleted, so search
-    never returns a file that is not on disk; otherwise another path becomes primary."""
+    never returns a file that is not on disk; otherwise another path becomes primary. A
+    path marked missing still holds its content (the file may come back; search leaves
+    the content out meanwhile)."""
     others = conn.execute(sa.text(
-        "SELECT path FROM media_paths WHERE key = :k AND status = 'registered' "
-        "ORDER BY first_seen_at LIMIT 1"), {"k": key}).scalar()
+        "SELECT path FROM media_paths WHERE key = :k AND status IN ('registered', 'missing') "
+        "ORDER BY status = 'registered' DESC, first_seen_at LIMIT 1"), {"k": key}).scalar()
     if others is None:
         conn.execute(sa.text("DELETE FROM media_files WHERE key = :k"), {"k": key})
     else:

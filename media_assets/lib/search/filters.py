@@ -40,4 +40,8 @@ class Filters:
             f" AND (CAST(:f_max AS float8) IS NULL OR "
             f"      ({f}.details ->> 'duration_s')::float8 <= :f_max)"
             f" AND (CAST(:f_lang AS text) IS NULL OR EXISTS (SELECT 1 FROM transcripts t_"
-            f"      WHERE t_.key = {f}.key AND t_.language = :f_lang))")
+            f"      WHERE t_.key = {f}.key AND t_.language = :f_lang))"
+            # Content whose every path is gone from disk (marked missing at a scan) is not
+            # a result; it is again when a file with it comes back.
+            f" AND EXISTS (SELECT 1 FROM media_paths p_ WHERE p_.key = {f}.key"
+            f"      AND p_.status = 'registered')")
