@@ -76,3 +76,60 @@ def test_brackets_and_escaped_quotes_inside_strings_do_not_count_as_depth(tmp_pa
     path.write_text(json.dumps(doc))
     assert json_depth(path) == 5  # list, object, and three lists under "n"
     assert probe_file(path).details["records"] == 1
+
+
+# -- wide JSON and values that are not true --------------------------------------------------
+def _load(catalog, records, name):
+    import sqlalchemy as sa
+
+    from media_assets.lib.json_docs.load import load_table
+    from media_assets.lib.json_docs.schema import infer_schema
+
+    design = infer_schema(records, name)
+    result = load_table(catalog.engine, design, iter(records))
+    with catalog.engine.connect() as conn:
+        rows = conn.execute(sa.text(f'SELECT * FROM json_data."{result.table}" ORDER BY _row'))
+        return design, result, [r._asdict() for r in rows]
+
+
+@pytest.mark.parametrize("n", [1100, 1590])
+def test_wide_integer_json_loads_without_row_too_big(catalog, n):
+    records = [{f"f{j}": j * 1000 + i for j in range(n)} for i in range(3)]
+    design, result, rows = _load(catalog, records, f"wide_int_{n}")
+    assert result.row_count == 3 and result.reject_count == 0
+    assert design.storage_type == "hybrid" and "8160-byte" in design.reasoning
+    columns = [f for f in design.fields if f.column]
+    assert 900 < len(columns) < n
+    # Every value is there, in a column or in _extra.
+    for i, row in enumerate(rows):
+        values = {k: v for k, v in row.items() if k not in ("_row", "_extra")}
+        values.update(row["_extra"])
+        assert values == records[i]
+
+
+def test_a_thousand_short_texts_load_as_columns_and_json(catalog):
+    records = [{f"t{j}": f"v{i}-{j}-xxxxx" for j in range(1000)} for i in range(4)]
+    design, result, rows = _load(catalog, records, "wide_text")
+    assert (result.row_count, result.reject_count) == (4, 0)
+    assert design.storage_type in ("hybrid", "jsonb")
+    got = {k: v for k, v in rows[2].items() if k not in ("_row", "_extra", "_doc")}
+    got.update(rows[2].get("_extra") or rows[2].get("_doc") or {})
+    assert got == records[2]
+
+
+def test_a_narrow_json_still_loads_as_plain_columns(catalog):
+    records = [{"id": i, "name": f"n{i}", "price": 1.5 + i} for i in range(5)]
+    design, result, _ = _load(catalog, records, "narrow")
+    assert design.storage_type == "sql" and result.row_count == 5
+
+
+def test_nan_and_infinity_are_null_in_typed_columns(catalog):
+    text = ('[{"id": 1, "x": 1.5, "n": 7}, {"id": 2, "x": NaN, "n": Infinity},'
+            ' {"id": 3, "x": -Infinity, "n": 3}, {"id": 4, "x": 2.0, "n": 4}]')
+    records = json.loads(text)
+    design, result, rows = _load(catalog, records, "nan_typed")
+    kinds = {f.name: (f.column, f.pg_type) for f in design.fields}
+    assert kinds["x"] == (True, "double precision")
+    assert (result.row_count, result.reject_count) == (4, 0)
+    assert [r["x"] for r in rows] == [1.5, None, None, 2.0]
+    assert rows[1]["n"] is None

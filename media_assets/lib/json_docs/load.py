@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -165,6 +166,8 @@ def _convert(value, f: FieldSchema):
     """The value as the column's type, or raise ValueError with the reason."""
     if value is None:  # columns are nullable: a field required in the sample may still be null
         return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # NaN and infinities: null in any typed column (README "JSON to tables")
     t = f.type
     if t == "boolean":
         if isinstance(value, bool):
@@ -229,7 +232,7 @@ def _converter(f: FieldSchema):
             return _convert(v, f)
     elif f.type == "float":
         def conv(v):
-            if v is None or type(v) is float:
+            if v is None or (type(v) is float and v - v == 0.0):  # finite: NaN/inf -> null
                 return v
             return _convert(v, f)
     else:
@@ -379,8 +382,11 @@ def load_table(engine: sa.Engine, design: SchemaDesign, records: Iterable,
                 for r in rejects:
                     copy.write_row((r.line, safe_text(r.reason), safe_text(r.raw)))
         raw.commit()
-    except Exception:
+    except Exception as exc:
         raw.rollback()
+        if getattr(exc, "sqlstate", None) == "54000":  # program_limit_exceeded
+            raise ValueError(f"the table does not fit PostgreSQL's limits ({exc}); the "
+                             "file is not loaded") from exc
         raise
     finally:
         raw.close()

@@ -26,6 +26,18 @@ MAX_COLUMNS = 1590         # PostgreSQL's limit is 1600, our own columns include
 MAP_MIN_KEYS = 20          # an object field with this many distinct keys...
 MAP_MAX_KEY_PRESENCE = 0.5  # ...each present in under half the records, is a map
 MAX_DEPTH = 8              # deeper nesting is kept as JSONB without inspecting it
+# PostgreSQL stores a row in one 8 KB page: 8160 bytes at most, header included ("row is
+# too big" past it). Fixed-width values stay whole. Text, numeric and JSONB values longer
+# than 24 bytes are moved out of line (TOAST) when a row is wide, leaving an 18-byte
+# pointer, and shorter ones stay: so each costs at most 24 bytes, whatever its length.
+# Columns are kept, in field order, while that widest possible row fits; the rest go to
+# the _extra JSONB column. No record can then make a row too big.
+ROW_LIMIT = 8160
+ROW_BUDGET = 8000          # what a design may plan for: the rest is margin
+VARLENA_MAX = 24
+# pg type -> (bytes, alignment) for fixed-width types.
+_FIXED = {"bigint": (8, 8), "double precision": (8, 8), "boolean": (1, 1), "date": (4, 4),
+          "timestamptz": (8, 8), "uuid": (16, 1)}
 
 _FORMATS = [
     ("uuid", re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
@@ -147,6 +159,43 @@ def _depth(value: Any, limit: int) -> int:
         depth += 1
         level = nxt
     return depth
+
+
+def _align(offset: int, alignment: int) -> int:
+    return -(-offset // alignment) * alignment
+
+
+def value_width(pg_type: str) -> tuple[int, int]:
+    """(bytes, alignment) one value of the type takes in a row at most, once PostgreSQL
+    has moved what it can out of line."""
+    return _FIXED.get(pg_type, (VARLENA_MAX, 1))
+
+
+def row_width(widths: list[tuple[int, int]], extra: bool) -> int:
+    """Bytes of the widest row: header with null bitmap, `_row`, the columns in order with
+    their alignment, and the `_extra` pointer."""
+    natts = len(widths) + 1 + extra
+    offset = _align(23 + -(-natts // 8), 8) + 8
+    for size, alignment in widths:
+        offset = _align(offset, alignment) + size
+    return offset + (VARLENA_MAX if extra else 0)
+
+
+def _fit_row(fields: list[FieldSchema]) -> list[str]:
+    """Columns beyond what fits in a row go to JSONB (in field order: the first stay);
+    the names of those moved."""
+    columns = [f for f in fields if f.column]
+    widths = [value_width(f.pg_type) for f in columns]
+    extra = len(columns) < len(fields)
+    if row_width(widths, extra) <= ROW_BUDGET:
+        return []
+    keep = 0
+    while keep < len(widths) and row_width(widths[:keep + 1], True) <= ROW_BUDGET:
+        keep += 1
+    moved = columns[keep:]
+    for f in moved:
+        f.column = False
+    return [f.name for f in moved]
 
 
 def observe(stats: dict[str, FieldStats], record: dict) -> None:
@@ -280,6 +329,8 @@ def infer_schema(records: list, name: str, sample_size: int = 2000,
         f.column = PG_TYPES[kind] != "jsonb" and presence >= COLUMN_PRESENCE
         f.description = _describe(f)
         fields.append(f)
+    too_wide = _fit_row(fields) if len(
+        [f for f in fields if f.column]) <= MAX_COLUMNS else []
     columns = [f for f in fields if f.column]
     if len(columns) > MAX_COLUMNS:
         storage = "jsonb"
@@ -306,6 +357,9 @@ def infer_schema(records: list, name: str, sample_size: int = 2000,
         why = (f"{len(columns)} stable scalar fields become typed columns; "
                f"{len(rest)} nested, sparse or mixed fields ({', '.join(rest[:6])}"
                f"{'…' if len(rest) > 6 else ''}) go to an _extra JSONB column")
+    if too_wide and storage != "sql":
+        why += (f"; {len(too_wide)} more fields would make a row wider than PostgreSQL's "
+                f"{ROW_LIMIT}-byte limit, so they stay in JSONB too")
     if wrapped:
         why += "; records that are not objects are stored under the field 'value'"
     indexes = suggest_indexes(fields, storage)
