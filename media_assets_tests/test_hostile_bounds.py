@@ -133,3 +133,17 @@ def test_nan_and_infinity_are_null_in_typed_columns(catalog):
     assert (result.row_count, result.reject_count) == (4, 0)
     assert [r["x"] for r in rows] == [1.5, None, None, 2.0]
     assert rows[1]["n"] is None
+
+
+@pytest.mark.parametrize("gps,note", [((4000.0, 10.0), "latitude 4000° is outside -90..90"),
+                                      ((45.0, -500.0), "longitude -500° is outside -180..180"),
+                                      ((-33.8568, 151.2153), None)])
+def test_gps_out_of_range_is_null_with_a_note(tmp_path, gps, note):
+    from media_assets.lib.samples import solid_image
+
+    path = solid_image(tmp_path / "where.jpg", exif={"gps": gps})
+    exif = probe_file(path).details["exif"]
+    if note:
+        assert exif["gps"] is None and note in exif["gps_note"], exif
+    else:
+        assert exif["gps"]["lat"] == pytest.approx(gps[0], abs=1e-4) and "gps_note" not in exif

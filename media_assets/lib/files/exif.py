@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta, timezone
 
 from PIL import Image
@@ -38,6 +39,16 @@ def _degrees(dms, ref) -> float | None:
     return -value if ref in ("S", "W") else value
 
 
+def _out_of_range(lat: float | None, lon: float | None) -> str | None:
+    """Why a finite position is impossible, or None. NaN (a 0/0 rational: no fix) is left
+    to the writer, which stores it as null and says so."""
+    if lat is not None and math.isfinite(lat) and not -90 <= lat <= 90:
+        return f"latitude {lat:g}° is outside -90..90"
+    if lon is not None and math.isfinite(lon) and not -180 <= lon <= 180:
+        return f"longitude {lon:g}° is outside -180..180"
+    return None
+
+
 def read_exif(img: Image.Image) -> dict:
     """A small, JSON-safe dict; empty when the image has no EXIF."""
     exif = img.getexif()
@@ -57,7 +68,12 @@ def read_exif(img: Image.Image) -> dict:
     gps = exif.get_ifd(_GPS_IFD)
     if gps and 2 in gps and 4 in gps:
         lat, lon = _degrees(gps[2], gps.get(1)), _degrees(gps[4], gps.get(3))
-        if lat is not None and lon is not None:
+        wrong = _out_of_range(lat, lon)
+        if wrong:
+            # A position that cannot be on Earth is no position: null, and why.
+            out["gps"] = None
+            out["gps_note"] = f"GPS position not stored: {wrong}"
+        elif lat is not None and lon is not None:
             out["gps"] = {"lat": round(lat, 7), "lon": round(lon, 7)}
             if 6 in gps:
                 try:
