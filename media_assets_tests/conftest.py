@@ -88,3 +88,45 @@ def tiny_models(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("models")
     make_tiny(root)
     return root
+
+
+API_SENTENCE = "the rocket launch is scheduled for tomorrow morning"
+
+
+@pytest.fixture(scope="session")
+def api_library(pg_server, tiny_models, sample_folder, tmp_path_factory):
+    """One catalogue for the HTTP API's tests (test_api.py, test_api_security.py), ingested
+    once per session as a user would: photos, a spoken memo, a video and JSON. Yields
+    (settings, root, env); the environment is set only while ingesting."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from media_assets.cli import main
+    from media_assets.lib.samples import photo_groups, speech
+
+    root = tmp_path_factory.mktemp("api")
+    name = "t_api_" + uuid.uuid4().hex[:8]
+    ensure_database(pg_server, name)
+    ensure_database(pg_server, name + "_dagster")
+    inbox = root / "inbox"
+    photo_groups(inbox / "photos", per_group=3, sources=("astronaut", "coffee", "rocket"))
+    speech(API_SENTENCE, inbox / "launch memo.wav")
+    for f in ("clip.mp4", "records.json"):
+        shutil.copy(sample_folder[0] / f, inbox / f)
+    env = {"MEDIA_ASSETS_HOME": str(root / "home"), "MEDIA_ASSETS_INBOX": str(inbox),
+           "MEDIA_ASSETS_DATABASE_URL": with_database(pg_server, name).render_as_string(
+               hide_password=False),
+           "MEDIA_ASSETS_DAGSTER_DATABASE_URL": with_database(
+               pg_server, name + "_dagster", "psycopg2").render_as_string(hide_password=False),
+           "MEDIA_ASSETS_MODEL_DIR": str(tiny_models), "MEDIA_ASSETS_API_MAX_REQUEST_MB": "4"}
+    mp = pytest.MonkeyPatch()
+    try:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        result = CliRunner().invoke(main, ["ingest", "-q"], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        settings = Settings.from_env()
+    finally:
+        mp.undo()
+    yield settings, root, env

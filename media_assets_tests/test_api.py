@@ -8,13 +8,10 @@ import base64
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import threading
 import time
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -24,47 +21,29 @@ from fastapi.testclient import TestClient
 
 from media_assets.api.app import create_app
 from media_assets.cli import main
-from media_assets.lib.db.server import ensure_database, with_database
-from media_assets.lib.samples import photo_groups, png_bomb, speech
+from media_assets.lib.samples import photo_groups, png_bomb
 from media_assets.lib.settings import Settings
 
-SENTENCE = "the rocket launch is scheduled for tomorrow morning"
 PATHS = {"/analyze-image", "/label-cluster", "/transcribe", "/generate", "/analyze-json-schema",
          "/enrich-cluster", "/health", "/ready", "/search", "/similar/{key}", "/files/{key}",
-         "/files/{key}/thumbnail", "/files/{key}/frame", "/files/{key}/content", "/clusters"}
+         "/files/{key}/thumbnail", "/files/{key}/frame", "/files/{key}/content", "/clusters",
+         "/login", "/logout"}
 
 
 @pytest.fixture(scope="module")
-def library(pg_server, tiny_models, sample_folder, tmp_path_factory):
-    """A catalogue of photos, a spoken memo, a video and JSON, ingested as a user would;
-    the environment pointing at it for the module."""
-    root = tmp_path_factory.mktemp("api")
-    name = "t_api_" + uuid.uuid4().hex[:8]
-    ensure_database(pg_server, name)
-    ensure_database(pg_server, name + "_dagster")
-    url = with_database(pg_server, name).render_as_string(hide_password=False)
-    inbox = root / "inbox"
-    photo_groups(inbox / "photos", per_group=3, sources=("astronaut", "coffee", "rocket"))
-    speech(SENTENCE, inbox / "launch memo.wav")
-    for f in ("clip.mp4", "records.json"):
-        shutil.copy(sample_folder[0] / f, inbox / f)
+def library(api_library):
+    """The session's API catalogue (conftest.py), its environment set for this module."""
     mp = pytest.MonkeyPatch()
-    env = {"MEDIA_ASSETS_HOME": str(root / "home"), "MEDIA_ASSETS_INBOX": str(inbox),
-           "MEDIA_ASSETS_DATABASE_URL": url,
-           "MEDIA_ASSETS_DAGSTER_DATABASE_URL": with_database(
-               pg_server, name + "_dagster", "psycopg2").render_as_string(hide_password=False),
-           "MEDIA_ASSETS_MODEL_DIR": str(tiny_models), "MEDIA_ASSETS_API_MAX_REQUEST_MB": "4"}
-    for k, v in env.items():
+    for k, v in api_library[2].items():
         mp.setenv(k, v)
-    result = CliRunner().invoke(main, ["ingest", "-q"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    yield Settings.from_env(), root, env
+    yield api_library
     mp.undo()
 
 
 @pytest.fixture(scope="module")
 def client(library):
-    with TestClient(create_app(library[0])) as c:
+    # Host 127.0.0.1: the server answers loopback names only (DNS rebinding).
+    with TestClient(create_app(library[0]), base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -206,11 +185,12 @@ def test_search_files_thumbnails_frames_similar_and_clusters(client, library):
 
 def test_a_token_is_required_when_set(library):
     settings = library[0].with_(api_token="s3cret")
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as c:
         assert c.get("/health").status_code == 200
         assert c.get("/ready").status_code == 401
         assert c.get("/ready", headers={"Authorization": "Bearer s3cret"}).status_code == 200
-        assert c.get("/clusters", params={"token": "s3cret"}).status_code == 200
+        refused = c.get("/clusters", params={"token": "s3cret"})  # never in a URL
+        assert refused.status_code == 401 and "URL" in refused.json()["detail"]
     r = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0"])
     assert r.exit_code != 0 and "MEDIA_ASSETS_API_TOKEN" in r.output
 
@@ -249,34 +229,30 @@ class Server:
         self.thread.join(30)
 
 
-def test_load_on_loopback_is_bounded_and_clean(library):
-    """200 requests, 16 at a time, to /analyze-image and /search: no error, the models stay
-    within the budget, and p95 is printed. Bounded: 120 s at most, then it stops."""
-    import httpx
-
-    photo = b64(next((library[1] / "inbox" / "photos").glob("*.jpg")))
-    with Server(library[0]) as srv:
-        def one(i: int) -> tuple[int, float]:
-            start = time.perf_counter()
-            with httpx.Client(base_url=srv.url, timeout=60) as c:
-                r = (c.post("/analyze-image", json={"image": photo,
-                                                    "tasks": ["objects", "scene", "colors"]})
-                     if i % 2 else c.get("/search", params={"q": f"rocket {i}", "k": 5}))
-            return r.status_code, time.perf_counter() - start
-
-        start = time.monotonic()
-        with ThreadPoolExecutor(16) as pool:
-            results = list(pool.map(one, range(200), timeout=120))
-        took = time.monotonic() - start
+@pytest.mark.slow
+def test_load_with_the_token_on_keeps_search_fast_and_clean(library):
+    """500 mixed requests at concurrency 32, the token on (bench/bench_api.py, in its own
+    process): no 5xx, the models within the budget, and p50/p95 per endpoint printed.
+    Before: p95 4.15 s for everything, 11 s with a token (every request waited in the
+    shared thread pool, where threads sat blocked on one process-wide model lock). The
+    README's target, search p95 <= 500 ms, is measured on idle cores; under a busy test
+    run this asserts a bound the old server missed by far."""
+    token = "load-test-token-0123456789"
+    with Server(library[0].with_(api_token=token)) as srv:
+        run = subprocess.run(
+            [sys.executable, str(Path(__file__).parents[1] / "bench" / "bench_api.py"),
+             "--url", srv.url, "--requests", "500", "--concurrency", "32",
+             "--max-seconds", "240", "--json"],
+            env={**os.environ, "MEDIA_ASSETS_API_TOKEN": token}, capture_output=True,
+            text=True, timeout=300)
         manager = srv.app.state.media.manager
         assert manager.peak_mb <= manager.budget_mb
-    statuses = [s for s, _ in results]
-    times = sorted(t for _, t in results)
-    assert statuses == [200] * 200
-    p95 = times[int(0.95 * len(times)) - 1]
-    print(f"\nload: 200 requests in {took:.1f}s, p50 {statistics.median(times) * 1000:.0f} ms, "
-          f"p95 {p95 * 1000:.0f} ms, peak models {manager.peak_mb:.0f} MB of "
-          f"{manager.budget_mb:.0f} MB")
+    assert run.returncode == 0, run.stderr[-3000:]
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    print("\nload:", json.dumps(summary))
+    assert summary["requests"] == 500, summary
+    assert set(summary["statuses"]) == {"200"}, summary
+    assert summary["endpoints"]["search"]["p95_ms"] <= 1500, summary
 
 
 def test_one_budget_across_the_server_and_a_dagster_run(library, client, tmp_path):

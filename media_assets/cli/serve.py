@@ -45,12 +45,17 @@ def serve(host: str, port: int):
 
     from media_assets.api.app import create_app
 
-    settings = get_settings()
-    if host not in ("127.0.0.1", "localhost", "::1") and not settings.api_token:
-        fail(f"binding to {host} would open the catalogue to the network: set "
-              "MEDIA_ASSETS_API_TOKEN to a secret first (clients then send "
-              "'Authorization: Bearer <token>')")
+    from media_assets.api.security import serving_settings
+    from media_assets.lib.settings import SettingsError
+
+    try:  # off loopback: a token of 16+ characters, and the bound name an allowed Host
+        settings = serving_settings(get_settings(), host)
+    except SettingsError as exc:
+        fail(str(exc), code=2)
     click.echo(f"media_assets on http://{host}:{port}/  (API docs: /docs)", err=True)
+    if host in ("0.0.0.0", "::") and not settings.api_allowed_hosts:
+        click.echo("note: only loopback Host names are answered; set "
+                   "MEDIA_ASSETS_API_ALLOWED_HOSTS to the names clients use", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 

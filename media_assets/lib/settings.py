@@ -64,6 +64,14 @@ def _bool(name: str, default: bool) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean (true/false)")
 
 
+def _token(name: str) -> str | None:
+    raw = os.environ.get(name)
+    if raw and not raw.strip():
+        raise SettingsError(f"{name} is only whitespace: unset it, or set a secret of at "
+                            "least 16 characters")
+    return (raw or "").strip() or None
+
+
 def _check_url(name: str, url: str) -> None:
     from sqlalchemy.engine import make_url
 
@@ -127,6 +135,10 @@ class Settings:
     api_max_request_mb: int = 64
     api_token: str | None = None
     api_idle_unload_s: float = 300.0
+    api_allowed_hosts: tuple[str, ...] = ()  # besides loopback names; "*" allows any Host
+    api_queue: int = 8  # model requests per model waiting or running; more get 503
+    api_cache_mb: int = 256  # thumbnails and frames the server made, in bytes ...
+    api_cache_files: int = 20000  # ... and in files; least recently used go first
     models: ModelConfig = field(default_factory=ModelConfig)
 
     @classmethod
@@ -152,8 +164,13 @@ class Settings:
             shared_budget=_bool("MEDIA_ASSETS_SHARED_BUDGET", True),
             sensor_interval_s=_int("MEDIA_ASSETS_SENSOR_INTERVAL_S", 15, minimum=1),
             api_max_request_mb=_int("MEDIA_ASSETS_API_MAX_REQUEST_MB", 64, minimum=1),
-            api_token=env.get("MEDIA_ASSETS_API_TOKEN") or None,
+            api_token=_token("MEDIA_ASSETS_API_TOKEN"),
             api_idle_unload_s=_float("MEDIA_ASSETS_API_IDLE_UNLOAD_S", 300.0),
+            api_allowed_hosts=tuple(h.strip().lower() for h in env.get(
+                "MEDIA_ASSETS_API_ALLOWED_HOSTS", "").split(",") if h.strip()),
+            api_queue=_int("MEDIA_ASSETS_API_QUEUE", 8, minimum=1),
+            api_cache_mb=_int("MEDIA_ASSETS_API_CACHE_MB", 256, minimum=1),
+            api_cache_files=_int("MEDIA_ASSETS_API_CACHE_FILES", 20000, minimum=1),
             models=models_from_env(),
         )
         for name, url in (("MEDIA_ASSETS_DATABASE_URL", settings.database_url),

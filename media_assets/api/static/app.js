@@ -1,9 +1,9 @@
 // The page: search with filters, a grid of results, a detail view, the clusters.
-// Plain script, no build step. A token (when the server wants one) comes from ?token=.
+// Plain script, no build step. When the server wants a token, a 401 shows the login form;
+// POST /login sets an HttpOnly session cookie, which every request (images too) then
+// carries. The token itself is never put in a URL or kept by the page.
 "use strict";
-const token = new URLSearchParams(location.search).get("token") || localStorage.getItem("media_assets_token") || "";
-if (token) localStorage.setItem("media_assets_token", token);
-const withToken = (url) => token ? url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : url;
+localStorage.removeItem("media_assets_token");  // an older page kept it here: forget it
 const $ = (s) => document.querySelector(s);
 const el = (tag, attrs = {}, ...kids) => {
   const e = document.createElement(tag);
@@ -11,10 +11,43 @@ const el = (tag, attrs = {}, ...kids) => {
   for (const kid of kids) e.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
   return e;
 };
+let loggedIn = null;  // a promise while the login form is shown
+function login() {
+  if (!loggedIn) {
+    loggedIn = new Promise((resolve, reject) => {
+      const form = $("#login-form");
+      $("#login-error").textContent = "";
+      $("#login").onclose = () => {  // Esc, or closed after success
+        if (loggedIn) { loggedIn = null; reject(new Error("not logged in: the server wants its token")); }
+      };
+      form.onsubmit = async (ev) => {
+        ev.preventDefault();
+        const r = await fetch("/login", { method: "POST", headers: { "Content-Type": "application/json" },
+                                          body: JSON.stringify({ token: $("#login-token").value }) });
+        if (r.ok) {
+          $("#login-token").value = "";
+          loggedIn = null;
+          $("#login").close();
+          resolve();
+        } else {
+          const body = await r.json().catch(() => ({}));
+          $("#login-error").textContent = body.detail || r.statusText;
+        }
+      };
+      $("#login").showModal();
+      $("#login-token").focus();
+    });
+  }
+  return loggedIn;
+}
 async function api(url) {
-  const r = await fetch(withToken(url), { headers: token ? { Authorization: "Bearer " + token } : {} });
+  let r = await fetch(url, { credentials: "same-origin" });
+  if (r.status === 401) {
+    await login();
+    r = await fetch(url, { credentials: "same-origin" });
+  }
   const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(body.detail ? JSON.stringify(body.detail) : r.statusText);
+  if (!r.ok) throw new Error(typeof body.detail === "string" ? body.detail : (body.detail ? JSON.stringify(body.detail) : r.statusText));
   return body;
 }
 const clock = (s) => s === null || s === undefined ? "" : `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
@@ -22,7 +55,7 @@ const fileName = (p) => (p || "").split("/").pop();
 
 function card(hit) {
   const pic = hit.frame || hit.thumbnail;
-  const visual = pic ? el("img", { src: withToken(pic), alt: fileName(hit.path), loading: "lazy" })
+  const visual = pic ? el("img", { src: pic, alt: fileName(hit.path), loading: "lazy" })
                      : el("div", { class: "noimg" }, { audio: "♪", json: "{ }", text: "¶" }[hit.kind] || "?");
   const meta = el("div", { class: "meta" },
     el("div", { class: "name" }, fileName(hit.path) + (hit.at_s !== null ? " @ " + clock(hit.at_s) : "")),
@@ -62,12 +95,12 @@ async function openDetail(key, at) {
   const f = await api("/files/" + key);
   const body = [el("h2", {}, fileName(f.path))];
   if (f.kind === "video") {
-    const v = el("video", { src: withToken(`/files/${key}/content`) + (at ? `#t=${at}` : ""), controls: "", preload: "metadata" });
+    const v = el("video", { src: `/files/${key}/content` + (at ? `#t=${at}` : ""), controls: "", preload: "metadata" });
     body.push(v);
   } else if (f.kind === "audio") {
-    body.push(el("audio", { src: withToken(`/files/${key}/content`) + (at ? `#t=${at}` : ""), controls: "" }));
+    body.push(el("audio", { src: `/files/${key}/content` + (at ? `#t=${at}` : ""), controls: "" }));
   } else if (f.thumbnail) {
-    body.push(el("img", { src: withToken(f.thumbnail), alt: fileName(f.path) }));
+    body.push(el("img", { src: f.thumbnail, alt: fileName(f.path) }));
   }
   const d = f.details || {};
   const a = f.analysis;
@@ -111,7 +144,7 @@ async function showClusters() {
       el("div", {}, (c.hierarchy || []).join(" › ") + (c.confidence !== null ? ` · confidence ${c.confidence.toFixed(2)}` : "")),
       el("div", { class: "why" }, (c.tags || []).join(", ")),
       el("div", { class: "reps" }, ...c.representatives.map((r) => {
-        const img = el("img", { src: withToken(r.thumbnail), alt: fileName(r.path), title: r.path });
+        const img = el("img", { src: r.thumbnail, alt: fileName(r.path), title: r.path });
         img.addEventListener("click", () => openDetail(r.key, r.frame_ms >= 0 ? r.frame_ms / 1000 : null));
         return img;
       })))));

@@ -362,3 +362,15 @@ def unfinished_clusters(engine: sa.Engine, model_ref: str) -> int:
             "SELECT count(*) FROM clusters c LEFT JOIN cluster_hierarchies h "
             "ON h.cluster_id = c.id WHERE c.model_id = :m AND h.cluster_id IS NULL"),
             {"m": model_ref}).scalar_one())
+
+
+def clusters_of_file(engine: sa.Engine, key: str) -> list[dict]:
+    """The clusters a file belongs to: id, name, folder path and its similarity."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT c.id, l.cluster_name AS name, h.folder_path, m.similarity "
+            "FROM cluster_members m JOIN clusters c ON c.id = m.cluster_id "
+            "LEFT JOIN cluster_labels l ON l.cluster_id = c.id "
+            "LEFT JOIN cluster_hierarchies h ON h.cluster_id = c.id WHERE m.key = :k "
+            "ORDER BY c.id"), {"k": key}).all()
+    return [dict(r._mapping) for r in rows]

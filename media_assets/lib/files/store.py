@@ -277,3 +277,11 @@ class FileStore:
                 "ORDER BY path LIMIT :lim"),
                 {"p": [display_path(p) for p in paths or []], "lim": limit}).all()
         return [dict(r._mapping) for r in rows]
+
+
+def recorded_paths(engine: sa.Engine, key: str) -> list[str]:
+    """Every path recorded for a content key, in display form, first seen first."""
+    with engine.connect() as conn:
+        return list(conn.execute(sa.text(
+            "SELECT path FROM media_paths WHERE key = :k ORDER BY first_seen_at, path"),
+            {"k": key}).scalars())

@@ -1,0 +1,1 @@
+"""The API's routes by area: the seed's model services, the catalogue, health."""

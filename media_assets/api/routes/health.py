@@ -1,0 +1,53 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from media_assets.api.state import State
+
+router = APIRouter(tags=["health"])
+
+
+async def state(request: Request) -> State:
+    return request.app.state.media
+
+
+@router.get("/health")
+async def health() -> dict:
+    """Liveness: the process answers (no token needed, never waits for a model)."""
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+def ready(st: State = Depends(state)) -> JSONResponse:
+    """The database reachable, and each model found or missing (as `doctor` says); the
+    model queues' lengths."""
+    import sqlalchemy as sa
+
+    from media_assets.lib.models.locate import ModelNotFound, locate
+    from media_assets.lib.models.roles import ROLES
+
+    out: dict = {"database": "ok", "models": {}}
+    try:
+        with st.engine.connect() as conn:
+            conn.scalar(sa.select(sa.literal(1)))
+    except Exception as exc:
+        out["database"] = f"unreachable: {type(exc).__name__}"
+    for role, spec in ROLES.items():
+        model_id = st.settings.models.model_id(role)
+        try:
+            found = locate(role, model_id)
+            out["models"][role] = {"status": "found", "id": model_id,
+                                   "path": str(found.path), "required": spec.required}
+        except ModelNotFound as exc:
+            out["models"][role] = {"status": "missing", "id": model_id,
+                                   "required": spec.required, "how": str(exc)[:500]}
+    out["loaded"] = st.manager.loaded()
+    out["queues"] = {lane: {"waiting_or_running": st.lanes.pending[lane], "depth": depth}
+                     for lane, depth in st.lanes.depths.items()}
+    ok = out["database"] == "ok" and all(m["status"] == "found" or not m["required"]
+                                         for m in out["models"].values())
+    out["status"] = "ready" if ok else "not ready"
+    return JSONResponse(out, status_code=200 if ok else 503)

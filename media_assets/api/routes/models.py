@@ -1,0 +1,175 @@
+"""The seed's model services (docs/contracts.md). Each handler admits its work to a lane
+(`inference.py`) and runs it in that lane's threads; the models themselves are used one
+inference at a time each, through `State.models`."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from fastapi import APIRouter, Depends, Request
+
+from media_assets.api.body import CheckedRoute
+from media_assets.api.media import BadInput, decode_base64, probed, reduced
+from media_assets.api.schemas import (BODY_ERRORS, AnalyzeImageRequest, EnrichClusterRequest,
+                                      GenerateRequest, JsonSchemaRequest, LabelClusterRequest,
+                                      TranscribeRequest)
+from media_assets.api.state import State
+from media_assets.lib.models.locate import ModelNotFound, locate
+from media_assets.lib.models.roles import Role
+
+THUMB = 320  # what the models see: 224-512 px
+
+router = APIRouter(route_class=CheckedRoute, tags=["models"], responses=BODY_ERRORS)
+
+
+async def state(request: Request) -> State:
+    return request.app.state.media
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 1)
+
+
+@router.post("/analyze-image")
+async def analyze_image(req: AnalyzeImageRequest, st: State = Depends(state)) -> dict:
+    """Caption (BLIP-2), objects and scene (CLIP zero-shot) and dominant colours of one
+    image. `bbox` is always null: CLIP zero-shot finds what is in the picture, not where,
+    and no box is ever invented. Without the captioner the caption is CLIP-only and
+    `degraded` says why."""
+    from media_assets.lib.images.analysis import AnalysisSettings, analyse_images
+
+    tasks = set(req.tasks)
+
+    def work() -> dict:
+        raw = decode_base64(req.image, "image")
+        with probed(raw, ("image",), st.limits, "image") as (path, _):
+            img = reduced(path, THUMB)
+        a = analyse_images(st.models, [img], AnalysisSettings(
+            questions=[], use_captioner="caption" in tasks))[0]
+        return {"caption": a.caption if "caption" in tasks else None,
+                "objects": [{"name": o["name"], "confidence": o["confidence"], "bbox": None}
+                            for o in a.objects] if "objects" in tasks else None,
+                "scene_type": a.scene_type if "scene" in tasks else None,
+                "dominant_colors": a.dominant_colors if "colors" in tasks else None,
+                "processing_time_ms": round(a.processing_time_ms, 1),
+                "degraded": a.degraded and "caption" in tasks,
+                "degraded_reason": a.degraded_reason if "caption" in tasks else None}
+
+    return await st.lanes.run("vision", work)
+
+
+@router.post("/label-cluster")
+async def label_cluster(req: LabelClusterRequest, st: State = Depends(state)) -> dict:
+    """Name, description, tags, category and a computed confidence for a cluster, from
+    up to 5 representative images (README "Clusters" says how)."""
+    from media_assets.lib.clusters.labels import label_clusters
+    from media_assets.lib.clusters.method import centroid
+    from media_assets.lib.models.clip import image_features
+
+    def work() -> dict:
+        start = time.perf_counter()
+        images = []
+        for i, data in enumerate(req.images):
+            with probed(decode_base64(data, f"images[{i}]"), ("image",), st.limits,
+                        f"images[{i}]") as (path, _):
+                images.append(reduced(path, THUMB))
+        with st.models.use(Role.CLIP) as clip:
+            feats = image_features(clip, images)
+        label = label_clusters(st.models, [(req.cluster_size, centroid(feats), images)])[0]
+        return {**label.contract(), "processing_time_ms": _ms(start)}
+
+    return await st.lanes.run("vision", work)
+
+
+@router.post("/transcribe")
+async def transcribe(req: TranscribeRequest, st: State = Depends(state)) -> dict:
+    """Text, language and timed segments (faster-whisper), optionally with words."""
+    from media_assets.lib.speech.transcribe import transcribe as run
+
+    def work() -> dict:
+        raw = decode_base64(req.audio, "audio")
+        with probed(raw, ("audio", "video"), st.limits, "audio") as (path, _):
+            with st.models.use(Role.WHISPER) as model:
+                try:
+                    t = run(model, path, language=None if req.language == "auto"
+                            else req.language, word_timestamps=req.options.word_level)
+                except Exception as exc:  # decodes in the probe, fails later: still input
+                    raise BadInput(f"audio: cannot be transcribed ({type(exc).__name__}: "
+                                   f"{exc})"[:500]) from None
+        out = t.as_response()
+        if not req.options.timestamps:
+            out["segments"] = [{"start": None, "end": None, "text": s["text"]}
+                               for s in out["segments"]]
+        out["processing_time_ms"] = round(out["processing_time_ms"], 1)
+        return out
+
+    return await st.lanes.run("speech", work)
+
+
+@router.post("/generate")
+async def generate(req: GenerateRequest, st: State = Depends(state)) -> dict:
+    """Text from the local LLM (Phi-3.5), loaded on demand and unloaded after; 503 with
+    what to install when it is missing."""
+    from media_assets.lib.models.text import generate as run
+
+    def work() -> dict:
+        start = time.perf_counter()
+        locate(Role.LLM, st.settings.models.model_id(Role.LLM))  # 503 with advice if missing
+        with st.models.use(Role.LLM) as llm:
+            out = run(llm, [{"role": "user", "content": req.prompt}], req.max_tokens,
+                      req.temperature, req.stop_sequences)
+        return {"text": out.text, "tokens_generated": out.tokens_generated,
+                "processing_time_ms": _ms(start)}
+
+    return await st.lanes.run("llm", work)
+
+
+@router.post("/analyze-json-schema")
+async def analyze_json_schema(req: JsonSchemaRequest, st: State = Depends(state)) -> dict:
+    """A table design (types, storage, indexes, reasoning) for JSON samples; the LLM, when
+    present, names and describes, and its answer is validated."""
+    from media_assets.lib.json_docs.llm import improve
+    from media_assets.lib.json_docs.schema import infer_schema
+
+    def work() -> dict:
+        start = time.perf_counter()
+        design = infer_schema(req.json_samples, "data")
+        role, status = st.optional_llm()
+        if role is not None:
+            with st.models.use(role) as llm:
+                design, status = improve(llm, design, req.json_samples, req.user_comment)
+        return {**design.contract(), "llm": status, "processing_time_ms": _ms(start)}
+
+    return await st.lanes.run("llm", work)
+
+
+@router.post("/enrich-cluster")
+async def enrich_cluster(req: EnrichClusterRequest, st: State = Depends(state)) -> dict:
+    """Hierarchy, safe folder path, 10-20 tags, relationships and a search description
+    (Phi-3.5, validated; a heuristic when it fails or is absent, and `source` says which)."""
+    from media_assets.lib.clusters.hierarchy import LabelView, enrich
+    from media_assets.lib.clusters.labels import CATEGORIES
+    from media_assets.lib.models.clip import embed_texts
+
+    def work() -> dict:
+        start = time.perf_counter()
+        category = "objects"
+        try:
+            with st.models.use(Role.CLIP) as clip:
+                vecs = embed_texts(clip, [f"a photo of {req.cluster_name}."]
+                                   + list(CATEGORIES.values()))
+            category = list(CATEGORIES)[int(np.argmax(vecs[1:] @ vecs[0]))]
+        except ModelNotFound:
+            pass
+        label = LabelView(req.cluster_name, req.description, [], category,
+                          tuple(req.sample_captions))
+        role, why = st.optional_llm()
+        if role is not None:
+            with st.models.use(role) as llm:
+                e = enrich(llm, label, [], st.settings.models.model_id(Role.LLM))
+        else:
+            e = enrich(None, label, [], why_no_llm=why)
+        return {**e.contract(), "processing_time_ms": _ms(start)}
+
+    return await st.lanes.run("llm", work)

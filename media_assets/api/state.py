@@ -1,0 +1,78 @@
+"""The server process's state: the catalogue, the model manager (in the machine-wide budget,
+`lib/db/ledger.py`) behind one lock per model, the lanes model work queues in, and the
+picture cache. Built once at start-up; nothing here is re-read per request."""
+
+from __future__ import annotations
+
+import threading
+
+from media_assets.api.cache import PictureCache
+from media_assets.api.inference import Lanes, OneAtATime
+from media_assets.lib.files.probe import Limits
+from media_assets.lib.models.locate import ModelNotFound, locate
+from media_assets.lib.models.roles import Role
+from media_assets.lib.settings import Settings
+
+
+class State:
+    """The catalogue, the model manager (with the ledger), the lanes and the caches."""
+
+    def __init__(self, settings: Settings):
+        from media_assets.lib.db import open_catalog
+        from media_assets.lib.db.ledger import ModelLedger
+        from media_assets.lib.models.registry import build_manager
+
+        self.settings = settings
+        self.catalog = open_catalog(settings)
+        self.manager = build_manager(settings.models)
+        self.ledger = (ModelLedger(self.catalog.engine, self.manager.device)
+                       if settings.shared_budget else None)
+        self.manager.ledger = self.ledger
+        self.models = OneAtATime(self.manager)
+        q = settings.api_queue
+        wide = max(64, 8 * q)  # searches and pictures are short: a deeper queue
+        self.lanes = Lanes(depths={"speech": q, "vision": q, "llm": q, "search": wide,
+                                   "pictures": wide},
+                           threads={"speech": 2, "vision": 2, "llm": 2, "search": 8,
+                                    "pictures": 2})
+        self.limits = Limits(settings.max_image_pixels, settings.max_json_bytes,
+                             settings.max_text_bytes)
+        self.pictures = PictureCache(settings.home / "api-cache", settings.api_cache_mb * 2**20,
+                                     settings.api_cache_files,
+                                     made_by_ingest=settings.home / "thumbnails")
+        self._clip_ref: str | None = None
+        self._stop = threading.Event()
+        self._ttl = threading.Thread(target=self._unload_idle, daemon=True, name="idle-unload")
+        self._ttl.start()
+
+    def _unload_idle(self) -> None:
+        ttl = self.settings.api_idle_unload_s
+        while not self._stop.wait(max(1.0, min(ttl / 4, 30.0))):
+            self.manager.unload_idle(ttl)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.manager.unload_all()
+        if self.ledger is not None:
+            self.ledger.close()
+        self.catalog.dispose()
+
+    @property
+    def engine(self):
+        return self.catalog.engine
+
+    def clip_ref(self) -> str:
+        """The CLIP space's reference, located and fingerprinted once per process."""
+        if self._clip_ref is None:
+            from media_assets.lib.models.registry import clip_model_ref
+
+            self._clip_ref = clip_model_ref(self.settings.models)
+        return self._clip_ref
+
+    def optional_llm(self):
+        """(the LLM's role name when its weights are here, or None; why not)."""
+        try:
+            locate(Role.LLM, self.settings.models.model_id(Role.LLM))
+            return Role.LLM, ""
+        except ModelNotFound as exc:
+            return None, f"no LLM: {exc}"[:300]
