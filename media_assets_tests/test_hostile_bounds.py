@@ -147,3 +147,74 @@ def test_gps_out_of_range_is_null_with_a_note(tmp_path, gps, note):
         assert exif["gps"] is None and note in exif["gps_note"], exif
     else:
         assert exif["gps"]["lat"] == pytest.approx(gps[0], abs=1e-4) and "gps_note" not in exif
+
+
+# -- names that differ only in bytes ---------------------------------------------------------
+def test_a_byte_name_and_its_literal_escape_are_two_catalogued_files(catalog, tmp_path):
+    import os
+
+    from media_assets.lib.files.inbox import register, walk
+    from media_assets.lib.files.probe import Limits
+    from media_assets.lib.files.record import probe_and_record
+    from media_assets.lib.files.store import FileStore, display_path
+
+    folder = tmp_path / "names"
+    folder.mkdir()
+    raw = os.fsencode(folder) + b"/x\xff.txt"         # the byte 0xFF
+    literal = folder / "x\\xff.txt"                   # the four characters \ x f f
+    with open(raw, "wb") as fh:
+        fh.write(b"the byte\n")
+    literal.write_text("the characters\n")
+    (folder / "back\\slash.txt").write_text("a backslash\n")
+    shown = {display_path(os.fsdecode(raw)), display_path(str(literal))}
+    assert len(shown) == 2, shown
+
+    store = FileStore(catalog.engine)
+    first, _ = register(store, walk([folder]))
+    assert len(first.new_keys) == 3, first
+    outcomes = probe_and_record(store, first.new_keys, Limits())
+    assert sorted(o.status for o in outcomes) == ["ok"] * 3
+    by_bytes = {os.fsencode(store.paths_of(k)[0]): k for k in first.new_keys}
+    assert raw in by_bytes and os.fsencode(literal) in by_bytes
+    again, _ = register(store, walk([folder]))
+    assert (again.new_keys, again.unchanged) == ([], 3), again
+    assert store.pending_keys() == []
+
+
+def test_migration_011_gives_old_display_forms_the_one_to_one_form(catalog):
+    """A catalogue written before sql/011 (backslashreplace only) is brought over, and a
+    file is found again under its new form."""
+    import os
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    from media_assets.lib.db import SQL_DIR
+    from media_assets.lib.files.store import display_path
+
+    rows = [("/in/x\\xff", None),                       # the four characters, old form
+            ("/in/\\xfe\\y", os.fsencode("/in/") + b"\xfe\\y"),  # byte 0xFE, then \y
+            ("/in/plain ü", None)]
+    keys = {path: f"{i:x}" * 16 for i, (path, _) in enumerate(rows, 10)}
+    with catalog.engine.begin() as conn:
+        for path, raw in rows:
+            conn.execute(sa.text(
+                "INSERT INTO media_files (key, sha256, size_bytes, primary_path) "
+                "VALUES (:k, :s, 1, :p)"), {"k": keys[path], "s": keys[path] * 4, "p": path})
+            conn.execute(sa.text(
+                "INSERT INTO media_paths (path, path_bytes, key, size_bytes, status) "
+                "VALUES (:p, :b, :k, 1, 'registered')"), {"p": path, "b": raw, "k": keys[path]})
+        sql = next(Path(SQL_DIR).glob("011_*.sql")).read_text()
+        conn.connection.cursor().execute(sql)
+        got = dict(conn.execute(sa.text("SELECT key, path FROM media_paths")).all())
+        primary = dict(conn.execute(sa.text("SELECT key, primary_path FROM media_files")).all())
+        raw = dict(conn.execute(sa.text("SELECT key, path_bytes FROM media_paths")).all())
+    old = {keys[p]: p for p in keys}
+    # The exact bytes are kept for every escaped form: the file is opened by them.
+    assert bytes(raw[keys["/in/x\\xff"]]) == b"/in/x\\xff"
+    assert bytes(raw[keys["/in/\\xfe\\y"]]) == rows[1][1] and raw[keys["/in/plain ü"]] is None
+    got = {old[k]: v for k, v in got.items()}
+    assert got["/in/x\\xff"] == display_path("/in/x\\xff") == "/in/x\\\\xff"
+    assert got["/in/\\xfe\\y"] == display_path(os.fsdecode(rows[1][1])) == "/in/\\xfe\\\\y"
+    assert got["/in/plain ü"] == "/in/plain ü"
+    assert {old[k]: v for k, v in primary.items()} == got

@@ -45,16 +45,22 @@ CHANGED = "the file changed after registration"
 
 
 def display_path(path: str) -> str:
-    """A path as PostgreSQL text and as people read it: the path itself, or, for a name
-    whose bytes are not UTF-8, those bytes as \\xNN escapes (the exact bytes are kept in
-    `media_paths.path_bytes`)."""
-    if path.isascii():
-        return path
-    try:
-        path.encode("utf-8")
-        return path
-    except UnicodeEncodeError:
-        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    """A path as PostgreSQL text and as people read it, one to one with its bytes: the
+    path itself when it is UTF-8 without a backslash (nearly always); otherwise with each
+    backslash doubled and each byte that is not UTF-8 as a \\xNN escape. Every backslash
+    of an escaped form starts an escape, so `x\\xff` (four characters) and `x` + byte
+    0xFF never share a form, and a plain form (no backslash) never equals an escaped one.
+    The exact bytes of an escaped form are kept in `media_paths.path_bytes`; sql/011
+    brought earlier catalogues to this form."""
+    if "\\" not in path:
+        if path.isascii():
+            return path
+        try:
+            path.encode("utf-8")
+            return path
+        except UnicodeEncodeError:
+            pass
+    return os.fsencode(path).replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
 
 
 def _retire(conn, key: str, path: str) -> None:
