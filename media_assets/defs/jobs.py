@@ -7,18 +7,20 @@ import dagster as dg
 from media_assets.defs.assets.files import media_file
 from media_assets.defs.assets.images import image_analysis, image_duplicates, image_embeddings
 from media_assets.defs.assets.json_docs import json_schemas, json_tables
+from media_assets.defs.assets.search import text_embeddings
 from media_assets.defs.assets.speech import transcripts
 from media_assets.defs.assets.video import video_frames, video_summary
 from media_assets.defs.per_file import file_kinds_of, model_of
 from media_assets.lib.files.ingestion import PerFileAsset, left_over, plan_batches
 from media_assets.lib.models.config import ModelConfig
 from media_assets.lib.models.locate import ModelNotFound, locate
-from media_assets.lib.models.registry import clip_ref_or_none
+from media_assets.lib.models.registry import clip_ref_or_none, text_model_ref
 from media_assets.lib.models.roles import Role, spec_of
 
 # Every asset partitioned by `media_files`, in graph order.
 PER_FILE_ASSETS = [media_file, image_embeddings, image_analysis, image_duplicates,
-                   transcripts, video_frames, video_summary, json_schemas, json_tables]
+                   transcripts, video_frames, video_summary, json_schemas, json_tables,
+                   text_embeddings]
 
 media_job = dg.define_asset_job(
     "media_job",
@@ -64,6 +66,11 @@ def resume_plan(assets: list[dg.AssetsDefinition],
     """The per-file assets (not `media_file`) as the resume logic sees them: their kinds,
     the version their results must have, and what depends on them, from the asset graph."""
     clip_ref = clip_ref_or_none(config) or ""
+    try:  # a text model change re-embeds (only the stale units, text_embeddings says how)
+        text_ref = text_model_ref(config)
+    except ModelNotFound:
+        text_ref = ""
+    refs = {Role.CLIP: clip_ref, Role.TEXT: text_ref}
     children: dict[str, set[str]] = {}
     for a in PER_FILE_ASSETS:
         for dep in a.dependency_keys:
@@ -79,7 +86,7 @@ def resume_plan(assets: list[dg.AssetsDefinition],
         return frozenset(out)
 
     return [PerFileAsset(a.key.to_user_string(), tuple(file_kinds_of(a)),
-                         clip_ref if model_of(a) is Role.CLIP else "",
+                         refs.get(model_of(a), ""),
                          downstream(a.key.to_user_string()))
             for a in assets if a.key != media_file.key]
 

@@ -96,6 +96,7 @@ class GpuResource(dg.ConfigurableResource):
     captioner_model: str
     whisper_model: str
     llm_model: str
+    text_model: str
     quantize_8bit: bool
     whisper_compute_type: str
     footprint_mb: dict[str, float]  # role -> MB the operator pinned (MEDIA_ASSETS_<ROLE>_MB)

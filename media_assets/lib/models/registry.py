@@ -31,7 +31,15 @@ def load_role(role: str | Role, config: ModelConfig, device: str):
     model = spec_of(role).load(found.path, device, config)
     if role is Role.CLIP:
         model.model_ref = clip_model_ref(config, found)
+    if role is Role.TEXT:
+        model.model_ref = text_model_ref(config, found)
     return model
+
+
+def text_model_ref(config: ModelConfig, found: Located | None = None) -> str:
+    """The name of the text vector space (model id @ weights fingerprint), without loading."""
+    found = found or locate(Role.TEXT, config.model_id(Role.TEXT))
+    return f"{config.model_id(Role.TEXT)}@{found.fingerprint}"
 
 
 def clip_model_ref(config: ModelConfig, found: Located | None = None) -> str:

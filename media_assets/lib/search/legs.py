@@ -1,9 +1,12 @@
 """The legs of a search: each finds candidates its own way and says why.
 
 Visual: the query's CLIP vector against images and video frames (HNSW, filters inside the
-index scan). Lexical: PostgreSQL full-text search over what was said (transcript
-segments), what was seen (image and frame captions), what was answered (visual Q&A) and
-what the file is called (file and folder names, tokenised).
+index scan). Meaning: the query's sentence vector (the multilingual text model) against
+every text unit (transcript moments, captions, answers, text-file chunks, JSON tables and
+records), in any language. Lexical: PostgreSQL full-text search over what was said
+(transcript segments), what was seen (image and frame captions), what was answered (visual
+Q&A), what text files and JSON documents contain, and what the file is called (file and
+folder names, tokenised).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class LegHit:
     strength: float  # cosine similarity (visual) or ts_rank_cd (lexical)
     text: str | None = None  # the segment, caption, answer or name that matched
     partial: bool = False  # lexical: some of the query's words, not all
+    where: dict | None = None  # text units: their source, offsets or record numbers
 
 
 def visual(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int,
@@ -124,5 +128,70 @@ def clusters(engine: sa.Engine, text: str, k: int, filters: Filters = Filters())
                     weight="greatest(cm.similarity, 0)")
 
 
-LEXICAL = {"speech": speech, "caption": captions, "answer": answers, "name": names,
-           "cluster": clusters}
+UNIT_COLUMNS = ("u.key, f.primary_path AS path, f.kind, u.at_ms AS frame_ms, u.text, "
+                "u.source, u.char_start, u.char_end")
+
+
+def _where(r) -> dict:
+    out: dict = {"source": r.source}
+    if r.source == "text":
+        out["offset"] = [r.char_start, r.char_end]
+    elif r.source == "json_records":
+        out["records"] = [r.char_start, r.char_end]
+    return out
+
+
+def meaning(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int,
+            filters: Filters = Filters(), background: np.ndarray | None = None,
+            ) -> tuple[list[LegHit], tuple[float, float]]:
+    """The k text units nearest the query's sentence vector (HNSW on the dimension's
+    index), and (mean, std) of the query's similarity to the `background` texts
+    (lib/search/background.py): what "unrelated" looks like for this query."""
+    dim = int(len(query))  # an int: safe in the SQL text; each dimension has its own index
+    vec = f"CAST(:q AS vector({dim}))"
+    params = {"q": to_pgvector(query), "m": model_ref, "k": k, **filters.params()}
+    with engine.begin() as conn:
+        tune_hnsw(conn)
+        rows = conn.execute(sa.text(
+            f"SELECT {UNIT_COLUMNS}, (u.embedding::vector({dim})) <=> {vec} AS distance "
+            "FROM text_units u JOIN media_files f ON f.key = u.key "
+            f"WHERE u.model_id = :m AND vector_dims(u.embedding) = {dim}" + Filters.sql("f")
+            + f" ORDER BY (u.embedding::vector({dim})) <=> {vec} LIMIT :k"), params).all()
+    hits = [LegHit("meaning", r.key, r.path, r.kind, r.frame_ms, 1.0 - float(r.distance),
+                   r.text, where=_where(r)) for r in rows]
+    if background is None or len(background) < 2:
+        return hits, (0.0, 0.0)
+    sims = background @ query
+    return hits, (float(sims.mean()), float(sims.std(ddof=1)))
+
+
+def content(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) -> list[LegHit]:
+    """Chunks of text files, JSON records (their string values) and JSON table
+    descriptions whose words match; the hit says where (offsets or record numbers)."""
+    sql = (f"SELECT {UNIT_COLUMNS}, u.tsv @@ {TSQUERY} AS full_match, "
+           f"       ts_rank_cd(u.tsv, {ANY_WORD} || {TSQUERY}) AS rank "
+           "FROM text_units u JOIN media_files f ON f.key = u.key "
+           "WHERE u.source IN ('text', 'json_table', 'json_records') "
+           f"  AND (u.tsv @@ {TSQUERY} OR u.tsv @@ {ANY_WORD})" + Filters.sql("f")
+           + " ORDER BY full_match DESC, rank DESC, u.key, u.idx LIMIT :k")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(sql), {"q": text, "k": k, **filters.params()}).all()
+    return [LegHit("content", r.key, r.path, r.kind, r.frame_ms, float(r.rank), r.text,
+                   partial=not r.full_match, where=_where(r)) for r in rows]
+
+
+def text_in_picture(engine: sa.Engine, text: str, k: int,
+                    filters: Filters = Filters()) -> list[LegHit]:
+    """Images and video frames whose written text (OCR, `picture_texts`) matches; the hit
+    says "written in the picture: ..." and, for a video, the moment the text appears."""
+    hits = _lexical(engine, "text_in_picture",
+                    "picture_texts p JOIN media_files f ON f.key = p.key", "p.tsv",
+                    "p.key, f.primary_path AS path, f.kind, p.frame_ms, "
+                    "replace(p.text, E'\\n', ' / ') AS text", text, k, filters)
+    return [LegHit(h.leg, h.key, h.path, h.kind, h.frame_ms, h.strength,
+                   f"written in the picture: {h.text}", h.partial) for h in hits]
+
+
+LEXICAL = {"speech": speech, "caption": captions, "answer": answers, "content": content,
+           "name": names, "cluster": clusters,
+           "text_in_picture": text_in_picture}

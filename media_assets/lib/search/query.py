@@ -8,15 +8,24 @@ own scale, never merely by being the leg's best:
   vectors): `z = (s - mu) / sigma`. Below `z = 2` the hit contributes nothing; it rises
   linearly to a full 1.0 at `z = 5`. A random model, or a query about nothing in the
   library, gives no z that high, so unrelated nearest neighbours cannot outrank words.
-- lexical (speech, caption, answer, name, cluster): a match of all the words contributes at least
+- meaning: the query's sentence vector (the multilingual text model) against the text
+  units (transcript moments, captions, answers, notes, JSON), calibrated per query too:
+  E5's similarities sit high everywhere (related 0.85, unrelated 0.74), so a unit counts
+  by its z against the query's similarity to ~65 everyday texts in many languages that
+  stand for "unrelated" (`background.py`), from `z = 1.8` (nothing; about the 95th
+  percentile of those texts) to `z = 4.5` (full). Not against a sample of the catalogue,
+  as the visual leg does: in a library of ten memos the memo searched for is a tenth of
+  that sample and hides itself. A query about nothing in the library lifts nothing.
+- lexical (speech, caption, answer, content, name, cluster): a match of all the words contributes at least
   0.6, and up to 1.0 for the leg's strongest (`ts_rank_cd` relative to the leg's best),
   times the leg's weight (speech 1.0, caption 0.9, name 0.8, answer 0.6, cluster 0.5: the
   hierarchy, tags and description of the file's cluster); a match of only
   some of the words (a transcript that misheard one) counts half.
 
 A file, or a 5-second moment of a video, counts once per leg (the max over its frames or
-segments, never the sum) and adds its legs. Visual hits that contribute nothing still fill
-the list after every relevant hit, nearest first.
+segments, never the sum) and adds its legs. Meaning and visual hits that contribute
+nothing still fill the list after every relevant hit: nearest in meaning (by z) first,
+then nearest images.
 """
 
 from __future__ import annotations
@@ -27,12 +36,18 @@ import numpy as np
 import sqlalchemy as sa
 
 from media_assets.lib.search import legs
+from media_assets.lib.search.background import background_vectors
 from media_assets.lib.search.filters import Filters
 
 # A cluster match is evidence about the file's neighbourhood, not the file: it counts less.
-WEIGHTS = {"visual": 1.0, "speech": 1.0, "caption": 0.9, "name": 0.8, "answer": 0.6,
-           "cluster": 0.5}
+WEIGHTS = {"visual": 1.0, "meaning": 1.0, "speech": 1.0, "content": 1.0, "caption": 0.9,
+           "name": 0.8, "answer": 0.6, "cluster": 0.5,
+           "text_in_picture": 0.9}  # OCR: what is written, as strong as a caption
+# The order a hit's legs are listed in; the first one gives the hit its moment and text.
+LEGS = ("speech", "content", "text_in_picture", "caption", "answer", "name", "cluster",
+        "meaning", "visual")
 Z_FLOOR, Z_FULL = 2.0, 5.0  # visual: no contribution below, full contribution above
+MEANING_Z_FLOOR, MEANING_Z_FULL = 1.8, 4.5
 LEXICAL_FLOOR = 0.6  # any word match counts at least this much
 MOMENT_MS = 5000
 MAX_QUERY_CHARS = 1000  # a longer "query" is a document; PostgreSQL would plan it for long
@@ -72,15 +87,20 @@ def _moment(h: legs.LegHit) -> tuple[str, int]:
     return h.key, (h.frame_ms // MOMENT_MS if h.frame_ms >= 0 else -1)
 
 
-def visual_contribution(similarity: float, mean: float, std: float) -> float:
+def visual_contribution(similarity: float, mean: float, std: float,
+                        floor: float = Z_FLOOR, full: float = Z_FULL) -> float:
     if std <= 1e-6:
         return 0.0  # one vector, or all alike: no way to tell relevant from not
     z = (similarity - mean) / std
-    return min(1.0, max(0.0, (z - Z_FLOOR) / (Z_FULL - Z_FLOOR)))
+    return min(1.0, max(0.0, (z - floor) / (full - floor)))
+
+
+def meaning_contribution(similarity: float, mean: float, std: float) -> float:
+    return visual_contribution(similarity, mean, std, MEANING_Z_FLOOR, MEANING_Z_FULL)
 
 
 def fuse(found: dict[str, list[legs.LegHit]], calibration: tuple[float, float],
-         k: int) -> list[Hit]:
+         k: int, meaning_calibration: tuple[float, float] = (0.0, 0.0)) -> list[Hit]:
     """Fuse the legs' hits as the module docstring says; the best `k`."""
     moments: dict[tuple[str, int], dict] = {}
     for leg, hits in found.items():
@@ -88,33 +108,39 @@ def fuse(found: dict[str, list[legs.LegHit]], calibration: tuple[float, float],
         for h in hits:
             if leg == "visual":
                 c = visual_contribution(h.strength, *calibration)
+            elif leg == "meaning":
+                c = meaning_contribution(h.strength, *meaning_calibration)
             else:
                 c = LEXICAL_FLOOR + (1 - LEXICAL_FLOOR) * (h.strength / best if best else 0)
                 c *= legs.PARTIAL if h.partial else 1.0
-            m = moments.setdefault(_moment(h), {"hits": {}, "sim": None})
+            m = moments.setdefault(_moment(h), {"hits": {}, "sim": None, "z": None})
             prev = m["hits"].get(leg)
             if prev is None or c > prev[0] or (c == prev[0] and h.strength > prev[1].strength):
                 m["hits"][leg] = (c, h)  # the max over a moment's frames or segments
             if leg == "visual":
                 m["sim"] = h.strength if m["sim"] is None else max(m["sim"], h.strength)
+            if leg == "meaning" and meaning_calibration[1] > 1e-6:
+                z = (h.strength - meaning_calibration[0]) / meaning_calibration[1]
+                m["z"] = z if m["z"] is None else max(m["z"], z)
     out = []
     for m in moments.values():
         chosen = m["hits"]
         score = sum(WEIGHTS[leg] * c for leg, (c, _) in chosen.items())
-        order = [leg for leg in ("speech", "caption", "answer", "name", "cluster", "visual")
-                 if leg in chosen]
+        order = [leg for leg in LEGS if leg in chosen]
         lead = chosen[order[0]][1]
         why = {leg: {"score": round(WEIGHTS[leg] * c, 4), "text": h.text,
-                     "at_s": h.frame_ms / 1000 if h.frame_ms >= 0 else None}
+                     "at_s": h.frame_ms / 1000 if h.frame_ms >= 0 else None,
+                     **(h.where or {})}
                for leg, (c, h) in chosen.items()}
         sim = m["sim"] if m["sim"] is not None else -1.0  # cosine similarity is >= -1
-        out.append((score, sim, Hit(
+        # What fills the list after the relevant hits: nearest meaning, then nearest image.
+        near = m["z"] if m["z"] is not None else float("-inf")
+        out.append((score, (near, sim), Hit(
             lead.key, lead.path, lead.kind, 1.0 - sim if m["sim"] is not None else 2.0,
             lead.frame_ms, lead.text,
-            "+".join(sorted(chosen, key=lambda x: ("speech", "caption", "answer", "name",
-                                                   "cluster", "visual").index(x))),
+            "+".join(sorted(chosen, key=LEGS.index)),
             round(score, 6), why)))
-    out.sort(key=lambda x: (-x[0], -x[1], x[2].path, x[2].frame_ms))
+    out.sort(key=lambda x: (-x[0], -x[1][0], -x[1][1], x[2].path, x[2].frame_ms))
     return [h for _, _, h in out[:k]]
 
 
@@ -135,8 +161,8 @@ class SearchResult:
 
 def search(engine: sa.Engine, manager, text: str, k: int = 10,
            kind: str | None = None, filters: Filters | None = None) -> SearchResult:
-    """Every leg for one query, fused. Only CLIP is loaded for a query (and kept, so the
-    next query does not load it again), never the captioner."""
+    """Every leg for one query, fused. Only CLIP and the text model are loaded for a query
+    (and kept, so the next query does not load them again), never the captioner."""
     from media_assets.lib.models.clip import embed_texts
     from media_assets.lib.models.locate import ModelNotFound
     from media_assets.lib.models.roles import Role
@@ -145,6 +171,16 @@ def search(engine: sa.Engine, manager, text: str, k: int = 10,
     filters = filters or Filters(kind=kind)
     found: dict[str, list[legs.LegHit]] = {}
     calibration, model_ref, notes = (0.0, 0.0), "none", []
+    meaning_calibration = (0.0, 0.0)
+    try:
+        with manager.use(Role.TEXT) as embedder:
+            qvec = embedder.query([text])[0]
+            text_ref = embedder.model_ref
+            unrelated = background_vectors(embedder)
+        found["meaning"], meaning_calibration = legs.meaning(
+            engine, qvec, text_ref, k * 4, filters, background=unrelated)
+    except ModelNotFound as exc:
+        notes.append(f"search by meaning off: {exc}")
     if filters.kind not in ("audio", "json", "text"):
         try:
             with manager.use(Role.CLIP) as clip:
@@ -155,7 +191,7 @@ def search(engine: sa.Engine, manager, text: str, k: int = 10,
             notes.append(f"visual search off: {exc}")
     for leg, run in legs.LEXICAL.items():
         found[leg] = run(engine, text, k * 2, filters)
-    return SearchResult(fuse(found, calibration, k), model_ref, notes)
+    return SearchResult(fuse(found, calibration, k, meaning_calibration), model_ref, notes)
 
 
 __all__ = ["Filters", "Hit", "QueryError", "SearchResult", "fuse", "nearest", "search"]

@@ -27,10 +27,11 @@ def store_transcript(engine: sa.Engine, key: str, t: Transcript, model_id: str,
         conn.execute(sa.text("DELETE FROM transcripts WHERE key = :k"), {"k": key})
         conn.execute(sa.text(
             "INSERT INTO transcripts (key, model_id, language, language_probability, text, "
-            " duration_s, processing_time_ms, word_timestamps) VALUES (:k, :m, :l, :p, :t, :d, "
-            " :ms, :w)"), {"k": key, "m": model_id, "l": t.language, "p": t.language_probability,
-                           "t": t.text, "d": t.duration_s, "ms": t.processing_time_ms,
-                           "w": word_timestamps})
+            " duration_s, processing_time_ms, word_timestamps, language_candidates) VALUES "
+            " (:k, :m, :l, :p, :t, :d, :ms, :w, CAST(:c AS jsonb))"),
+            {"k": key, "m": model_id, "l": t.language, "p": t.language_probability,
+             "t": t.text, "d": t.duration_s, "ms": t.processing_time_ms, "w": word_timestamps,
+             "c": json.dumps(t.language_candidates) if t.language_candidates else None})
         if t.segments:
             conn.execute(sa.text(
                 "INSERT INTO transcript_segments (key, idx, start_s, end_s, text, words, "
@@ -53,6 +54,7 @@ def transcript_of(engine: sa.Engine, key: str) -> dict | None:
             "ORDER BY idx"), {"k": key}).all()
     return {"text": row["text"], "language": row["language"],
             "language_probability": row["language_probability"],
+            "language_candidates": row["language_candidates"],
             "segments": [{"start": s.start_s, "end": s.end_s, "text": s.text,
                           **({"words": s.words} if s.words is not None else {})} for s in segs],
             "processing_time_ms": row["processing_time_ms"]}
