@@ -120,19 +120,6 @@ def _languages(name: str) -> tuple[str, ...]:
     return codes
 
 
-def _device(name: str) -> str:
-    """auto, cpu, cuda or cuda:N. Whether that device is present is `doctor`'s question:
-    reading settings never loads torch."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return "auto"
-    device = raw.lower()
-    if device in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", device):
-        return device
-    raise SettingsError(f"{name}={raw!r} is not a device: use auto, cpu, cuda or cuda:N "
-                        "(e.g. cuda:1)")
-
-
 def models_from_env() -> ModelConfig:
     env = os.environ
     return ModelConfig(
