@@ -6,9 +6,11 @@ the behaviour it checks."""
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 import textwrap
+import zlib
 
 import pytest
 
@@ -54,7 +56,7 @@ def test_a_32mb_json_nesting_100k_levels_is_refused_in_flat_memory(tmp_path):
         except ProbeError as exc:
             done(error=str(exc), status=exc.status)
     """)
-    assert got["status"] == "refused" and "nested more than 512 levels" in got["error"], got
+    assert got["status"] == "failed" and "nested more than 512 levels" in got["error"], got
     assert got["rss_growth_mb"] < 64, got
 
 
@@ -218,3 +220,90 @@ def test_migration_011_gives_old_display_forms_the_one_to_one_form(catalog):
     assert got["/in/\\xfe\\y"] == display_path(os.fsdecode(rows[1][1])) == "/in/\\xfe\\\\y"
     assert got["/in/plain ü"] == "/in/plain ü"
     assert {old[k]: v for k, v in primary.items()} == got
+
+
+# -- images larger than the decode bound -----------------------------------------------------
+def big_png(path, w: int, h: int, pixel: bytes = bytes((90, 140, 200)), depth: int = 8,
+            colour: int = 2):
+    """A solid PNG of w x h pixels (RGB by default) written in about a second, a few
+    hundred KB: one compressed run of rows, made independent of what came before it (a
+    full flush) and repeated; the checksum is computed over what the rows really are."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    k = 256
+    rows = (b"\x00" + pixel * w) * k
+    comp = zlib.compressobj(9)
+    first = comp.compress(rows) + comp.flush(zlib.Z_FULL_FLUSH)
+    repeat = comp.compress(rows) + comp.flush(zlib.Z_FULL_FLUSH)
+    n, rest = divmod(h, k)
+    last = rows[: rest * (len(rows) // k)]
+    tail = comp.compress(last) + comp.flush()[:-4]  # its own checksum is for other data
+    adler = 1
+    for _ in range(n):
+        adler = zlib.adler32(rows, adler)
+    adler = zlib.adler32(last, adler)
+    with open(path, "wb") as fh:
+        fh.write(b"\x89PNG\r\n\x1a\n"
+                 + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0, 0)))
+        fh.write(chunk(b"IDAT", first + repeat * (n - 1) + tail + struct.pack(">I", adler)))
+        fh.write(chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("w,h", [(9000, 8000), pytest.param(17000, 14650, marks=pytest.mark.slow)])
+def test_a_png_over_the_decode_bound_is_probed_and_reduced_in_flat_memory(tmp_path, w, h):
+    """72 megapixels (288 MB if decoded whole) and the issue's 249 (1 GB): ingest's probe
+    and the models' reduced decode stay under 100 MB, and the picture is the picture."""
+    path = big_png(tmp_path / "big.png", w, h)
+    got = _child(f"""
+        imaging.apply_pixel_limit(250_000_000)
+        probe = probe_file({str(path)!r}, Limits())
+        img = imaging.open_reduced({str(path)!r}, 448)
+        done(size=[probe.details["width"], probe.details["height"]], reduced=list(img.size),
+             pixel=list(img.getpixel((img.width // 2, img.height - 1))))
+    """, timeout=300)
+    assert got["size"] == [w, h] and max(got["reduced"]) == 448, got
+    assert got["pixel"] == [90, 140, 200], got
+    assert got["rss_growth_mb"] < 100, got
+
+
+def test_a_banded_png_decodes_exactly_as_a_whole_decode(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from media_assets.lib import imaging
+
+    monkeypatch.setattr(imaging, "BAND_PIXELS", 4000)  # many bands in a small picture
+    rng = np.random.default_rng(7)
+    noise = (np.cumsum(rng.integers(0, 255, (211, 157, 4), dtype=np.uint8), axis=1) // 5)
+    for mode in ("RGB", "RGBA", "L", "P"):
+        im = Image.fromarray(noise.astype(np.uint8), "RGBA").convert(
+            "RGB" if mode == "P" else mode)
+        im = im.quantize(50) if mode == "P" else im
+        im.save(tmp_path / f"{mode}.png", optimize=True)  # all five PNG row filters
+        with Image.open(tmp_path / f"{mode}.png") as whole:
+            whole.load()
+            expected = whole.convert("RGB")
+        with Image.open(tmp_path / f"{mode}.png") as img:
+            assert imaging.png_bands_ok(img)
+            got = imaging._reduced_bands(img, 1)
+        assert got.tobytes() == expected.tobytes(), mode
+
+
+def test_a_truncated_png_over_the_bound_fails_with_a_reason(tmp_path):
+    path = big_png(tmp_path / "cut.png", 9000, 8000)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ProbeError, match="truncated|broken") as exc:
+        probe_file(path)
+    assert exc.value.status == "failed"
+
+
+def test_an_image_over_the_bound_that_cannot_be_decoded_reduced_is_refused(tmp_path):
+    # 16-bit grey: Pillow decodes it only whole, so above the bound it is refused.
+    path = big_png(tmp_path / "deep16.png", 9000, 8000, pixel=b"\x12\x34", depth=16,
+                   colour=0)
+    with pytest.raises(ProbeError, match="above 64 megapixels only JPEG") as exc:
+        probe_file(path)
+    assert exc.value.status == "refused"

@@ -20,6 +20,7 @@ import filetype
 from PIL import Image, UnidentifiedImageError
 
 from media_assets.lib.files.exif import read_exif
+from media_assets.lib.imaging import TooLargeToDecode, check_decodes, decode_mode
 from media_assets.lib.files.json_depth import MAX_JSON_DEPTH, json_depth, too_deep_message
 
 HEAD_BYTES = 8192
@@ -99,12 +100,16 @@ def probe_image(path: Path, mime: str | None, limits: Limits) -> Probe:
                     "image", mime)
             details = {"width": width, "height": height, "format": img.format,
                        "mode": img.mode, "frames": getattr(img, "n_frames", 1)}
-            exif = read_exif(img)
+            # Pillow reads a PNG's EXIF after the image data by decoding it all: a PNG
+            # decoded in bands keeps only EXIF placed before its image data.
+            banded = decode_mode(img) == "bands"
+            exif = read_exif(img) if not banded or "exif" in img.info else {}
             if exif:
                 details["exif"] = exif
-            if img.format == "JPEG":
-                img.draft("RGB", (1024, 1024))  # decode at reduced scale: corruption still shows
-            img.load()  # a full decode is what proves the file is not truncated or corrupt
+            # A full decode is what proves the file is not truncated or corrupt: at reduced
+            # scale for JPEG (corruption still shows), in bands for a large PNG, refused for
+            # other formats too large to decode whole (lib/imaging.py: the memory bound).
+            check_decodes(img)
             # libjpeg pads a JPEG whose data stops early with grey and only warns: a header
             # far larger than its data is caught by size. Even a flat grey JPEG takes about
             # 0.75 bytes per 8x8 block; ten times less cannot hold the image it announces.
@@ -115,6 +120,8 @@ def probe_image(path: Path, mime: str | None, limits: Limits) -> Probe:
                     f"holds only {data_bytes} bytes", "image", mime)
     except ProbeError:
         raise
+    except TooLargeToDecode as exc:
+        raise ProbeError("refused", f"image too large to decode: {exc}", "image", mime) from exc
     except Image.DecompressionBombError as exc:
         raise ProbeError("refused", f"image refused before decoding (possible decompression "
                          f"bomb): {exc}; raise MEDIA_ASSETS_MAX_IMAGE_PIXELS to accept it",
@@ -289,7 +296,7 @@ def probe_json(path: Path, limits: Limits) -> Probe:
         # Before any parser: its memory grows with the depth (linear scan, constant memory).
         depth = json_depth(path, MAX_JSON_DEPTH)
         if depth > MAX_JSON_DEPTH:
-            raise ProbeError("refused", too_deep_message(depth), "json", "application/json")
+            raise ProbeError("failed", too_deep_message(depth), "json", "application/json")
     if _first_line_is_a_document(path, encoding):
         return _probe_ndjson(path, encoding)
     if size > STREAM_BYTES and encoding.startswith("utf-8"):
