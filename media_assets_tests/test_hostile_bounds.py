@@ -307,3 +307,13 @@ def test_an_image_over_the_bound_that_cannot_be_decoded_reduced_is_refused(tmp_p
     with pytest.raises(ProbeError, match="above 64 megapixels only JPEG") as exc:
         probe_file(path)
     assert exc.value.status == "refused"
+
+
+def test_one_deeply_nested_ndjson_line_is_one_invalid_line_not_a_failed_file(tmp_path):
+    path = tmp_path / "lines.ndjson"
+    lines = [json.dumps({"id": i}) for i in range(5)]
+    lines.insert(2, '{"deep": ' + "[" * 5000 + "]" * 5000 + "}")
+    path.write_text("\n".join(lines) + "\n")
+    details = probe_file(path).details
+    assert details["format"] == "ndjson" and details["records"] == 5
+    assert details["invalid_lines"] == [3]

@@ -292,13 +292,14 @@ def probe_json(path: Path, limits: Limits) -> Probe:
     encoding = _decode(head)[1]
     if encoding is None:
         raise ProbeError("failed", "JSON file in an unknown encoding", "json", "application/json")
+    if _first_line_is_a_document(path, encoding):
+        # Each line on its own, by `json` (a line nested too deeply is one invalid line).
+        return _probe_ndjson(path, encoding)
     if encoding.startswith("utf-8"):
         # Before any parser: its memory grows with the depth (linear scan, constant memory).
         depth = json_depth(path, MAX_JSON_DEPTH)
         if depth > MAX_JSON_DEPTH:
             raise ProbeError("failed", too_deep_message(depth), "json", "application/json")
-    if _first_line_is_a_document(path, encoding):
-        return _probe_ndjson(path, encoding)
     if size > STREAM_BYTES and encoding.startswith("utf-8"):
         details = {"format": "json", "encoding": encoding, **_stream_shape(path)}
         return Probe("json", "application/json", details)
