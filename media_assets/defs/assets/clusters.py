@@ -20,6 +20,7 @@ from media_assets.lib.clusters.visuals import representative_images
 from media_assets.lib.models.locate import ModelNotFound
 from media_assets.lib.models.registry import clip_model_ref
 from media_assets.lib.models.roles import Role
+from media_assets.lib.search.meaning import embed_clusters
 
 CLUSTERS_GROUP = "clusters"
 LABEL_CHUNK = 16  # clusters whose representatives are decoded at once
@@ -178,4 +179,10 @@ def cluster_hierarchies(context: dg.AssetExecutionContext, config: ClusterHierar
         metadata["first_reason"] = reasons[0][:500]
     if llm is not None:
         metadata.update(gpu.report(Role.LLM))
+    # Names, descriptions and search descriptions as sentence vectors (only changed ones).
+    try:
+        with gpu.manager.use(Role.TEXT) as embedder:
+            metadata["texts_embedded"] = dg.MetadataValue.int(embed_clusters(engine, embedder))
+    except ModelNotFound as exc:
+        context.log.warning(f"cluster texts not embedded: {exc}")
     return dg.MaterializeResult(metadata=metadata)
