@@ -317,3 +317,18 @@ def test_one_deeply_nested_ndjson_line_is_one_invalid_line_not_a_failed_file(tmp
     details = probe_file(path).details
     assert details["format"] == "ndjson" and details["records"] == 5
     assert details["invalid_lines"] == [3]
+
+
+def test_a_table_past_a_postgresql_limit_fails_its_load_with_the_reason(catalog):
+    """A design forced past the row size (as an older design stored before the width rule
+    could be) fails the load with a reason naming the limit, and leaves nothing behind."""
+    from media_assets.lib.json_docs.load import load_table
+    from media_assets.lib.json_docs.schema import infer_schema
+
+    records = [{f"f{j}": j for j in range(1200)} for _ in range(2)]
+    design = infer_schema(records, "forced_wide")
+    for f in design.fields:
+        f.column = True
+    design.storage_type = "sql"
+    with pytest.raises(ValueError, match="does not fit PostgreSQL's limits.*row is too big"):
+        load_table(catalog.engine, design, iter(records))
