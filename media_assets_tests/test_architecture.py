@@ -8,7 +8,7 @@ import pytest
 
 LIB = Path(__file__).resolve().parents[1] / "media_assets" / "lib"
 # Lower ranks sit below: a module may import its own domain or a lower rank only.
-RANK = {"samples": 0, "imaging": 0, "models": 1, "settings": 2, "db": 3, "files": 4, "images": 5,
+RANK = {"samples": 0, "imaging": 0, "stop": 0, "models": 1, "settings": 2, "db": 3, "files": 4, "images": 5,
         "speech": 5, "video": 6, "json_docs": 6, "search": 7,
         "clusters": 7}
 

@@ -16,17 +16,23 @@ from dagster_shared.utils.warnings import BetaWarning, PreviewWarning, Supersess
 from media_assets.cli import catalogue, clusters, ingest, models, serve
 from media_assets.cli.run import instance_for
 
-warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-# Dagster's notes on its own APIs (preview, beta, superseded) are for the developers of
-# this project, not for the people running its commands.
-for _category in (BetaWarning, PreviewWarning, SupersessionWarning):
-    warnings.filterwarnings("ignore", category=_category)
+
+def _quiet_warnings() -> None:
+    """Dagster's notes on its own APIs (preview, beta, superseded) are for the developers
+    of this project, not for the people running its commands."""
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
+    for category in (BetaWarning, PreviewWarning, SupersessionWarning):
+        warnings.filterwarnings("ignore", category=category)
+
+
+_quiet_warnings()
 
 
 @click.group()
 def main():
     """media_assets: a local-first media catalog (Dagster + PostgreSQL/pgvector + local models)."""
-    warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
+    _quiet_warnings()  # again: a caller (a test) may have reset the filters since import
 
 
 for _command in (ingest.ingest, ingest.samples,

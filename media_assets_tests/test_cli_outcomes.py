@@ -1,0 +1,240 @@
+"""What `media-assets` tells its user, and with which exit status: failures listed, usage
+and settings errors (2), a device that does not exist, files gone from disk, quiet output,
+and Ctrl-C / SIGTERM in the middle of an ingest (130, and a re-run finishes the work)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from media_assets.cli import main
+from media_assets.lib.samples import encode_video, photo_groups
+from media_assets.lib.settings import Settings, SettingsError
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def _summary(result) -> dict:
+    assert result.stdout.strip().startswith("{"), result.output
+    return json.loads(result.stdout)
+
+
+def _search_paths(text: str) -> list[str]:
+    out = _invoke("search", text, "--kind", "json", "--json")
+    assert out.exit_code == 0, out.output
+    return [h["path"] for h in json.loads(out.stdout)]
+
+
+def test_ingest_lists_an_asset_failure_and_exits_1(settings, tmp_path, monkeypatch):
+    """A JSON table that fails to load is named with its reason in the summary, and the
+    exit status says so, though the file itself is catalogued (its kind row reads ok)."""
+    import media_assets.defs.assets.json_docs as json_assets
+
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    (folder / "good.json").write_text(json.dumps([{"id": i} for i in range(3)]))
+    (folder / "wide.json").write_text(json.dumps([{"n": i} for i in range(3)]))
+    real = json_assets.load_table
+
+    def load_table(engine, design, records, *args, **kwargs):
+        if design.table_name.startswith("wide"):  # the failure, made to happen
+            raise RuntimeError("row is too big: size 9000, maximum size 8160")
+        return real(engine, design, records, *args, **kwargs)
+
+    monkeypatch.setattr(json_assets, "load_table", load_table)
+    out = _invoke("ingest", "-q", "--no-clusters", str(folder))
+    assert out.exit_code == 1, out.output
+    assert "1 files an asset could not process" in out.output, out.output
+    assert "[json_tables]" in out.output and "wide.json" in out.output, out.output
+    assert "row is too big" in out.output, out.output
+    assert "1 files failed an asset" in out.output, out.output
+
+    again = _invoke("ingest", "-q", "--json", "--no-clusters", str(folder))
+    assert again.exit_code == 1, again.output  # still failed: still said
+    failures = _summary(again)["asset_failures"]
+    assert [(f["asset"], f["path"].rsplit("/", 1)[-1]) for f in failures] == [
+        ("json_tables", "wide.json")], again.output
+
+
+def test_ingest_of_a_missing_folder_is_a_usage_error_exit_2(settings, tmp_path):
+    out = _invoke("ingest", str(tmp_path / "nope"))
+    assert out.exit_code == 2 and "no such file or folder" in out.output, out.output
+
+
+@pytest.mark.parametrize("command", [["search", "cat"], ["doctor"], ["status"]])
+def test_an_unknown_device_is_a_settings_error_exit_2(settings, monkeypatch, command):
+    monkeypatch.setenv("MEDIA_ASSETS_DEVICE", "tpu")
+    out = _invoke(*command)
+    assert out.exit_code == 2, out.output
+    assert "MEDIA_ASSETS_DEVICE='tpu' is not a device" in out.output, out.output
+    assert "Traceback" not in out.output, out.output
+
+
+@pytest.mark.parametrize("value,device", [("", "auto"), ("cpu", "cpu"), ("CUDA", "cuda"),
+                                          (" cuda:1 ", "cuda:1"), ("auto", "auto")])
+def test_device_setting_takes_auto_cpu_cuda_and_cuda_n(monkeypatch, value, device):
+    monkeypatch.setenv("MEDIA_ASSETS_DEVICE", value)
+    assert Settings.from_env().models.device == device
+
+
+@pytest.mark.parametrize("value", ["tpu", "cuda:", "cuda:x", "gpu0", "mps"])
+def test_device_setting_refuses_what_is_not_a_device(monkeypatch, value):
+    monkeypatch.setenv("MEDIA_ASSETS_DEVICE", value)
+    with pytest.raises(SettingsError, match="MEDIA_ASSETS_DEVICE"):
+        Settings.from_env()
+
+
+def test_doctor_fails_when_the_cuda_device_asked_for_is_absent(settings, monkeypatch):
+    import torch
+
+    present = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    monkeypatch.setenv("MEDIA_ASSETS_DEVICE", f"cuda:{present}")  # one past the last GPU
+    out = _invoke("doctor")
+    assert out.exit_code == 1, out.output
+    assert f"device cuda:{present} is not available" in out.output, out.output
+
+
+def test_a_deleted_file_leaves_search_and_comes_back_without_being_redone(
+        settings, catalog, tmp_path):
+    folder, away = tmp_path / "lib", tmp_path / "away"
+    folder.mkdir()
+    away.mkdir()
+    (folder / "zebra_stripes.json").write_text(json.dumps([{"stripes": i} for i in range(4)]))
+    (folder / "keep.json").write_text(json.dumps([{"kept": 1}]))
+    (folder / "keep_copy.json").write_text(json.dumps([{"kept": 1}]))  # an alias
+    first = _invoke("ingest", "-q", "--no-clusters", str(folder))
+    assert first.exit_code == 0, first.output
+    zebra = str(folder / "zebra_stripes.json")
+    assert zebra in _search_paths("zebra")
+    with catalog.engine.connect() as conn:
+        done_before = conn.execute(sa.text(
+            "SELECT key, asset, updated_at FROM file_asset_results ORDER BY 1, 2")).all()
+
+    # Deleted (here: moved off the scanned folder, keeping its time) and re-scanned.
+    os.rename(zebra, away / "zebra_stripes.json")
+    os.remove(folder / "keep.json")  # its copy still holds the content
+    gone = _invoke("ingest", "-q", "--json", "--no-clusters", str(folder))
+    assert gone.exit_code == 0, gone.output
+    assert sorted(_summary(gone)["missing"]) == sorted([zebra, str(folder / "keep.json")])
+    assert zebra not in _search_paths("zebra")
+    assert _search_paths("kept keep") == [str(folder / "keep_copy.json")]
+    status = _invoke("status")
+    assert "2 files gone from disk" in status.output and "zebra_stripes.json" in status.output, \
+        status.output
+    where = _invoke("where", zebra)
+    assert where.exit_code == 0 and "status missing" in where.output, where.output
+
+    # Back as it was (a disk mounted again): catalogued again, nothing redone.
+    os.rename(away / "zebra_stripes.json", zebra)
+    back = _invoke("ingest", "-q", "--json", "--no-clusters", str(folder))
+    assert back.exit_code == 0, back.output
+    summary = _summary(back)
+    assert summary["back"] == 1 and summary["new"] == 0 and summary["missing"] == [], back.output
+    assert zebra in _search_paths("zebra")
+    with catalog.engine.connect() as conn:
+        done_after = conn.execute(sa.text(
+            "SELECT key, asset, updated_at FROM file_asset_results ORDER BY 1, 2")).all()
+    assert done_after == done_before
+
+
+@pytest.mark.slow
+def test_quiet_ingest_prints_no_progress_bars_and_no_dagster_warnings(
+        settings, tiny_models, tmp_path):
+    """`-q` in a real process, with a model that loads through transformers (the
+    captioner, whose own "Loading weights" bar `-q` must silence too)."""
+    photo_groups(tmp_path / "in", per_group=1, sources=("coffee",))
+    env = {**os.environ, "MEDIA_ASSETS_MODEL_DIR": str(tiny_models)}
+    out = subprocess.run([sys.executable, "-m", "media_assets.cli", "ingest", "-q",
+                          "--no-clusters", str(tmp_path / "in")],
+                         env=env, capture_output=True, text=True, timeout=300)
+    output = out.stdout + out.stderr
+    assert out.returncode == 0, output[-3000:]
+    for noise in ("Loading weights", "%|", "it/s]", "PreviewWarning", "BetaWarning",
+                  "SupersessionWarning"):
+        assert noise not in output, output[-3000:]
+
+
+def _videos(folder, n: int, seconds: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        frames = [np.full((96, 128, 3), rng.integers(0, 255, 3), np.uint8)
+                  for _ in range(seconds)]
+        encode_video(folder / f"v{i}.mp4", frames, fps=1.0)
+
+
+def _videos_done(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(DISTINCT key) FROM video_frames")).scalar()
+
+
+def _stop_once_some_are_done(cmd, env, engine, signo, more_than: int):
+    """Start an ingest, send `signo` once more than `more_than` videos are in; returns
+    (exit status, seconds from the signal to the exit, stderr)."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            if _videos_done(engine) > more_than:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the ingest ended before it could be stopped: " + \
+            proc.stderr.read()[-2000:]
+        os.kill(proc.pid, signo)
+        sent = time.monotonic()
+        _, err = proc.communicate(timeout=120)
+        return proc.returncode, time.monotonic() - sent, err
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_after_the_current_file_and_sigterm_at_once_then_a_rerun_finishes(
+        settings, catalog, tiny_models, tmp_path):
+    n = 5
+    _videos(tmp_path / "lib", n, seconds=3)
+    env = {**os.environ, "MEDIA_ASSETS_MODEL_DIR": str(tiny_models)}
+    cmd = [sys.executable, "-m", "media_assets.cli", "ingest", "-q", "--no-clusters",
+           str(tmp_path / "lib")]
+    engine = catalog.engine
+
+    code, _, err = _stop_once_some_are_done(cmd, env, engine, signal.SIGINT, 0)
+    assert code == 130, err[-3000:]
+    assert "stopping after the current file" in err and "Traceback" not in err, err[-3000:]
+    after_ctrl_c = _videos_done(engine)
+    assert 1 <= after_ctrl_c < n, err[-3000:]
+
+    code, seconds, err = _stop_once_some_are_done(cmd, env, engine, signal.SIGTERM,
+                                                  after_ctrl_c)
+    assert code == 130, err[-3000:]
+    assert seconds < 10, f"SIGTERM took {seconds:.1f} s to stop the ingest\n{err[-3000:]}"
+    assert "stopping now (SIGTERM)" in err, err[-3000:]
+
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    with engine.connect() as conn:
+        assert _videos_done(engine) == n
+        assert conn.execute(sa.text(
+            "SELECT count(DISTINCT key) FROM image_embeddings WHERE frame_ms >= 0")).scalar() == n
+        assert conn.execute(sa.text(  # one result per file and asset: nothing twice
+            "SELECT count(*) FROM (SELECT key, asset FROM file_asset_results "
+            "GROUP BY key, asset HAVING count(*) > 1) d")).scalar() == 0
+        assert conn.execute(sa.text(  # every frame once
+            "SELECT count(*) FROM (SELECT key, frame_ms FROM video_frames "
+            "GROUP BY key, frame_ms HAVING count(*) > 1) d")).scalar() == 0
+        assert conn.execute(sa.text(
+            "SELECT count(*) FROM file_asset_results WHERE status = 'failed'")).scalar() == 0
