@@ -7,6 +7,8 @@ import dagster as dg
 from media_assets.defs.assets.files import media_file
 from media_assets.defs.assets.images import image_analysis, image_duplicates, image_embeddings
 from media_assets.defs.assets.json_docs import json_schemas, json_tables
+from media_assets.defs.assets.picture_text import image_text
+from media_assets.defs.assets.speakers import speakers
 from media_assets.defs.assets.search import text_embeddings
 from media_assets.defs.assets.speech import transcripts
 from media_assets.defs.assets.video import video_frames, video_summary
@@ -20,7 +22,7 @@ from media_assets.lib.models.roles import Role, spec_of
 # Every asset partitioned by `media_files`, in graph order.
 PER_FILE_ASSETS = [media_file, image_embeddings, image_analysis, image_duplicates,
                    transcripts, video_frames, video_summary, json_schemas, json_tables,
-                   text_embeddings]
+                   text_embeddings, image_text, speakers]
 
 media_job = dg.define_asset_job(
     "media_job",

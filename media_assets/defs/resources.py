@@ -96,6 +96,8 @@ class GpuResource(dg.ConfigurableResource):
     captioner_model: str
     whisper_model: str
     llm_model: str
+    speaker_model: str
+    ocr_model: str
     text_model: str
     quantize_8bit: bool
     whisper_compute_type: str

@@ -93,3 +93,15 @@ def load_llm(path: Path, device: str, quantize_8bit: bool = True) -> HfBundle:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     return _load_hf(AutoModelForCausalLM, AutoTokenizer, path, device, quantize_8bit)
+
+
+def load_voice_encoder(path: Path, device: str):
+    from media_assets.lib.models.voice import load_voice_encoder as load
+
+    return load(path, device)
+
+
+def load_ocr(path: Path, device: str):
+    from media_assets.lib.models.ocr import load_ocr as load
+
+    return load(path, device)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from media_assets.lib.models import loaders
 from media_assets.lib.models.manager import Strategy
+from media_assets.lib.models.packaged import wheel_folder
 
 if TYPE_CHECKING:
     from media_assets.lib.models.config import ModelConfig
@@ -27,6 +28,8 @@ class Role(StrEnum):
     CAPTIONER = "captioner"
     WHISPER = "whisper"
     LLM = "llm"
+    SPEAKER = "speaker"
+    OCR = "ocr"
     TEXT = "text"
 
 
@@ -76,6 +79,17 @@ ROLES: dict[Role, RoleSpec] = {spec.role: spec for spec in (
              required=True, fallback_estimate_mb=300, strategy="resident",
              does="text vectors of transcripts, captions, notes and JSON (search by meaning)",
              load=lambda path, device, config: _text_embedder(path, device)),
+    # Weights inside installed wheels: the default id is that wheel's folder (packaged.py).
+    # Resemblyzer is installed --no-deps (.ci/setup): only its GE2E weights are used.
+    RoleSpec(Role.SPEAKER, wheel_folder("resemblyzer", "pip install --no-deps "
+                                        "Resemblyzer==0.1.4"), "pretrained.pt",
+             required=False, fallback_estimate_mb=60, strategy="resident",
+             does="speaker voice vectors (who speaks when; the speakers asset)",
+             load=lambda path, device, config: loaders.load_voice_encoder(path, device)),
+    RoleSpec(Role.OCR, wheel_folder("rapidocr", "pip install rapidocr==3.10.0"),
+             "models/PP-OCRv6_rec_small.onnx", required=False, fallback_estimate_mb=400,
+             strategy="resident", does="text read in images and video frames (image_text)",
+             load=lambda path, device, config: loaders.load_ocr(path, device)),
 )}
 
 

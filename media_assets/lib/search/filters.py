@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from media_assets.lib.speech.speaker_store import speaker_filter_sql
+
 KINDS = ("image", "video", "audio", "json", "text")
 
 
@@ -17,12 +19,13 @@ class Filters:
     min_duration: float | None = None  # seconds, audio and video
     max_duration: float | None = None
     lang: str | None = None  # the language spoken (Whisper's code: en, de, ...)
+    speaker: str | None = None  # a speaker's name (lib/speech/speaker_store.py) or label
 
     def params(self) -> dict:
         under = self.under.rstrip("/") + "/" if self.under else None
         return {"f_kind": self.kind, "f_after": self.after, "f_before": self.before,
                 "f_under": under, "f_min": self.min_duration, "f_max": self.max_duration,
-                "f_lang": self.lang}
+                "f_lang": self.lang, "f_speaker": self.speaker}
 
     @staticmethod
     def sql(alias: str = "f") -> str:
@@ -41,6 +44,7 @@ class Filters:
             f"      ({f}.details ->> 'duration_s')::float8 <= :f_max)"
             f" AND (CAST(:f_lang AS text) IS NULL OR EXISTS (SELECT 1 FROM transcripts t_"
             f"      WHERE t_.key = {f}.key AND t_.language = :f_lang))"
+            + speaker_filter_sql(f) +
             # Content whose every path is gone from disk (marked missing at a scan) is not
             # a result; it is again when a file with it comes back.
             f" AND EXISTS (SELECT 1 FROM media_paths p_ WHERE p_.key = {f}.key"

@@ -1,0 +1,285 @@
+"""Who speaks when: the transcript's segments, embedded with the GE2E voice encoder and
+clustered into speakers whose number is not given.
+
+1. Each transcript segment is cut into pieces of at most `PIECE_S` seconds (a turn change
+   inside a long Whisper segment is found at that resolution).
+2. Each piece's audio (decoded in chunks: memory does not grow with the file) keeps only
+   its voiced 30-ms frames (an energy gate; Whisper's VAD already dropped the long
+   silences), is brought to -30 dBFS, and becomes one 256-d unit vector, the mean of its
+   1.6-s partials. A piece with under `MIN_VOICED_S` of voice gets its neighbour's speaker.
+3. Agglomerative clustering (average linkage, cosine distance); the number of speakers is
+   the cut with the best silhouette, if it reaches `MIN_SILHOUETTE` (chosen on
+   bench/bench_diarization.py), else one; a cluster with under `MIN_SPEAKER_S` of speech
+   joins the nearest other one (a cough is not a speaker).
+4. Speakers are S1, S2, ... in order of first speech; consecutive pieces of a segment with
+   the same speaker make one part, with its word range when the transcript has words.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from media_assets.lib.speech.audio import RATE, stream_chunks
+
+PIECE_S = 2.0
+MIN_VOICED_S = 0.5
+MIN_SILHOUETTE = 0.3
+MAX_SPEAKERS = 12
+MIN_SPEAKER_S = 2.0
+MAX_PIECES = 4000  # ~2.2 h of speech at 2-s pieces; the distance matrix stays ~130 MB
+FRAME = int(0.03 * RATE)
+TARGET_DBFS = -30.0
+
+
+@dataclass(frozen=True)
+class Piece:
+    segment: int  # the transcript segment's index
+    start: float
+    end: float
+
+
+@dataclass
+class Part:
+    segment: int
+    part: int
+    start: float
+    end: float
+    speaker: str
+    word_start: int | None = None  # index of the first word of the segment in this part
+    word_end: int | None = None  # one past the last
+
+
+@dataclass
+class Speaker:
+    label: str
+    talk_s: float
+    first_s: float
+    segments: int
+    centroid: np.ndarray
+
+
+@dataclass
+class Diarization:
+    parts: list[Part] = field(default_factory=list)
+    speakers: list[Speaker] = field(default_factory=list)
+    speech_s: float = 0.0
+    note: str | None = None  # why there are no speakers, or what was left out
+
+    def turns(self) -> list[tuple[float, float, str]]:
+        """(start, end, speaker): consecutive parts of one speaker merged."""
+        out: list[list] = []
+        for p in sorted(self.parts, key=lambda p: p.start):
+            if out and out[-1][2] == p.speaker:
+                out[-1][1] = max(out[-1][1], p.end)
+            else:
+                out.append([p.start, p.end, p.speaker])
+        return [tuple(t) for t in out]
+
+
+def pieces_of(segments: Sequence[dict], piece_s: float = PIECE_S) -> list[Piece]:
+    """Each segment ({start, end}) cut into equal pieces of at most `piece_s` seconds."""
+    out = []
+    for i, seg in enumerate(segments):
+        start, end = float(seg["start"]), float(seg["end"])
+        if end <= start:
+            continue
+        n = max(1, math.ceil((end - start) / piece_s - 1e-9))
+        step = (end - start) / n
+        out += [Piece(i, start + k * step, start + (k + 1) * step) for k in range(n)]
+    return out
+
+
+def piece_audio(path: str, pieces: Sequence[Piece],
+                chunk_s: float = 300.0) -> Iterator[tuple[int, np.ndarray]]:
+    """(piece index, 16 kHz samples) in time order, decoding the file chunk by chunk and
+    keeping only what a piece not yet cut still needs."""
+    order = sorted(range(len(pieces)), key=lambda i: pieces[i].start)
+    buf, buf_start, at = np.zeros(0, np.float32), 0.0, 0
+    for offset, chunk in stream_chunks(path, chunk_s):
+        buf = np.concatenate([buf, chunk]) if len(buf) else chunk
+        if not len(buf) or buf_start > offset:
+            buf_start = offset
+        buf_end = buf_start + len(buf) / RATE
+        while at < len(order) and pieces[order[at]].end <= buf_end:
+            p = pieces[order[at]]
+            a, b = int((p.start - buf_start) * RATE), int((p.end - buf_start) * RATE)
+            yield order[at], buf[max(0, a):max(0, b)].copy()
+            at += 1
+        keep_from = pieces[order[at]].start if at < len(order) else buf_end
+        cut = min(len(buf), max(0, int((keep_from - buf_start) * RATE)))
+        buf, buf_start = buf[cut:], buf_start + cut / RATE
+    while at < len(order):  # pieces past the decoded end (a transcript longer than audio)
+        p = pieces[order[at]]
+        a = int((p.start - buf_start) * RATE)
+        yield order[at], buf[max(0, a):].copy()
+        at += 1
+
+
+def voiced(wav: np.ndarray) -> np.ndarray:
+    """The 30-ms frames loud enough to be voice (within 35 dB of the piece's loudest and
+    above -55 dBFS), brought to -30 dBFS when quieter."""
+    n = len(wav) // FRAME
+    if n == 0:
+        return np.zeros(0, np.float32)
+    frames = wav[:n * FRAME].reshape(n, FRAME)
+    db = 20 * np.log10(np.sqrt((frames ** 2).mean(axis=1)) + 1e-9)
+    keep = (db > db.max() - 35) & (db > -55)
+    out = frames[keep].reshape(-1)
+    if not len(out):
+        return out
+    rms_db = 20 * np.log10(np.sqrt((out ** 2).mean()) + 1e-9)
+    if rms_db < TARGET_DBFS:
+        out = out * (10 ** ((TARGET_DBFS - rms_db) / 20))
+    return out.astype(np.float32)
+
+
+def cluster(vectors: np.ndarray, seconds: np.ndarray, min_silhouette: float = MIN_SILHOUETTE,
+            min_speaker_s: float = MIN_SPEAKER_S, max_speakers: int = MAX_SPEAKERS) -> np.ndarray:
+    """Cluster ids (0..k-1, arbitrary order) for unit vectors; the count is not given.
+
+    One average-linkage tree (cosine); each cut into k = 2..max_speakers clusters is scored
+    by its silhouette, and the best cut is kept when its silhouette reaches
+    `min_silhouette`, else everything is one speaker. A silhouette compares each piece's
+    distance to its own speaker with that to the next one, so it does not depend on how
+    far apart voices sit for this encoder (synthetic voices are much closer together than
+    real ones, and a fixed distance fits one or the other)."""
+    n = len(vectors)
+    if n < 3:
+        return np.zeros(n, int)
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import pdist, squareform
+    from sklearn.metrics import silhouette_score
+
+    dist = np.clip(pdist(vectors.astype(np.float64), "cosine"), 0, None)
+    tree = linkage(dist, "average")
+    square = squareform(dist)
+    best, labels = min_silhouette, np.zeros(n, int)
+    for k in range(2, min(max_speakers, n - 1) + 1):
+        cut = fcluster(tree, k, "maxclust") - 1
+        if len(np.unique(cut)) < 2:
+            continue
+        score = silhouette_score(square, cut, metric="precomputed")
+        if score > best:
+            best, labels = score, cut
+    while True:  # clusters with too little speech join their nearest neighbour
+        ids = np.unique(labels)
+        if len(ids) < 2:
+            break
+        talk = {c: float(seconds[labels == c].sum()) for c in ids}
+        small = min(ids, key=lambda c: talk[c])
+        if talk[small] >= min_speaker_s:
+            break
+        cents = {c: _unit(vectors[labels == c].mean(axis=0)) for c in ids}
+        nearest = max((c for c in ids if c != small), key=lambda c: float(cents[c] @
+                                                                          cents[small]))
+        labels[labels == small] = nearest
+    _, labels = np.unique(labels, return_inverse=True)
+    return labels
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return (v / max(float(np.linalg.norm(v)), 1e-8)).astype(np.float32)
+
+
+def diarize(encoder, path: str, segments: Sequence[dict],
+            min_silhouette: float = MIN_SILHOUETTE, piece_s: float = PIECE_S) -> Diarization:
+    """Speakers of a transcript's segments (the transcribe response's `segments`)."""
+    pieces = pieces_of(segments, piece_s)
+    if not pieces:
+        return Diarization(note="no speech: the transcript has no segments")
+    vectors, has = embed_pieces(encoder, path, pieces)
+    return label_pieces(pieces, vectors, has, segments, min_silhouette)
+
+
+def embed_pieces(encoder, path: str, pieces: Sequence[Piece]) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors, has): each piece's voice vector, and whether it had enough voice for one."""
+    from media_assets.lib.models.voice import DIM, embed_utterances
+
+    vectors = np.zeros((len(pieces), DIM), np.float32)
+    has = np.zeros(len(pieces), bool)
+    batch_idx, batch_wav = [], []
+
+    def flush():
+        if batch_wav:
+            vectors[batch_idx] = embed_utterances(encoder, batch_wav)
+            has[batch_idx] = True
+            batch_idx.clear()
+            batch_wav.clear()
+
+    for i, wav in piece_audio(path, pieces):
+        v = voiced(wav)
+        if len(v) >= MIN_VOICED_S * RATE:
+            batch_idx.append(i)
+            batch_wav.append(v)
+            if len(batch_wav) >= 64:
+                flush()
+    flush()
+    return vectors, has
+
+
+def label_pieces(pieces: Sequence[Piece], vectors: np.ndarray, has: np.ndarray,
+                 segments: Sequence[dict], min_silhouette: float = MIN_SILHOUETTE,
+                 ) -> Diarization:
+    """The speakers, from the pieces' vectors."""
+    if not has.any():
+        return Diarization(note="no voice found in the transcript's segments")
+    note = None
+    seconds = np.array([p.end - p.start for p in pieces])
+    idx = np.nonzero(has)[0]
+    head = idx[:MAX_PIECES]
+    if len(idx) > MAX_PIECES:
+        note = (f"{len(idx)} pieces of speech; the first {MAX_PIECES} were clustered and "
+                "later ones took the speaker of the nearest centroid")
+    labels = np.full(len(pieces), -1)
+    labels[head] = cluster(vectors[head], seconds[head], min_silhouette)
+    cents = np.stack([_unit(vectors[head][labels[head] == c].mean(axis=0))
+                      for c in range(labels[head].max() + 1)])
+    for i in idx[MAX_PIECES:]:
+        labels[i] = int(np.argmax(cents @ vectors[i]))
+    for i in np.nonzero(~has)[0]:  # too little voice: the nearest piece in time decides
+        j = idx[np.argmin(np.abs(idx - i))]
+        labels[i] = labels[j]
+    return _assemble(pieces, labels, vectors, has, segments, note)
+
+
+def _assemble(pieces, labels, vectors, has, segments, note) -> Diarization:
+    first: dict[int, float] = {}
+    for p, lab in zip(pieces, labels):
+        first.setdefault(int(lab), p.start)
+    names = {c: f"S{n + 1}" for n, c in enumerate(sorted(first, key=first.get))}
+    parts: list[Part] = []
+    for p, lab in zip(pieces, labels):
+        name = names[int(lab)]
+        if parts and parts[-1].segment == p.segment and parts[-1].speaker == name:
+            parts[-1].end = p.end
+        else:
+            n = parts[-1].part + 1 if parts and parts[-1].segment == p.segment else 0
+            parts.append(Part(p.segment, n, p.start, p.end, name))
+    for part in parts:
+        words = segments[part.segment].get("words")
+        if not words:
+            continue
+        inside = [k for k, w in enumerate(words)
+                  if part.start <= (float(w["start"]) + float(w["end"])) / 2 < part.end
+                  or (k == len(words) - 1 and (float(w["start"]) + float(w["end"])) / 2
+                      >= part.end and part is _last_part(parts, part.segment))]
+        if inside:
+            part.word_start, part.word_end = inside[0], inside[-1] + 1
+    speakers = []
+    for c, name in sorted(names.items(), key=lambda x: int(x[1][1:])):
+        mine = [k for k, lab in enumerate(labels) if lab == c]
+        emb = [k for k in mine if has[k]]
+        speakers.append(Speaker(
+            name, round(sum(pieces[k].end - pieces[k].start for k in mine), 3), first[c],
+            len({pieces[k].segment for k in mine}),
+            _unit(vectors[emb].mean(axis=0)) if emb else np.zeros(256, np.float32)))
+    speech = sum(p.end - p.start for p in pieces)
+    return Diarization(parts, speakers, round(speech, 3), note)
+
+
+def _last_part(parts: list[Part], segment: int) -> Part:
+    return [p for p in parts if p.segment == segment][-1]

@@ -1,0 +1,115 @@
+"""Text in pictures with the real PP-OCRv6 models (inside the rapidocr wheel): rendered
+receipts and screenshots found by a phrase written in them through `search`; pictures with
+no text, huge text and 20,000 px wide; video frames with the same text stored once."""
+
+import uuid
+
+import dagster as dg
+import numpy as np
+import pytest
+from PIL import Image
+
+from media_assets.defs.assets.files import media_file
+from media_assets.defs.assets.picture_text import image_text
+from media_assets.defs.partitions import media_files, range_tags
+from media_assets.defs.resources import resources_from_settings
+from media_assets.lib.db import open_catalog
+from media_assets.lib.db.server import ensure_database, with_database
+from media_assets.lib.files.inbox import register, walk
+from media_assets.lib.files.results import results_of
+from media_assets.lib.files.store import FileStore
+from media_assets.lib.images import synthetic_text as st
+from media_assets.lib.images.ocr import normalised
+from media_assets.lib.images.text_store import picture_text_of
+from media_assets.lib.models.registry import load_role
+from media_assets.lib.models.roles import Role
+from media_assets.lib.samples import encode_video
+from media_assets.lib.search.query import search
+from media_assets.lib.settings import Settings, models_from_env
+from media_assets.lib.video.frame_text import read_frames
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ingested(pg_server, tiny_models, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pictures")
+    font = (st.fonts() or [None])[0]
+    lines = {"receipt.png": st.receipt(folder / "receipt.png", font),
+             "screenshot.png": st.screenshot(folder / "screenshot.png", font)}
+    st.photo("chelsea").save(folder / "cat.png")  # a photo with no text
+    st.render_lines(["HUGE"], (1800, 900), font, 600).save(folder / "huge.png")
+    wide = Image.new("RGB", (20000, 900), "white")
+    wide.paste(st.render_lines(["Banner"], (4000, 900), font, 500), (0, 0))
+    wide.save(folder / "wide.png")
+    name = "t_" + uuid.uuid4().hex[:12]
+    ensure_database(pg_server, name)
+    url = with_database(pg_server, name).render_as_string(hide_password=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDIA_ASSETS_HOME", str(tmp_path_factory.mktemp("home")))
+        mp.setenv("MEDIA_ASSETS_INBOX", str(folder))
+        mp.setenv("MEDIA_ASSETS_DATABASE_URL", url)
+        mp.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+        settings = Settings.from_env()
+        catalog = open_catalog(settings)
+        keys = register(FileStore(catalog.engine), walk([folder]))[0].new_keys
+        resources = resources_from_settings(settings)
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions(media_files.name, keys)
+            result = dg.materialize([media_file, image_text], instance=instance,
+                                    tags=range_tags(keys), resources=resources)
+        store = FileStore(catalog.engine)
+        by_name = {store.get([k])[k].primary_path.rsplit("/", 1)[-1]: k for k in keys}
+        yield catalog.engine, result, by_name, lines, resources["gpu"].manager
+        catalog.dispose()
+
+
+def test_a_screenshot_is_found_by_a_phrase_written_in_it(ingested):
+    engine, result, keys, _, manager = ingested
+    assert result.success
+    found = search(engine, manager, "dentist appointment tomorrow")
+    assert found.hits and found.hits[0].key == keys["screenshot.png"], found.hits
+    why = found.hits[0].why["text_in_picture"]["text"]
+    assert why.startswith("written in the picture: ") and "Dentist" in why, why
+    receipt = search(engine, manager, "Roggenbrot")
+    assert receipt.hits[0].key == keys["receipt.png"], receipt.hits
+
+
+def test_lines_boxes_language_and_documents(ingested):
+    engine, _, keys, lines, _ = ingested
+    shot = picture_text_of(engine, keys["screenshot.png"])
+    assert shot["is_document"] and len(shot["texts"]) == 1
+    read = shot["texts"][0]
+    assert normalised(read["text"]) == normalised(" ".join(lines["screenshot.png"])), read
+    assert read["language"] == "en"
+    for line in read["lines"]:
+        xs, ys = [p[0] for p in line["box"]], [p[1] for p in line["box"]]
+        assert 0 <= min(xs) < max(xs) <= 1280 and 0 <= min(ys) < max(ys) <= 800
+        assert 0.5 <= line["confidence"] <= 1
+    receipt = picture_text_of(engine, keys["receipt.png"])
+    assert receipt["texts"][0]["language"] == "de"
+    assert "Roggenbrot" in receipt["texts"][0]["text"] and receipt["is_document"]
+
+
+def test_no_text_huge_text_and_a_20000_px_picture_each_give_a_result(ingested):
+    engine, _, keys, _, _ = ingested
+    cat = picture_text_of(engine, keys["cat.png"])
+    assert not cat["is_document"] and "no text" in (cat["note"] or ""), cat
+    huge = picture_text_of(engine, keys["huge.png"])
+    assert "HUGE" in huge["texts"][0]["text"], huge
+    wide = picture_text_of(engine, keys["wide.png"])
+    assert "reduced from 20000x900" in wide["note"], wide
+    for name in ("cat.png", "huge.png", "wide.png"):
+        assert results_of(engine, keys[name])["image_text"]["status"] == "ok"
+
+
+def test_video_frames_with_the_same_text_are_stored_once(tmp_path):
+    engine = load_role(Role.OCR, models_from_env(), "cpu")
+    font = (st.fonts() or [None])[0]
+    slide = np.asarray(st.render_lines(["Quarterly report 2026"], (640, 360), font, 40))
+    other = np.asarray(st.render_lines(["Questions welcome"], (640, 360), font, 40))
+    path = encode_video(tmp_path / "talk.mp4", [slide, slide, slide, other], fps=1.0)
+    reads, read_count = read_frames(engine, str(path), [0, 1000, 2000, 3000])
+    assert [(ms, until) for ms, until, _ in reads] == [(0, 2000), (3000, 3000)], reads
+    assert "Quarterly report" in reads[0][2].text and "Questions" in reads[1][2].text
+    assert read_count == 2  # unchanged frames are not read again
