@@ -28,6 +28,7 @@ class Role(StrEnum):
     CAPTIONER = "captioner"
     WHISPER = "whisper"
     LLM = "llm"
+    TEXT = "text"
     SPEAKER = "speaker"
     OCR = "ocr"
     TEXT = "text"

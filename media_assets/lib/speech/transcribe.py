@@ -70,7 +70,7 @@ def decide_language(model, samples, allowed: tuple[str, ...] | None = DEFAULT_LA
     allowed = tuple(allowed or ())
     step = WINDOW_S * RATE
     total: dict[str, float] = {}
-    looked = 0
+    looked, first = 0, None
     for i in range(windows):
         window = samples[i * step:(i + 1) * step]
         if len(window) < RATE // 2:
@@ -79,6 +79,7 @@ def decide_language(model, samples, allowed: tuple[str, ...] | None = DEFAULT_LA
         if probs is None:
             continue
         looked += 1
+        first = first or max(probs.items(), key=lambda x: x[1])
         for code, p in probs.items():
             total[code] = total.get(code, 0.0) + p
         mean = {c: p / looked for c, p in total.items()}
@@ -95,8 +96,8 @@ def decide_language(model, samples, allowed: tuple[str, ...] | None = DEFAULT_LA
     how = {"allowed": list(allowed) or "any", "windows": looked,
            "top": [[c, round(float(q), 4)] for c, q in overall[:5]],
            "top_allowed": [[c, round(float(q), 4)] for c, q in ranked[:5]]}
-    if overall[0][0] != code:
-        how["overruled"] = overall[0][0]  # Whisper's own first choice, not allowed here
+    if first[0] != code:  # Whisper's own choice on the first window, overruled
+        how["overruled"] = [first[0], round(float(first[1]), 4)]
     return code, round(float(p), 4), how
 
 
