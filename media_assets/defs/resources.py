@@ -96,7 +96,6 @@ class GpuResource(dg.ConfigurableResource):
     captioner_model: str
     whisper_model: str
     llm_model: str
-    text_model: str
     speaker_model: str
     ocr_model: str
     text_model: str

@@ -28,7 +28,6 @@ class Role(StrEnum):
     CAPTIONER = "captioner"
     WHISPER = "whisper"
     LLM = "llm"
-    TEXT = "text"
     SPEAKER = "speaker"
     OCR = "ocr"
     TEXT = "text"
