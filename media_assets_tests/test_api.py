@@ -358,3 +358,40 @@ def test_the_page_in_a_real_browser(library):
         page.screenshot(path=str(ARTEFACTS / "clusters.png"), full_page=True)
         browser.close()
     assert (ARTEFACTS / "search.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_the_page_logs_in_with_a_form_and_shows_pictures_through_the_cookie(library):
+    """With a token set, the page's first request gets 401 and shows the login form; after
+    logging in, results and their thumbnails load through the HttpOnly cookie, and the
+    token appears in no URL the page requested and in nothing script can read."""
+    from playwright.sync_api import sync_playwright
+
+    token = "page-login-token-0123456789"
+    exe = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(exe):
+        pytest.fail("the page test needs Debian's chromium: apt-get install chromium")
+    with Server(library[0].with_(api_token=token)) as srv, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        urls: list[str] = []
+        page.on("request", lambda r: urls.append(r.url))
+        page.goto(srv.url + "/")
+        page.fill("#q", "rocket")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#login[open]", timeout=30000)
+        page.fill("#login-token", "wrong-token")
+        page.click("#login-form button[type=submit]")
+        page.wait_for_function("() => /wrong token/.test("
+                               "document.querySelector('#login-error').textContent)",
+                               timeout=30000)
+        page.fill("#login-token", token)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.card img')]"
+            ".filter(i => i.complete && i.naturalWidth > 0).length >= 3", timeout=60000)
+        assert not page.is_visible("#login")
+        readable = page.evaluate("() => document.cookie + JSON.stringify(localStorage)")
+        browser.close()
+    assert token not in readable
+    assert urls and not any(token in u or "token=" in u for u in urls), urls

@@ -7,7 +7,8 @@ behind every other. Now:
 
 - `OneAtATime` wraps the model manager: `use(role)` holds that model's own lock while the
   model runs, so Whisper transcribing never stops CLIP embedding a query, and no model runs
-  two inferences at once (their memory is budgeted for one).
+  two inferences at once (their memory is budgeted for one). Query embeddings of
+  concurrent searches are batched (`batching.py`).
 - `Lanes.run(lane, fn)` admits a request to a lane (`speech`, `vision`, `llm`, `search`,
   `pictures`) only while fewer than its depth are waiting or running there; beyond that it
   raises `QueueFull` (503 with `Retry-After`, estimated from the lane's recent durations).
@@ -27,6 +28,8 @@ from typing import Any, Callable
 import anyio
 import anyio.to_thread
 
+from media_assets.api.batching import BatchedClip, BatchedText, Batcher
+
 
 class QueueFull(Exception):
     """A lane already holds as many requests as it may: come back later."""
@@ -40,12 +43,17 @@ class QueueFull(Exception):
 
 class OneAtATime:
     """The model manager, with one inference at a time per model. Every other attribute is
-    the manager's, so `lib/` functions take it in the manager's place."""
+    the manager's, so `lib/` functions take it in the manager's place. The text model and
+    CLIP take their lock per call, not per `with`, and batch concurrent query embeddings
+    (`batching.py`) instead of making them wait for each other."""
+
+    BATCHED = {"text": BatchedText, "clip": BatchedClip}
 
     def __init__(self, manager):
         self._manager = manager
         self._locks: dict[str, threading.RLock] = defaultdict(threading.RLock)
         self._guard = threading.Lock()
+        self._batchers: dict[str, Batcher] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._manager, name)
@@ -56,6 +64,14 @@ class OneAtATime:
 
     @contextmanager
     def use(self, role: str):
+        role = str(role)
+        if role in self.BATCHED:
+            lock = self._lock(role)
+            with self._guard:
+                batcher = self._batchers.setdefault(role, Batcher(lock))
+            with self._manager.use(role) as model:
+                yield self.BATCHED[role](model, batcher, lock)
+            return
         with self._lock(role), self._manager.use(role) as model:
             yield model
 

@@ -4,6 +4,7 @@ the catalogued content (`servable`)."""
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime
 from typing import Literal
@@ -88,13 +89,19 @@ def servable(st: State, row: FileRow) -> str:
     Otherwise 410: a path swapped for a link to another catalogued file must not serve
     that file's bytes under this key."""
     store = FileStore(st.engine)
-    paths, why, _ = store.readable_paths(row.key, row.size_bytes)
+    # No size passed: through a link, a size mismatch would mark the *target's* row as
+    # changed; the target's key and size are compared here instead.
+    paths, why, _ = store.readable_paths(row.key)
     for path in paths:
         entry = store.entry(display_path(path))
-        if entry is not None and entry["key"] == row.key:
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            size = None
+        if entry is not None and entry["key"] == row.key and size == row.size_bytes:
             return path
         why = (f"{display_path(path)} now holds other content (catalogued as "
-               f"{entry['key'] if entry else 'nothing'}), not {row.key}")
+               f"{entry['key'] if entry else 'nothing'}, {size} bytes), not {row.key}")
     raise HTTPException(410, f"the file is catalogued but its path no longer holds this "
                              f"content: {why}")
 
@@ -156,7 +163,9 @@ async def _picture(st: State, row: FileRow, name: str, frame_ms: int) -> Respons
 
         try:
             return st.pictures.get(name, make)
-        except (OSError, ValueError, RuntimeError) as exc:  # broken since it was catalogued
+        except HTTPException:
+            raise
+        except Exception as exc:  # a file broken since it was catalogued: PIL, PyAV
             at = f" at {frame_ms / 1000:g} s" if frame_ms >= 0 else ""
             raise HTTPException(422, f"cannot make a picture{at}: {type(exc).__name__}: "
                                      f"{exc}"[:300]) from None
