@@ -7,7 +7,7 @@ import uuid
 import dagster as dg
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from media_assets.defs.assets.files import media_file
 from media_assets.defs.assets.picture_text import image_text
@@ -38,9 +38,11 @@ def ingested(pg_server, tiny_models, tmp_path_factory):
     lines = {"receipt.png": st.receipt(folder / "receipt.png", font),
              "screenshot.png": st.screenshot(folder / "screenshot.png", font)}
     st.photo("chelsea").save(folder / "cat.png")  # a photo with no text
-    st.render_lines(["HUGE"], (1800, 900), font, 600).save(folder / "huge.png")
+    huge = Image.new("RGB", (1800, 900), "white")  # letters ~450 px tall
+    ImageDraw.Draw(huge).text((60, 80), "HUGE", font=st.font(font, 600), fill="black")
+    huge.save(folder / "huge.png")
     wide = Image.new("RGB", (20000, 900), "white")
-    wide.paste(st.render_lines(["Banner"], (4000, 900), font, 500), (0, 0))
+    ImageDraw.Draw(wide).text((100, 100), "Banner", font=st.font(font, 600), fill="black")
     wide.save(folder / "wide.png")
     name = "t_" + uuid.uuid4().hex[:12]
     ensure_database(pg_server, name)
@@ -99,6 +101,7 @@ def test_no_text_huge_text_and_a_20000_px_picture_each_give_a_result(ingested):
     assert "HUGE" in huge["texts"][0]["text"], huge
     wide = picture_text_of(engine, keys["wide.png"])
     assert "reduced from 20000x900" in wide["note"], wide
+    assert "Banner" in wide["texts"][0]["text"], wide
     for name in ("cat.png", "huge.png", "wide.png"):
         assert results_of(engine, keys[name])["image_text"]["status"] == "ok"
 

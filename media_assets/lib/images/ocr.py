@@ -19,6 +19,7 @@ from PIL import Image
 from media_assets.lib.imaging import open_reduced
 
 OCR_SIDE = 2000
+HUGE_RETRY_SIDE = 640
 MIN_CONFIDENCE = 0.5  # lines read with less are noise (textures, foliage)
 # A document or screenshot: at least this much text, covering this share of the picture
 # (boxes' area) or in this many lines.
@@ -116,6 +117,17 @@ def read_image(engine, image: Image.Image, original_size: tuple[int, int] | None
     if max(image.size) > side:
         image = image.copy()
         image.thumbnail((side, side))
+    lines = _lines(engine, image, size)
+    if not lines and max(image.size) > HUGE_RETRY_SIDE:
+        # Letters hundreds of pixels tall are beyond the detector's view: nothing found at
+        # the working size is tried again smaller, where huge text is ordinary text.
+        small = image.copy()
+        small.thumbnail((HUGE_RETRY_SIDE, HUGE_RETRY_SIDE))
+        lines = _lines(engine, small, size)
+    return PictureText(lines, tuple(size), image.size, time.perf_counter() - start)
+
+
+def _lines(engine, image: Image.Image, size: tuple[int, int]) -> list[Line]:
     rgb = np.asarray(image.convert("RGB"))
     out = engine(rgb)
     sx, sy = size[0] / image.size[0], size[1] / image.size[1]
@@ -129,7 +141,7 @@ def read_image(engine, image: Image.Image, original_size: tuple[int, int] | None
                               [[float(x) * sx, float(y) * sy] for x, y in np.asarray(box)]))
     lines.sort(key=lambda line: (round(min(p[1] for p in line.box) / max(1.0, 0.02 * size[1])),
                                  min(p[0] for p in line.box)))
-    return PictureText(lines, tuple(size), image.size, time.perf_counter() - start)
+    return lines
 
 
 def normalised(text: str) -> str:
