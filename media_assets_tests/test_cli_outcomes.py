@@ -179,16 +179,20 @@ def _videos_done(engine) -> int:
         return conn.execute(sa.text("SELECT count(DISTINCT key) FROM video_frames")).scalar()
 
 
-def _stop_once_some_are_done(cmd, env, engine, signo, more_than: int):
-    """Start an ingest, send `signo` once more than `more_than` videos are in; returns
-    (exit status, seconds from the signal to the exit, stderr)."""
+def _runs(dagster) -> list[str]:
+    """Statuses of the Dagster runs so far, oldest first."""
+    with dagster.connect() as conn:
+        return list(conn.execute(sa.text("SELECT status FROM runs ORDER BY id")).scalars())
+
+
+def _stop_when(cmd, env, ready, signo):
+    """Start an ingest and send `signo` once `ready()`; returns (exit status, seconds from
+    the signal to the exit, stderr)."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and proc.poll() is None:
-            if _videos_done(engine) > more_than:
-                break
+        while time.monotonic() < deadline and proc.poll() is None and not ready():
             time.sleep(0.05)
         assert proc.poll() is None, "the ingest ended before it could be stopped: " + \
             proc.stderr.read()[-2000:]
@@ -204,28 +208,35 @@ def _stop_once_some_are_done(cmd, env, engine, signo, more_than: int):
 
 @pytest.mark.slow
 def test_ctrl_c_stops_after_the_current_file_and_sigterm_at_once_then_a_rerun_finishes(
-        settings, catalog, tiny_models, tmp_path):
-    n = 5
+        settings, catalog, tiny_models, tmp_path, monkeypatch):
+    n = 3
     _videos(tmp_path / "lib", n, seconds=3)
-    env = {**os.environ, "MEDIA_ASSETS_MODEL_DIR": str(tiny_models)}
-    cmd = [sys.executable, "-m", "media_assets.cli", "ingest", "-q", "--no-clusters",
-           str(tmp_path / "lib")]
-    engine = catalog.engine
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    env = dict(os.environ)
+    args = ["ingest", "-q", "--no-clusters", str(tmp_path / "lib")]
+    cmd = [sys.executable, "-m", "media_assets.cli", *args]
+    engine, dagster = catalog.engine, sa.create_engine(settings.dagster_database_url)
 
-    code, _, err = _stop_once_some_are_done(cmd, env, engine, signal.SIGINT, 0)
+    # Ctrl-C once the first video is in: the run ends after that file, exit 130.
+    code, _, err = _stop_when(cmd, env, lambda: _videos_done(engine) >= 1, signal.SIGINT)
     assert code == 130, err[-3000:]
     assert "stopping after the current file" in err and "Traceback" not in err, err[-3000:]
     after_ctrl_c = _videos_done(engine)
     assert 1 <= after_ctrl_c < n, err[-3000:]
+    assert _runs(dagster)[-1] == "SUCCESS", err[-3000:]  # it ended its run, not killed it
 
-    code, seconds, err = _stop_once_some_are_done(cmd, env, engine, signal.SIGTERM,
-                                                  after_ctrl_c)
+    # SIGTERM while the next run is under way: out at once, that run marked canceled.
+    runs_before = len(_runs(dagster))
+    code, seconds, err = _stop_when(cmd, env, lambda: len(_runs(dagster)) > runs_before,
+                                    signal.SIGTERM)
     assert code == 130, err[-3000:]
     assert seconds < 10, f"SIGTERM took {seconds:.1f} s to stop the ingest\n{err[-3000:]}"
     assert "stopping now (SIGTERM)" in err, err[-3000:]
+    assert _runs(dagster)[-1] == "CANCELED", err[-3000:]
+    dagster.dispose()
 
-    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr[-3000:]
+    again = CliRunner().invoke(main, args)  # the re-run finishes what is left
+    assert again.exit_code == 0, again.output
     with engine.connect() as conn:
         assert _videos_done(engine) == n
         assert conn.execute(sa.text(
