@@ -229,13 +229,14 @@ def main() -> None:
             conn.execute(sa.text(
                 "UPDATE image_analysis a SET caption = :c FROM media_files f "
                 "WHERE f.key = a.key AND f.primary_path LIKE :p"), {"c": caption, "p": f"%/{file}"})
+    manager = build_manager(settings.models)
+    refresh_units(catalog.engine, manager)  # the stored captions' vectors, as ingest would
     if os.environ.get("BENCH_VERBOSE"):
         with catalog.engine.connect() as conn:
             for row in conn.execute(sa.text(
                     "SELECT f.primary_path, t.language, t.text FROM transcripts t "
                     "JOIN media_files f USING (key)")):
                 print(row.primary_path.rsplit("/", 1)[-1], row.language, row.text)
-    manager = build_manager(settings.models)
     from media_assets.lib.search.background import background_vectors
 
     scores: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
@@ -291,6 +292,23 @@ def main() -> None:
     print(json.dumps({f"{g}/{leg}": [round(float(v), 3) for v in vals]
                       for (g, leg), vals in summary.items()}))
     catalog.dispose()
+
+
+def refresh_units(engine, manager) -> None:
+    """Embed the images' text units again (their captions were replaced after ingest)."""
+    import sqlalchemy as sa
+
+    from media_assets.lib.models.roles import Role
+    from media_assets.lib.search.meaning import store_units
+    from media_assets.lib.search.units import units_of
+
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT key, kind, primary_path, details FROM media_files "
+                                    "WHERE kind = 'image' AND status = 'ok'")).all()
+    with manager.use(Role.TEXT) as embedder:
+        for r in rows:
+            store_units(engine, r.key, units_of(engine, r.key, r.kind, Path(r.primary_path),
+                                                r.details), embedder)
 
 
 def _clustered(n: int, dim: int, rng) -> np.ndarray:

@@ -13,7 +13,7 @@ own scale, never merely by being the leg's best:
   E5's similarities sit high everywhere (related 0.85, unrelated 0.74), so a unit counts
   by its z against the query's similarity to ~65 everyday texts in many languages that
   stand for "unrelated" (`background.py`), from `z = 2` (nothing; about the 97th
-  percentile of those texts) to `z = 4.5` (full). Not against a sample of the catalogue,
+  percentile of those texts) to `z = 3.5` (full). Not against a sample of the catalogue,
   as the visual leg does: in a library of ten memos the memo searched for is a tenth of
   that sample and hides itself. A query about nothing in the library lifts nothing.
 - lexical (speech, caption, answer, content, name, cluster): a match of all the words contributes at least
@@ -47,7 +47,7 @@ WEIGHTS = {"visual": 1.0, "meaning": 1.0, "speech": 1.0, "content": 1.0, "captio
 LEGS = ("speech", "content", "text_in_picture", "caption", "answer", "name", "cluster",
         "meaning", "visual")
 Z_FLOOR, Z_FULL = 2.0, 5.0  # visual: no contribution below, full contribution above
-MEANING_Z_FLOOR, MEANING_Z_FULL = 2.0, 4.5
+MEANING_Z_FLOOR, MEANING_Z_FULL = 2.0, 3.5
 LEXICAL_FLOOR = 0.6  # any word match counts at least this much
 MOMENT_MS = 5000
 MAX_QUERY_CHARS = 1000  # a longer "query" is a document; PostgreSQL would plan it for long
