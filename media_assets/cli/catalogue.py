@@ -67,18 +67,21 @@ def status(as_json: bool):
 @click.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--ui", default="http://127.0.0.1:3000", show_default=True,
-              help="Where `media-assets dev` serves the Dagster UI.")
-def where(file: Path, as_json: bool, ui: str):
+@click.option("--ui", default=None,
+              help="The Dagster UI's address [default: where the last `media-assets dev` "
+                   "served it, else http://127.0.0.1:3000].")
+def where(file: Path, as_json: bool, ui: str | None):
     """FILE's content key (its partition), status, and each asset's state, with the UI link."""
     from urllib.parse import quote
 
+    from media_assets.cli.serve import remembered_ui_url
     from media_assets.defs.jobs import PER_FILE_ASSETS
     from media_assets.defs.per_file import file_kinds_of
     from media_assets.lib.files.results import results_of
     from media_assets.lib.files.store import FileStore, display_path
 
     settings = get_settings()
+    ui = (ui or remembered_ui_url(settings)).rstrip("/")
     catalog = open_db(settings)
     store = FileStore(catalog.engine)
     entry = store.entry(display_path(os.path.abspath(file)))

@@ -25,14 +25,46 @@ def dev(port: int, host: str):
     settings.inbox.mkdir(parents=True, exist_ok=True)
     env = dict(FAST_PLANNING, **os.environ)  # the daemon and the UI create the runs
     env.update(MEDIA_ASSETS_HOME=str(settings.home), MEDIA_ASSETS_INBOX=str(settings.inbox))
+    # Every process dagster dev starts (code server, daemon, each run) is a new interpreter:
+    # platformdirs' note on a missing XDG_RUNTIME_DIR (pgserver asks for a runtime folder)
+    # would print once per run. Its fallback folder is the one this process used too.
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
+                                                   "ignore:XDG_RUNTIME_DIR is not set"]))
+    url = ui_url(host, port)
+    remember_ui_url(settings, url)
     click.echo(f"inbox: {settings.inbox}\ncatalog: "
                f"{catalog.url.render_as_string(hide_password=True)}\n"
-               f"UI: http://{host}:{port}")
+               f"UI: {url}")
     dagster = Path(sys.executable).with_name("dagster")
     args = [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
-            "-p", str(port), "-h", host]
-    os.chdir(PROJECT_ROOT)
+            "-p", str(port), "-h", host, "--log-level", "info"]
+    # Run from DAGSTER_HOME: from the project folder, dagster dev warns that the dagster.yaml
+    # there is not the instance's (prepare_dagster_home copied it here).
+    os.chdir(settings.dagster_home)
     os.execve(str(dagster), args, env)
+
+
+UI_URL_FILE = "ui_url"
+
+
+def ui_url(host: str, port: int) -> str:
+    """The address a browser uses: a wildcard bind is reached on loopback."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def remember_ui_url(settings, url: str) -> None:
+    """Record where `dev` serves the UI, for `where`'s links."""
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    (settings.dagster_home / UI_URL_FILE).write_text(url + "\n")
+
+
+def remembered_ui_url(settings, default: str = "http://127.0.0.1:3000") -> str:
+    """The UI address the last `media-assets dev` on this home served, else Dagster's default."""
+    try:
+        return (settings.dagster_home / UI_URL_FILE).read_text().strip() or default
+    except OSError:
+        return default
 
 
 @click.command()
