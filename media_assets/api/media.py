@@ -1,10 +1,10 @@
-"""Bytes from requests and pictures for the page: base64 decoding, the catalogue's own
-probe on a private temporary file, and images decoded under the server's pixel bound.
+"""Bytes from requests: base64 decoding, and the catalogue's own probe on a private
+temporary file, with images held to lib's decode bound (`lib/imaging.py`).
 
-A PNG (or any format Pillow cannot decode at reduced scale, as it can a JPEG) is decoded
-whole before it is reduced: a 249-megapixel PNG took +742 MB per `/analyze-image`. The
-server refuses such an image in a request above `DECODE_PIXELS` (413), and decodes one
-that large from the catalogue (a thumbnail nobody made yet) one at a time.
+A 249-megapixel PNG was decoded whole, +742 MB per `/analyze-image`. Now the probe and
+`open_reduced` decode a large JPEG at reduced scale and a large PNG in bands; an image over
+the bound in a format that can only be decoded whole is refused before any decoding, here
+with 413 (the request is too large for this server), not the probe's 422.
 """
 
 from __future__ import annotations
@@ -14,16 +14,13 @@ import binascii
 import contextlib
 import os
 import tempfile
-import threading
 from collections.abc import Iterator
 
 from PIL import Image
 
 from media_assets.lib.files.probe import Limits, Probe, ProbeError, probe_file
-from media_assets.lib.imaging import open_reduced
-
-DECODE_PIXELS = 64_000_000  # ~200 MB decoded as RGB; more only one at a time, or refused
-_BIG = threading.Semaphore(1)
+from media_assets.lib.imaging import (TooLargeToDecode, decode_mode, open_reduced,
+                                      too_large_message)
 
 
 class BadInput(ValueError):
@@ -46,25 +43,16 @@ def decode_base64(data: str, field: str) -> bytes:
     return raw
 
 
-def image_size(path: str) -> tuple[int, int, str | None] | None:
-    """(width, height, format) from the header alone, or None when Pillow cannot tell."""
+def refuse_undecodable(path: str, field: str) -> None:
+    """413 for an image over lib's decode bound that could only be decoded whole."""
     try:
         with Image.open(path) as img:
-            return img.size[0], img.size[1], img.format
+            if decode_mode(img) == "refuse":
+                raise BadInput(f"{field}: {too_large_message(img)}", 413)
+    except BadInput:
+        raise
     except Exception:  # not an image Pillow knows, or a bomb: the probe says which
-        return None
-
-
-def refuse_huge(path: str, field: str) -> None:
-    size = image_size(path)
-    if size is None:
         return
-    width, height, fmt = size
-    if fmt != "JPEG" and width * height > DECODE_PIXELS:
-        raise BadInput(
-            f"{field}: a {width}x{height} {fmt} image ({width * height / 1e6:.0f} megapixels);"
-            f" the server decodes at most {DECODE_PIXELS / 1e6:.0f} megapixels of an image "
-            "it cannot decode at reduced scale (JPEG it can): send a smaller copy", 413)
 
 
 @contextlib.contextmanager
@@ -77,7 +65,7 @@ def probed(raw: bytes, kinds: tuple[str, ...], limits: Limits, field: str,
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
         if "image" in kinds:
-            refuse_huge(name, field)
+            refuse_undecodable(name, field)
         try:
             probe = probe_file(name, limits)
         except ProbeError as exc:
@@ -92,10 +80,8 @@ def probed(raw: bytes, kinds: tuple[str, ...], limits: Limits, field: str,
 
 
 def reduced(path: str, side: int) -> Image.Image:
-    """`path` decoded reduced to `side`; an image that must be decoded whole above
-    DECODE_PIXELS waits for the one slot such decodes share."""
-    size = image_size(path)
-    if size is not None and size[2] != "JPEG" and size[0] * size[1] > DECODE_PIXELS:
-        with _BIG:
-            return open_reduced(path, side)
-    return open_reduced(path, side)
+    """`path` decoded reduced to fit `side` (lib's bounded decode); 413 over the bound."""
+    try:
+        return open_reduced(path, side)
+    except TooLargeToDecode as exc:
+        raise BadInput(str(exc), 413) from None

@@ -80,7 +80,8 @@ COMMON_ERRORS: dict[int | str, dict] = {
 BODY_ERRORS: dict[int | str, dict] = {
     **COMMON_ERRORS,
     413: {"model": Problem, "description": "body over MEDIA_ASSETS_API_MAX_REQUEST_MB, or an "
-                                           "image over the server's decode limit"},
+                                           "image over 64 MP that could only be decoded "
+                                           "whole"},
     415: {"model": Problem, "description": "a body that is not JSON"},
     503: {"model": Problem, "description": "the model's queue is full (Retry-After), or the "
                                            "model is not installed"},

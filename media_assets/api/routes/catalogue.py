@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from media_assets.api.body import CheckedRoute
-from media_assets.api.media import reduced
+from media_assets.api.media import BadInput, reduced
 from media_assets.api.schemas import COMMON_ERRORS, FILE_ERRORS, Problem
 from media_assets.api.state import State
 from media_assets.lib.files.store import FileRow, FileStore, display_path
@@ -163,7 +163,7 @@ async def _picture(st: State, row: FileRow, name: str, frame_ms: int) -> Respons
 
         try:
             return st.pictures.get(name, make)
-        except HTTPException:
+        except (HTTPException, BadInput):
             raise
         except Exception as exc:  # a file broken since it was catalogued: PIL, PyAV
             at = f" at {frame_ms / 1000:g} s" if frame_ms >= 0 else ""
