@@ -82,11 +82,15 @@ def sample_folder(tmp_path_factory) -> tuple[Path, dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> Path:
-    """Tiny random-weight CLIP, BLIP-2 and Phi-3 plus the real Whisper base, built once."""
+    """Tiny random-weight CLIP and BLIP-2 plus the real Whisper base, built once. No LLM
+    in the default slot: the heuristics answer, as on a machine without one (a random LLM
+    under the schema constraint would give valid nonsense). The tiny Phi-3 is in
+    `tiny-phi3` for tests that need that architecture (MEDIA_ASSETS_LLM_MODEL=<that path>);
+    the real SmolLM2 is the `real_llm` fixture's (test_llm_real.py)."""
     from media_assets.lib.models.tiny import make_tiny
 
     root = tmp_path_factory.mktemp("models")
-    make_tiny(root)
+    make_tiny(root, llm="none")
     return root
 
 

@@ -225,14 +225,14 @@ def test_photos_to_named_clusters_and_a_tree(settings, tiny_models, monkeypatch,
     assert view["last_run"]["files"] == 24
     assert view["unsorted"] + sum(c["size"] for c in view["clusters"]) >= 24
     for c in view["clusters"]:
-        # Named by the real tiny BLIP-2 and placed by the real tiny Phi-3 (whose noise is
-        # refused, so the heuristic stands, and says why).
+        # Named by the real tiny BLIP-2 and placed by the heuristic: the tests' model folder
+        # has no LLM (the real one's hierarchies are in test_llm_real.py).
         assert c["name"] and c["folder_path"] and c["hierarchy_source"] in ("llm", "heuristic")
         assert 0 <= c["confidence"] <= 1 and 1 <= len(c["representatives"]) <= 5
     with sa.create_engine(settings.database_url).connect() as conn:
         sources = conn.execute(sa.text(
             "SELECT source, source_reason, model_id FROM cluster_hierarchies")).all()
-        assert all(s.source == "llm" or "LLM answer invalid" in s.source_reason
+        assert all(s.source == "heuristic" and "not found" in s.source_reason
                    for s in sources)
     text = runner.invoke(main, ["clusters"]).output
     assert "files unsorted" in text
@@ -267,17 +267,19 @@ def test_photos_to_named_clusters_and_a_tree(settings, tiny_models, monkeypatch,
 
 
 def test_tiny_phi3_enriches_through_the_real_loader_and_is_unloaded(tiny_models, monkeypatch):
-    """The tiny Phi-3 writes noise: it is asked twice, refused twice, the heuristic stands
-    and says so; the LLM leaves the manager right after the batch."""
+    """Asked without the schema constraint, the tiny Phi-3 writes noise: it is asked twice,
+    refused twice by the validation (the second line), the heuristic stands and says so;
+    the LLM leaves the manager right after the batch."""
     from media_assets.lib.models.registry import build_manager
     from media_assets.lib.models.roles import Role
     from media_assets.lib.settings import Settings
 
     monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    monkeypatch.setenv("MEDIA_ASSETS_LLM_MODEL", str(tiny_models / "tiny-phi3"))
     manager = build_manager(Settings.from_env().models)
     with manager.use(Role.LLM) as llm:
         assert Role.LLM in manager.loaded()
-        e = enrich(llm, LABEL, [], "microsoft/Phi-3.5-mini-instruct")
+        e = enrich(llm, LABEL, [], "tiny-phi3", constrained=False)
     assert Role.LLM not in manager.loaded()
     assert e.source == "heuristic" and e.source_reason.startswith("LLM answer invalid twice")
     assert e.folder_path == "Personal/Pets/Black Cat"

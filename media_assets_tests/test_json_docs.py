@@ -209,10 +209,6 @@ def test_single_file_shows_its_table_in_dagster(settings, catalog, tiny_models, 
     assert [c.name for c in columns][:3] == ["_row", "Name", "Miles_per_Gallon"]
     with catalog.engine.connect() as conn:
         status = conn.execute(sa.text("SELECT llm_status FROM json_schemas")).scalar()
-    # The tiny Phi-3 writes noise: it ran, its answer was refused, the heuristics stood.
-    assert status.startswith("not used:")
-    schemas = next(m for m in result.get_asset_materialization_events()
-                   if m.asset_key == dg.AssetKey("json_schemas")).event_specific_data \
-        .materialization.metadata
-    assert schemas["llm_model"].value == "microsoft/Phi-3.5-mini-instruct"
-    assert schemas["llm_load_seconds"].value > 0
+    # The tests' model folder has no LLM: the heuristics stood, and the row says why (the
+    # LLM's own Dagster run is in test_llm_real.py).
+    assert status.startswith("off:") and "not found" in status

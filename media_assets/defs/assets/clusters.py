@@ -18,7 +18,7 @@ from media_assets.lib.clusters.store import (cluster_count, clusters_of, cluster
                                              similar_clusters, store_hierarchy, store_label)
 from media_assets.lib.clusters.visuals import representative_images
 from media_assets.lib.models.locate import ModelNotFound
-from media_assets.lib.models.registry import clip_model_ref
+from media_assets.lib.models.registry import clip_model_ref, llm_ref_or_none
 from media_assets.lib.models.roles import Role
 from media_assets.lib.search.meaning import embed_clusters
 
@@ -153,9 +153,15 @@ def cluster_hierarchies(context: dg.AssetExecutionContext, config: ClusterHierar
     by a heuristic from the label when invalid or absent (the row says which)."""
     engine = catalog.get().engine
     model_ref = _model_ref(gpu)
-    todo = [r for r in labels_of(engine, model_ref) if r.label_digest != label_digest(r)]
+    # With an LLM here, hierarchies made without it (the heuristic's) or by another LLM are
+    # made again, as CLIP vectors of another model are re-embedded.
+    ref = llm_ref_or_none(gpu.config()) if config.use_llm else None
+    todo = [r for r in labels_of(engine, model_ref) if r.label_digest != label_digest(r)
+            or (ref is not None and r.hierarchy_llm_ref != ref)]
+    for_llm = sum(1 for r in todo if r.label_digest == label_digest(r))
     sources: dict[str, int] = {}
     reasons = []
+    llm_seconds = 0.0
     with contextlib.ExitStack() as stack:
         llm, why_not = gpu.open_optional(stack, Role.LLM, config.use_llm and bool(todo))
         llm_id = gpu.manager.spec(Role.LLM).model_id if llm is not None else None
@@ -166,14 +172,18 @@ def cluster_hierarchies(context: dg.AssetExecutionContext, config: ClusterHierar
             e = enrich(llm, LabelView(r.cluster_name, r.description, list(r.tags),
                                       r.primary_category, tuple(r.captions),
                                       tuple(r.clip_terms)),
-                       similar, llm_id, why_not or "no LLM")
+                       similar, llm_id, why_not or "no LLM", llm_ref=ref)
+            e.llm_ref = ref  # tried, loaded or not (too big, broken): not redone for it
             store_hierarchy(engine, r.cluster_id, e, label_digest(r))
+            llm_seconds += e.llm_seconds or 0.0
             sources[e.source] = sources.get(e.source, 0) + 1
             if e.source_reason:
                 reasons.append(e.source_reason)
     metadata: dict = {"enriched": dg.MetadataValue.int(len(todo)),
                       "by_llm": dg.MetadataValue.int(sources.get("llm", 0)),
                       "by_heuristic": dg.MetadataValue.int(sources.get("heuristic", 0)),
+                      "redone_for_llm": dg.MetadataValue.int(for_llm),
+                      "llm_seconds_total": dg.MetadataValue.float(round(llm_seconds, 2)),
                       "preview": dg.MetadataValue.md(_preview(engine, model_ref))}
     if reasons:
         metadata["first_reason"] = reasons[0][:500]

@@ -1,6 +1,7 @@
 """JSON assets: an inferred schema and storage design per file, and the table it describes."""
 
 import contextlib
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -16,6 +17,7 @@ from media_assets.lib.json_docs.load import iter_records, load_table, sample_rec
 from media_assets.lib.json_docs.schema import infer_schema
 from media_assets.lib.json_docs.store import (load_design, load_mismatches, record_load,
                                               store_design, unique_table_name)
+from media_assets.lib.models.registry import llm_ref_or_none
 from media_assets.lib.models.roles import Role
 
 JSON_GROUP = "json"
@@ -49,33 +51,48 @@ def json_schemas(context: dg.AssetExecutionContext, config: JsonSchemaConfig,
     """For each JSON/NDJSON file: field types (unions, nullability, enums, formats, maps),
     a storage design (sql, jsonb or hybrid) with its reasoning, and suggested indexes, from a
     sample of records. Phi-3.5, loaded on demand, improves names and descriptions from 5
-    sample documents and the optional `<file>.comment` sidecar; its JSON answer is validated
-    and the heuristics stand when it fails."""
+    sample documents and the optional `<file>.comment` sidecar; its answer is generated under
+    a JSON schema (valid by construction), validated again, and the heuristics stand when it
+    fails. Each design records the LLM asked (id @ fingerprint): when an LLM is here,
+    designs made without it or by another are made again (the resume plan's version)."""
     batch = FileBatch(context, catalog, ("json",), columns=["table", "storage", "llm"])
     previews, statuses = [], {}
     with contextlib.ExitStack() as stack:
         llm, why_not = gpu.open_optional(stack, Role.LLM, config.use_llm and len(batch) > 0)
+        # The LLM tried, loaded or not (too big, broken): its designs are not redone for it.
+        ref = llm_ref_or_none(gpu.config()) if config.use_llm else None
+        llm_seconds: list[float] = []
         for item in batch:
             with batch.each(item):
                 path = Path(item.path)
                 records = sample_records(path, item.row.details, config.sample_size)
                 design = infer_schema(records, path.name.split(".")[0], config.sample_size,
                                       total=item.row.details.get("records", len(records)))
+                started = time.perf_counter()
                 design, status = (improve(llm, design, records, _comment(path)) if llm
                                   else (design, why_not))
+                seconds = time.perf_counter() - started if llm else None
+                if seconds is not None:
+                    llm_seconds.append(seconds)
                 design.table_name = unique_table_name(batch.engine, item.key, design.table_name)
                 store_design(batch.engine, item.key, design,
                              gpu.manager.spec(Role.LLM).model_id if status == "used" else None,
-                             status)
+                             status, ref, seconds)
                 statuses[path.name] = status
                 previews.append(_design_markdown(path.name, design))
                 batch.ok(item, f"json_data.{design.table_name}", design.storage_type,
                          status[:80])
     # The model, device, load time and peak memory, when the LLM was loaded for this batch.
-    return batch.result({**(gpu.report(Role.LLM) if llm is not None else {}),
+    # What the LLM cost: seconds per design, beside its load time and memory.
+    cost = ({"llm_seconds_total": dg.MetadataValue.float(round(sum(llm_seconds), 2)),
+             "llm_seconds_per_design": dg.MetadataValue.float(
+                 round(sum(llm_seconds) / len(llm_seconds), 2)),
+             "llm_ref": ref or ""} if llm_seconds else {})
+    return batch.result({**(gpu.report(Role.LLM) if llm is not None else {}), **cost,
                          "llm": dg.MetadataValue.json(statuses),
                          "designs": dg.MetadataValue.md("\n\n".join(previews[:10])
-                                                        or "no JSON in this batch")})
+                                                        or "no JSON in this batch")},
+                        version=ref or "")
 
 
 def _column_schema(design) -> dg.TableSchema:

@@ -1,9 +1,13 @@
 """A cluster's place in a hierarchy, its folder, 10-20 tags, relationships and a search
 description (the enrich-cluster contract).
 
-Phi-3.5 is asked for one JSON object. Its answer is validated: a hierarchy of 2-6 short
-parts, 10-20 tags (a few short of 10 are made up from the label's own tags, a repair), a
-bounded description; the folder path is rebuilt from safe parts whatever the LLM wrote.
+The LLM (Phi-3.5, SmolLM2, ...) is asked for one JSON object under `answer_schema`: a
+category out of the heuristic's (so both file into the same tree: Personal › Pets, Places ›
+Nature, ...), 1-3 sub-folders below it (3-5 levels in all), 10-20 tags, a bounded
+description. Generation is constrained to that schema token by token, so the answer is
+valid by construction; it is validated all the same: a hierarchy of 2-6 short parts, 10-20
+tags (a few short of 10, duplicates say, are made up from the label's own tags, a repair),
+a bounded description; the folder path is rebuilt from safe parts whatever the LLM wrote.
 Invalid output gets one retry with the reason; then, or without an LLM, a deterministic
 heuristic from the label's category, name and tags takes its place, and the row says so.
 `similar_to` comes from centroid similarity and `parent` from the hierarchy, never from
@@ -13,6 +17,7 @@ the LLM.
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from dataclasses import asdict, dataclass
 
@@ -57,6 +62,8 @@ class Enrichment:
     source: str  # "llm" or "heuristic"
     source_reason: str | None = None
     model_id: str | None = None
+    llm_ref: str | None = None  # the LLM asked (used or not); None: there was none
+    llm_seconds: float | None = None  # what asking it cost
 
     def contract(self) -> dict:
         d = asdict(self)
@@ -115,21 +122,68 @@ def heuristic(label: LabelView) -> tuple[list[str], list[str], str]:
     return hierarchy, tags, description[:MAX_DESCRIPTION]
 
 
+# What the LLM writes, as patterns: folder names in Title Case words, tags of 1-3
+# lowercase words, a description that is a sentence. Words, not copied punctuation; each
+# word bounded, so the answer's length is bounded.
+FOLDER_PATTERN = r"^[A-Z][a-z]{1,14}( [A-Za-z][a-z]{0,14}){0,3}$"
+TAG_PATTERN = r"^[a-z]{2,15}( [a-z]{1,15}){0,2}$"
+DESCRIPTION_PATTERN = r"^[A-Z][a-z]{0,14}( [a-z0-9,]{1,15}){4,24}\.$"
+
+
+def answer_schema() -> dict:
+    """The JSON schema the answer is generated under (`parse_answer` checks it again)."""
+    return {
+        "type": "object",
+        "properties": {
+            "category": {"type": "string", "enum": sorted(TREE)},
+            "subfolders": {"type": "array", "items": {"type": "string",
+                                                      "pattern": FOLDER_PATTERN},
+                           "minItems": 1, "maxItems": 3},
+            "extended_tags": {"type": "array", "items": {"type": "string",
+                                                         "pattern": TAG_PATTERN},
+                              "minItems": MIN_TAGS, "maxItems": MAX_TAGS},
+            "search_description": {"type": "string", "pattern": DESCRIPTION_PATTERN}},
+        "required": ["category", "subfolders", "extended_tags", "search_description"],
+        "additionalProperties": False}
+
+
+# The longest answer the schema allows, in characters (a token is at least one): a
+# constrained answer is never cut off by the token limit.
+MAX_ANSWER_TOKENS = 100 + 3 * (4 * 16 + 4) + MAX_TAGS * (3 * 16 + 4) + 25 * 16
+
+
 def build_prompt(label: LabelView) -> list[dict]:
-    captions = "\n".join(f"- {c[:200]}" for c in list(label.captions)[:8])
+    captions = "\n".join(f"- {c[:200]}" for c in list(label.captions)[:5])
+    known = label.primary_category if label.primary_category != "objects" else None
     user = (
-        "You organise a personal photo library. A cluster of similar photos is described "
-        f"below.\nName: {label.cluster_name}\nDescription: {label.description}\n"
-        f"Tags: {', '.join(label.tags)}\nCategory: {label.primary_category}\n"
-        f"Sample captions:\n{captions}\n\n"
-        "Answer with JSON only, no prose, in this form:\n"
-        '{"hierarchy": ["Personal", "Pets", "Cats", "Black Cats"], '
-        '"folder_path": "Personal/Pets/Cats/Black Cats", '
-        '"extended_tags": ["10 to 20 lowercase tags"], '
-        '"search_description": "one or two sentences a search would match"}\n'
-        "The hierarchy goes from general to specific, 2 to 6 levels.")
-    return [{"role": "system", "content": "You answer with a single JSON object."},
+        "You organise a personal photo library. A group of similar photos:\n"
+        f"Name: {label.cluster_name}\nDescription: {label.description}\n"
+        + (f"Tags: {', '.join(label.tags)}\n" if label.tags else "")
+        + (f"Category guess: {known}\n" if known else "")
+        + (f"Sample captions:\n{captions}\n" if captions else "")
+        + "Answer with JSON: category (one of " + ", ".join(sorted(TREE)) + "), subfolders "
+        "(1 to 3 folder names below the category, general to specific, ending with the "
+        "group's own name), extended_tags (10 to 20 lowercase search words about these "
+        "photos), search_description (one sentence).")
+    return [{"role": "system", "content": "You sort photos into folders. You answer with "
+                                          "one JSON object."},
             {"role": "user", "content": user}]
+
+
+def _hierarchy_of(answer: dict):
+    """The answer's hierarchy: the schema's category (as the heuristic's root and branch)
+    and sub-folders, or a plain `hierarchy` list (unconstrained answers may give one)."""
+    if "hierarchy" in answer or "category" not in answer:
+        return answer.get("hierarchy")
+    category, subs = answer.get("category"), answer.get("subfolders")
+    if category not in TREE or not isinstance(subs, list):
+        return None
+    root, branch = TREE[category]
+    out = [root, branch]
+    for s in subs:
+        if isinstance(s, str) and s.strip().lower() not in {p.lower() for p in out}:
+            out.append(s)
+    return out
 
 
 def parse_answer(text: str, label: LabelView) -> tuple[tuple | None, str]:
@@ -138,7 +192,7 @@ def parse_answer(text: str, label: LabelView) -> tuple[tuple | None, str]:
     answer, why = json_object(text)
     if answer is None:
         return None, why
-    hierarchy = answer.get("hierarchy")
+    hierarchy = _hierarchy_of(answer)
     if (not isinstance(hierarchy, list) or not 2 <= len(hierarchy) <= MAX_DEPTH
             or not all(isinstance(h, str) and h.strip() for h in hierarchy)):
         return None, "hierarchy must be a list of 2-6 non-empty strings"
@@ -159,22 +213,28 @@ def parse_answer(text: str, label: LabelView) -> tuple[tuple | None, str]:
     if not isinstance(description, str) or not description.strip():
         return None, "search_description must be a non-empty string"
     description = " ".join(description.split())[:MAX_DESCRIPTION]
-    folder = sanitize_folder_path(answer.get("folder_path") or "", parts)
-    if folder != answer.get("folder_path"):
+    folder = sanitize_folder_path(answer.get("folder_path") or "/".join(parts), parts)
+    if "folder_path" in answer and folder != answer.get("folder_path"):
         repaired.append("folder path made safe")
     return (parts, folder, tags, description), ("ok" if not repaired else
                                                  "repaired: " + "; ".join(repaired))
 
 
 def enrich(llm, label: LabelView, similar: list[dict], model_id: str | None = None,
-           why_no_llm: str = "no LLM") -> Enrichment:
-    """The LLM's hierarchy when it passes validation (one retry), else the heuristic's."""
+           why_no_llm: str = "no LLM", constrained: bool = True,
+           llm_ref: str | None = None) -> Enrichment:
+    """The LLM's hierarchy when it passes validation (one retry), else the heuristic's.
+    `constrained=False` asks without the schema constraint (the bench compares both).
+    `llm_ref` names the weights asked, stored so another LLM redoes the hierarchy."""
     parsed, status = None, why_no_llm
+    started = time.perf_counter()
     if llm is not None:
         messages = build_prompt(label)
+        schema = answer_schema() if constrained else None
         for attempt in range(2):
             try:
-                answer = generate(llm, messages, max_new_tokens=300).text
+                answer = generate(llm, messages, max_new_tokens=MAX_ANSWER_TOKENS,
+                                  json_schema=schema).text
             except Exception as exc:  # OOM, a broken tokenizer: the heuristic stands
                 status = f"generation failed: {type(exc).__name__}: {exc}"[:300]
                 break
@@ -196,5 +256,7 @@ def enrich(llm, label: LabelView, similar: list[dict], model_id: str | None = No
         source, reason, model = "heuristic", status, None
     relationships = {"parent": hierarchy[-2] if len(hierarchy) > 1 else None,
                      "similar_to": similar}
+    asked = llm is not None
     return Enrichment(hierarchy, folder, tags, relationships, description, source, reason,
-                      model)
+                      model, (llm_ref or model_id) if asked else None,
+                      round(time.perf_counter() - started, 3) if asked else None)

@@ -259,7 +259,8 @@ def label_digest(row) -> str:
 def labels_of(engine: sa.Engine, model_ref: str) -> list:
     with engine.connect() as conn:
         return conn.execute(sa.text(
-            "SELECT l.*, c.size, c.centroid::text AS centroid_text, h.label_digest "
+            "SELECT l.*, c.size, c.centroid::text AS centroid_text, h.label_digest, "
+            "h.llm_ref AS hierarchy_llm_ref "
             "FROM cluster_labels l JOIN clusters c ON c.id = l.cluster_id "
             "LEFT JOIN cluster_hierarchies h ON h.cluster_id = l.cluster_id "
             "WHERE c.model_id = :m ORDER BY c.size DESC, c.id"), {"m": model_ref}).all()
@@ -271,17 +272,20 @@ def store_hierarchy(engine: sa.Engine, cluster_id: int, e, digest: str) -> None:
         conn.execute(sa.text(
             "INSERT INTO cluster_hierarchies (cluster_id, hierarchy, folder_path, extended_tags, "
             "relationships, search_description, source, source_reason, model_id, label_digest, "
-            "search_tsv) VALUES (:id, :h, :f, :t, CAST(:r AS jsonb), :s, :src, :why, :model, "
-            ":dg, to_tsvector('english', :txt) || to_tsvector('simple', :txt)) "
+            "llm_ref, llm_seconds, search_tsv) VALUES (:id, :h, :f, :t, CAST(:r AS jsonb), :s, "
+            ":src, :why, :model, :dg, :lr, :lsec, "
+            "to_tsvector('english', :txt) || to_tsvector('simple', :txt)) "
             "ON CONFLICT (cluster_id) DO UPDATE SET hierarchy = EXCLUDED.hierarchy, "
             "folder_path = EXCLUDED.folder_path, extended_tags = EXCLUDED.extended_tags, "
             "relationships = EXCLUDED.relationships, search_description = "
             "EXCLUDED.search_description, source = EXCLUDED.source, source_reason = "
             "EXCLUDED.source_reason, model_id = EXCLUDED.model_id, label_digest = "
-            "EXCLUDED.label_digest, search_tsv = EXCLUDED.search_tsv, enriched_at = now()"),
+            "EXCLUDED.label_digest, llm_ref = EXCLUDED.llm_ref, llm_seconds = "
+            "EXCLUDED.llm_seconds, search_tsv = EXCLUDED.search_tsv, enriched_at = now()"),
             {"id": cluster_id, "h": e.hierarchy, "f": e.folder_path, "t": e.extended_tags,
              "r": json.dumps(e.relationships), "s": e.search_description, "src": e.source,
-             "why": e.source_reason, "model": e.model_id, "dg": digest, "txt": text})
+             "why": e.source_reason, "model": e.model_id, "dg": digest, "txt": text,
+             "lr": getattr(e, "llm_ref", None), "lsec": getattr(e, "llm_seconds", None)})
 
 
 def overview(engine: sa.Engine, model_ref: str | None = None) -> dict:

@@ -146,7 +146,9 @@ class PerFileAsset:
 
     name: str
     kinds: tuple[str, ...]
-    version: str  # the current model space ('' when results do not depend on one)
+    # The current model space ('' when results do not depend on one; None: any result
+    # stands, as the LLM steps' heuristic results do while no LLM is here).
+    version: str | None
     downstream: frozenset[str]  # per-file assets that read its output, transitively
 
 

@@ -37,16 +37,18 @@ def record_results(engine: sa.Engine, asset: str, version: str,
             " updated_at = now()"), rows)
 
 
-def left_to_do(engine: sa.Engine, asset: str, kinds: Sequence[str], version: str) -> list[str]:
-    """Catalogued files (status ok) of `kinds` that `asset` has no result for at `version`,
-    oldest first; content whose every path is gone from disk waits until it is back."""
+def left_to_do(engine: sa.Engine, asset: str, kinds: Sequence[str],
+               version: str | None) -> list[str]:
+    """Catalogued files (status ok) of `kinds` that `asset` has no result for at `version`
+    (None: at any version), oldest first; content whose every path is gone from disk waits until it is back."""
     with engine.connect() as conn:
         return list(conn.execute(sa.text(
             "SELECT f.key FROM media_files f WHERE f.status = 'ok' AND f.kind = ANY(:kinds) "
             "AND EXISTS (SELECT 1 FROM media_paths p WHERE p.key = f.key "
             "  AND p.status = 'registered') "
             "AND NOT EXISTS (SELECT 1 FROM file_asset_results r WHERE r.key = f.key "
-            "  AND r.asset = :a AND r.version = :v) ORDER BY f.first_seen_at, f.key"),
+            "  AND r.asset = :a AND (CAST(:v AS text) IS NULL OR r.version = :v)) "
+            "ORDER BY f.first_seen_at, f.key"),
             {"kinds": list(kinds), "a": asset, "v": version}).scalars())
 
 

@@ -1,9 +1,13 @@
-"""Better names and descriptions for an inferred schema, from a local LLM (Phi-3.5).
+"""Better names and descriptions for an inferred schema, from a local LLM (Phi-3.5,
+SmolLM2, ...).
 
 The heuristics decide types and storage; the LLM only proposes a table name, field
-descriptions and a sentence of reasoning. Its answer is parsed as JSON and validated: the
-table name must be a safe identifier, described fields must exist, texts are bounded. When
-anything is off, the heuristic design stands and the reason is recorded.
+descriptions and a sentence of reasoning. It answers under a JSON schema (`answer_schema`):
+the table name matches a safe identifier pattern, the field names are exactly the inferred
+ones (each described once, in order), texts are bounded; generation is constrained to it
+token by token, so the answer is valid by construction. It is still parsed and validated
+(the second line, and the only one where the constraint cannot be applied). When anything
+is off, the heuristic design stands and the reason is recorded.
 """
 
 from __future__ import annotations
@@ -13,12 +17,32 @@ import re
 from dataclasses import replace
 
 from media_assets.lib.json_docs.schema import SchemaDesign
-from media_assets.lib.models.text import generate, json_object
+from media_assets.lib.models.text import Generated, generate, json_object
 
-SAMPLE_DOCS = 5
-MAX_DOC_CHARS = 600
+SAMPLE_DOCS = 3
+MAX_DOC_CHARS = 400
 MAX_DESCRIPTION = 300
 _TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,54}$")
+# What the LLM is asked to write: a name of 1-4 snake_case words (at most 54 characters,
+# so `_TABLE` and PostgreSQL's 63 bytes hold with room for suffixes), at most DESCRIBED
+# fields (the rest keep the heuristic's empty description), texts of bounded words.
+TABLE_PATTERN = r"^[a-z]{3,15}(_[a-z]{2,12}){0,2}$"
+DESCRIBED = 12
+USE_EXAMPLE = True
+MAX_TEXT = 8 * 16  # the longest description the pattern allows
+# A description is words, not a value copied from the sample ("Jane Roe", "A-1001"): a
+# capital, then lowercase words. The reasoning comes first and opens with "Each record is":
+# having said what a record is, a small model names the table after it.
+DESCRIPTION_PATTERN = r"^[A-Z][a-z]{0,14}( [a-z0-9]{1,15}){1,7}$"
+REASONING_PATTERN = r"^Each record is (a|an) [a-z]{1,15}( [a-z0-9,]{1,15}){1,12}\.$"
+# One worked example, as a previous turn: small models follow an example far better than
+# a description of the format. Books are in no bench set (bench/bench_llm.py).
+EXAMPLE_DOCS = [{"isbn": "978-0141439518", "title": "Pride and Prejudice",
+                 "author": "Jane Austen", "pages": 432}]
+EXAMPLE_ANSWER = {"table_name": "books", "fields": {
+    "isbn": "ISBN of the book", "title": "Title of the book", "author": "Name of the author",
+    "pages": "Number of pages"}, "reasoning": "Each record is a book in a library catalogue."}
+EXAMPLE_ANSWER = {k: EXAMPLE_ANSWER[k] for k in ("reasoning", "table_name", "fields")}
 
 
 def _clip(doc, limit: int = MAX_DOC_CHARS) -> str:
@@ -26,19 +50,51 @@ def _clip(doc, limit: int = MAX_DOC_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def described(design: SchemaDesign) -> list[str]:
+    """The fields the LLM describes: the first DESCRIBED, in the design's order."""
+    return [f.name for f in design.fields[:DESCRIBED]]
+
+
+def answer_schema(design: SchemaDesign) -> dict:
+    """The JSON schema the answer is generated under (and `parse_answer` checks again)."""
+    names = described(design)
+    return {
+        "type": "object",
+        "$defs": {"text": {"type": "string", "pattern": DESCRIPTION_PATTERN}},
+        "properties": {
+            "reasoning": {"type": "string", "pattern": REASONING_PATTERN},
+            "table_name": {"type": "string", "pattern": TABLE_PATTERN},
+            "fields": {"type": "object", "properties": {n: {"$ref": "#/$defs/text"}
+                                                        for n in names},
+                       "required": names, "additionalProperties": False}},
+        "required": ["reasoning", "table_name", "fields"], "additionalProperties": False}
+
+
+def max_answer_tokens(design: SchemaDesign) -> int:
+    """Enough tokens for the longest answer the schema allows (a token is at least one
+    character), so a constrained answer is never cut off."""
+    names = described(design)
+    return 120 + sum(len(json.dumps(n)) + MAX_TEXT + 4 for n in names) + 14 * 16
+
+
+def _request(docs: str, names: list[str], comment: str | None = None) -> str:
+    return (f"Sample records:\n{docs}\n"
+            + (f"The user says about this data: {comment[:1000]}\n" if comment else "")
+            + f"Fields: {', '.join(names)}\n"
+            "Answer with JSON: reasoning (one sentence: what one record is), table_name (a short "
+            "plural snake_case noun for what one record is), fields (a short description of "
+            "each field).")
+
+
 def build_prompt(design: SchemaDesign, records: list, comment: str | None) -> list[dict]:
-    fields = "\n".join(f"- {f.name}: {f.type}" + (f" one of {f.enum[:8]}" if f.enum else "")
-                       for f in design.fields[:60])
     docs = "\n".join(_clip(r) for r in records[:SAMPLE_DOCS])
-    user = (
-        "You design PostgreSQL tables for JSON data. Here are sample documents:\n"
-        f"{docs}\n\nInferred fields:\n{fields}\n\n"
-        + (f"The user says about this data: {comment[:1000]}\n\n" if comment else "")
-        + "Answer with JSON only, no prose, in this form:\n"
-        '{"table_name": "snake_case_name", "reasoning": "one sentence on what the data is",'
-        ' "fields": {"<field name>": "<one-sentence description>"}}')
-    return [{"role": "system", "content": "You answer with a single JSON object."},
-            {"role": "user", "content": user}]
+    example = "\n".join(_clip(r) for r in EXAMPLE_DOCS)
+    shots = ([{"role": "user", "content": _request(example, list(EXAMPLE_DOCS[0]))},
+              {"role": "assistant", "content": json.dumps(EXAMPLE_ANSWER)}] if USE_EXAMPLE
+             else [])
+    return [{"role": "system", "content": "You name database tables. You answer with one "
+                                          "JSON object."}, *shots,
+            {"role": "user", "content": _request(docs, described(design), comment)}]
 
 
 def parse_answer(text: str, design: SchemaDesign) -> tuple[SchemaDesign | None, str]:
@@ -69,19 +125,25 @@ def parse_answer(text: str, design: SchemaDesign) -> tuple[SchemaDesign | None, 
     return replace(design, table_name=name, fields=fields, reasoning=why), "used"
 
 
-def ask_llm(bundle, messages: list[dict], max_new_tokens: int = 400) -> str:
-    return generate(bundle, messages, max_new_tokens).text
+def ask_llm(bundle, messages: list[dict], max_new_tokens: int = 400,
+            schema: dict | None = None) -> Generated:
+    return generate(bundle, messages, max_new_tokens, json_schema=schema)
 
 
-def improve(bundle, design: SchemaDesign, records: list,
-            comment: str | None) -> tuple[SchemaDesign, str]:
+def improve(bundle, design: SchemaDesign, records: list, comment: str | None,
+            constrained: bool = True) -> tuple[SchemaDesign, str]:
     """The LLM's names and descriptions on `design` when its answer passes validation:
-    (design, "used"); otherwise (the heuristic design, "not used: <why>"). Never raises."""
+    (design, "used"); otherwise (the heuristic design, "not used: <why>"). Never raises.
+    `constrained=False` asks without the schema constraint (the bench compares both)."""
     if not records:
         return design, "not used: no records"
     try:
-        improved, status = parse_answer(ask_llm(bundle, build_prompt(design, records, comment)),
-                                        design)
+        answer = ask_llm(bundle, build_prompt(design, records, comment),
+                         max_answer_tokens(design), answer_schema(design) if constrained
+                         else None)
+        improved, status = parse_answer(answer.text, design)
+        if improved is not None and answer.constraint.startswith("unconstrained"):
+            status = f"used ({answer.constraint})"[:300]
     except Exception as exc:  # generation failed (OOM, a broken tokenizer): heuristics stand
         improved, status = None, f"{type(exc).__name__}: {exc}"[:500]
     return (improved, status) if improved is not None else (design, f"not used: {status}")

@@ -24,22 +24,27 @@ def unique_table_name(engine: sa.Engine, key: str, wanted: str) -> str:
 
 
 def store_design(engine: sa.Engine, key: str, d: SchemaDesign, llm_model: str | None,
-                 llm_status: str) -> None:
+                 llm_status: str, llm_ref: str | None = None,
+                 llm_seconds: float | None = None) -> None:
+    """`llm_ref`: the LLM that was asked (used or not), null when there was none."""
     with engine.begin() as conn:
         conn.execute(sa.text(
             "INSERT INTO json_schemas (key, table_name, storage_type, reasoning, fields, "
-            " columns, indexes, sample_size, record_count, llm_model, llm_status) VALUES "
+            " columns, indexes, sample_size, record_count, llm_model, llm_status, llm_ref, "
+            " llm_seconds) VALUES "
             " (:k, :t, :s, :r, CAST(:f AS jsonb), CAST(:c AS jsonb), CAST(:i AS jsonb), :n, "
-            " :rc, :lm, :ls) ON CONFLICT (key) DO UPDATE SET table_name = EXCLUDED.table_name,"
+            " :rc, :lm, :ls, :lr, :lsec) ON CONFLICT (key) DO UPDATE SET table_name = EXCLUDED.table_name,"
             " storage_type = EXCLUDED.storage_type, reasoning = EXCLUDED.reasoning, "
             " fields = EXCLUDED.fields, columns = EXCLUDED.columns, indexes = EXCLUDED.indexes,"
             " sample_size = EXCLUDED.sample_size, record_count = EXCLUDED.record_count, "
             " llm_model = EXCLUDED.llm_model, llm_status = EXCLUDED.llm_status, "
+            " llm_ref = EXCLUDED.llm_ref, llm_seconds = EXCLUDED.llm_seconds, "
             " inferred_at = now()"),
             {"k": key, "t": d.table_name, "s": d.storage_type, "r": d.reasoning,
              "f": json_text({f.name: f.description for f in d.fields}),
              "c": json_text([asdict(f) for f in d.fields]), "i": json_text(d.indexes),
-             "n": d.sample_size, "rc": d.record_count, "lm": llm_model, "ls": llm_status})
+             "n": d.sample_size, "rc": d.record_count, "lm": llm_model, "ls": llm_status,
+             "lr": llm_ref, "lsec": llm_seconds})
 
 
 def load_design(engine: sa.Engine, key: str) -> SchemaDesign | None:

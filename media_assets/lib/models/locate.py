@@ -1,6 +1,7 @@
 """Where a configured model's files are: a local path, the model folder, or the HF cache.
 
-A model is configured as a hub id (`Systran/faster-whisper-base`) or a local folder. Lookup
+A model is configured as a hub id (`Systran/faster-whisper-base`) or a local folder; for
+roles that take GGUF (the LLM), also a `.gguf` file or a folder holding one. Lookup
 order: the path itself; `$MEDIA_ASSETS_MODEL_DIR/<org>--<name>`; the Hugging Face cache.
 Nothing is downloaded here: `media-assets models pull` does that, on a machine with a network,
 into the model folder that is then carried to the offline one.
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from media_assets.lib.models.gguf_file import SUFFIX, gguf_in
 from media_assets.lib.models.roles import spec_of
 
 
@@ -29,16 +31,27 @@ class Located:
     source: str  # "path", "model dir" or "hf cache"
 
     @property
+    def files(self) -> list[Path]:
+        """The model's files: the GGUF file itself, or every file under its folder."""
+        if self.path.is_file():
+            return [self.path]
+        return [f for f in self.path.rglob("*") if f.is_file()]
+
+    @property
+    def gguf(self) -> Path | None:
+        return self.path if self.path.suffix == SUFFIX and self.path.is_file() else None
+
+    @property
     def size_mb(self) -> float:
-        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file()) / 2**20
+        return sum(f.stat().st_size for f in self.files) / 2**20
 
     @property
     def fingerprint(self) -> str:
         """Short hash of the weight files' names, sizes and first MB: tells weights apart
         that share a hub id (real vs tiny), without reading gigabytes."""
         h = hashlib.sha256()
-        for f in sorted(p for p in self.path.rglob("*") if p.is_file() and
-                        p.suffix in (".safetensors", ".bin", ".pt", ".pth")):
+        for f in sorted(p for p in self.files
+                        if p.suffix in (".safetensors", ".bin", ".pt", ".pth", SUFFIX)):
             h.update(f"{f.name}:{f.stat().st_size}".encode())
             with open(f, "rb") as fh:
                 h.update(fh.read(1 << 20))
@@ -72,8 +85,22 @@ def candidates(role: str, model_id: str) -> Iterator[tuple[str, Path | None]]:
     yield "package", packaged(model_id)
 
 
+def _gguf_at(folder: Path) -> Path | None:
+    """The GGUF model a path names: the file itself, or the one GGUF file in a folder. A
+    folder with several (quantisations of one model, say) is ambiguous: name the file."""
+    if folder.suffix == SUFFIX and folder.is_file():
+        return folder
+    found = gguf_in(folder) if folder.is_dir() else []
+    if len(found) > 1:
+        raise ModelNotFound(f"{folder} holds {len(found)} GGUF files "
+                            f"({', '.join(f.name for f in found[:4])}): set the model to one "
+                            f"of them, e.g. {found[0]}")
+    return found[0] if found else None
+
+
 def locate(role: str, model_id: str) -> Located:
-    marker = spec_of(role).marker
+    spec = spec_of(role)
+    marker = spec.marker
     looked = []
     for source, folder in candidates(role, model_id):
         if folder is None:
@@ -81,6 +108,10 @@ def locate(role: str, model_id: str) -> Located:
         looked.append(str(folder))
         if (folder / marker).is_file() or source == "package":  # packaged() checked it
             return Located(role, model_id, folder, source)
+        if spec.gguf and (gguf := _gguf_at(folder)) is not None:
+            return Located(role, model_id, gguf, source)
+    if spec.gguf:
+        marker += " or a .gguf file"
     where = "; ".join(looked) or "nowhere"
     hf = os.environ.get("HF_HOME", "~/.cache/huggingface")
     raise ModelNotFound(

