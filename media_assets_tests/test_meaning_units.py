@@ -131,3 +131,40 @@ def test_only_stale_units_are_embedded_again(catalog, embedder):
     assert current_keys(catalog.engine, ["00000000000000aa"], embedder.model_ref) == {
         "00000000000000aa"}
     assert current_keys(catalog.engine, ["00000000000000aa"], "another@model") == set()
+
+
+def test_a_cluster_is_found_by_what_it_means(catalog, embedder):
+    import sqlalchemy as sa
+
+    from media_assets.lib.search import legs
+    from media_assets.lib.search.background import background_vectors
+    from media_assets.lib.search.meaning import embed_clusters
+    from media_assets.lib.search.query import fuse
+
+    with catalog.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO media_files (key, kind, status, primary_path, size_bytes, sha256) "
+            "VALUES ('00000000000000bb', 'image', 'ok', '/x/tabby.jpg', 1, repeat('b', 64))"))
+        conn.execute(sa.text("INSERT INTO media_paths (path, key, status) VALUES "
+                             "('/x/tabby.jpg', '00000000000000bb', 'registered')"))
+        cid = conn.execute(sa.text(
+            "INSERT INTO clusters (model_id, size, centroid, radius, representatives, "
+            " rep_frames) VALUES ('clip@x', 1, array_fill(0.1, ARRAY[512])::vector, 0.8, "
+            " ARRAY['00000000000000bb'], ARRAY[-1]) RETURNING id")).scalar()
+        conn.execute(sa.text(
+            "INSERT INTO cluster_members (cluster_id, key, frame_ms, similarity) "
+            "VALUES (:c, '00000000000000bb', -1, 0.9)"), {"c": cid})
+        conn.execute(sa.text(
+            "INSERT INTO cluster_labels (cluster_id, cluster_name, description, tags, "
+            " primary_category, confidence, clip_terms, captions, labelled_from) VALUES "
+            " (:c, 'cats', 'a tabby cat asleep on a sofa', ARRAY['cat'], 'pets', 0.9, "
+            " ARRAY['cat'], ARRAY['a cat'], ARRAY['00000000000000bb'])"), {"c": cid})
+    assert embed_clusters(catalog.engine, embedder) == 1
+    assert embed_clusters(catalog.engine, embedder) == 0  # unchanged: not embedded again
+    background = background_vectors(embedder)
+    q = embedder.query(["Haustiere, Katzen"])[0]
+    hits, calibration = legs.meaning(catalog.engine, q, embedder.model_ref, 10,
+                                     background=background)
+    assert [(h.key, h.where["source"]) for h in hits] == [("00000000000000bb", "cluster")]
+    fused = fuse({"meaning": hits}, (0.0, 0.0), 5, calibration)
+    assert 0 < fused[0].fused <= 0.5 and fused[0].why["meaning"]["source"] == "cluster"

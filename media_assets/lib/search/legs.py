@@ -157,6 +157,17 @@ def meaning(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int,
             "FROM text_units u JOIN media_files f ON f.key = u.key "
             f"WHERE u.model_id = :m AND vector_dims(u.embedding) = {dim}" + Filters.sql("f")
             + f" ORDER BY (u.embedding::vector({dim})) <=> {vec} LIMIT :k"), params).all()
+        # The members of the clusters whose name and descriptions mean the same (fewer
+        # than a thousand clusters: an exact scan), the most central members first.
+        rows += conn.execute(sa.text(
+            "SELECT cm.key, f.primary_path AS path, f.kind, cm.frame_ms, c.text, "
+            "       'cluster' AS source, NULL AS char_start, NULL AS char_end, "
+            f"      (c.embedding::vector({dim})) <=> {vec} AS distance "
+            "FROM cluster_text_vectors c JOIN cluster_members cm USING (cluster_id) "
+            "JOIN media_files f ON f.key = cm.key "
+            f"WHERE c.model_id = :m AND vector_dims(c.embedding) = {dim}" + Filters.sql("f")
+            + f" ORDER BY (c.embedding::vector({dim})) <=> {vec}, cm.similarity DESC "
+            "LIMIT :k"), params).all()
     hits = [LegHit("meaning", r.key, r.path, r.kind, r.frame_ms, 1.0 - float(r.distance),
                    r.text, where=_where(r)) for r in rows]
     if background is None or len(background) < 2:

@@ -16,6 +16,7 @@ own scale, never merely by being the leg's best:
   percentile of those texts) to `z = 3.5` (full). Not against a sample of the catalogue,
   as the visual leg does: in a library of ten memos the memo searched for is a tenth of
   that sample and hides itself. A query about nothing in the library lifts nothing.
+  The clusters' names and descriptions are embedded too: their members count at half.
 - lexical (speech, caption, answer, content, name, cluster): a match of all the words contributes at least
   0.6, and up to 1.0 for the leg's strongest (`ts_rank_cd` relative to the leg's best),
   times the leg's weight (speech 1.0, caption 0.9, name 0.8, answer 0.6, cluster 0.5: the
@@ -48,6 +49,7 @@ LEGS = ("speech", "content", "text_in_picture", "caption", "answer", "name", "cl
         "meaning", "visual")
 Z_FLOOR, Z_FULL = 2.0, 5.0  # visual: no contribution below, full contribution above
 MEANING_Z_FLOOR, MEANING_Z_FULL = 2.0, 3.5
+CLUSTER_SHARE = 0.5  # a cluster's meaning counts as the cluster leg does against speech
 LEXICAL_FLOOR = 0.6  # any word match counts at least this much
 MOMENT_MS = 5000
 MAX_QUERY_CHARS = 1000  # a longer "query" is a document; PostgreSQL would plan it for long
@@ -110,6 +112,8 @@ def fuse(found: dict[str, list[legs.LegHit]], calibration: tuple[float, float],
                 c = visual_contribution(h.strength, *calibration)
             elif leg == "meaning":
                 c = meaning_contribution(h.strength, *meaning_calibration)
+                if (h.where or {}).get("source") == "cluster":
+                    c *= CLUSTER_SHARE  # about the file's neighbourhood, not the file
             else:
                 c = LEXICAL_FLOOR + (1 - LEXICAL_FLOOR) * (h.strength / best if best else 0)
                 c *= legs.PARTIAL if h.partial else 1.0
