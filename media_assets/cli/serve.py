@@ -27,9 +27,11 @@ def dev(port: int, host: str):
     env.update(MEDIA_ASSETS_HOME=str(settings.home), MEDIA_ASSETS_INBOX=str(settings.inbox))
     # Every process dagster dev starts (code server, daemon, each run) is a new interpreter:
     # platformdirs' note on a missing XDG_RUNTIME_DIR (pgserver asks for a runtime folder)
-    # would print once per run. Its fallback folder is the one this process used too.
-    env["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
-                                                   "ignore:XDG_RUNTIME_DIR is not set"]))
+    # would print once per run. Its fallback folder is the one this process used too. And
+    # `dagster dev` notes that `dg dev` supersedes it: a note for this project's developers.
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [
+        os.environ.get("PYTHONWARNINGS"), "ignore:XDG_RUNTIME_DIR is not set",
+        "ignore:Function `dev_command` is superseded"]))
     url = ui_url(host, port)
     remember_ui_url(settings, url)
     click.echo(f"inbox: {settings.inbox}\ncatalog: "
