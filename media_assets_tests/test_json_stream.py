@@ -41,3 +41,100 @@ def test_ndjson_is_read_line_by_line_with_bad_lines_as_rejects(tmp_path):
     rejects = [i for i in items if isinstance(i, load.Reject)]
     assert len(items) == 7 and [r.line for r in rejects] == [6]
     assert items[-1]["text"] == "line\u2028separator inside"  # not split at U+2028
+
+
+# -- NDJSON loaded by the server (raw lines by COPY, cast in SQL) -----------------------------
+def _messy_ndjson(path):
+    """Lines with every value the typed columns must refuse or repair."""
+    good = [{"id": i, "price": i + 0.25, "at": "2024-03-01T10:00:00" + ("Z" if i % 2 else ""),
+             "day": "2024-03-02", "ref": f"8c6f1b9e-3a2d-4c5e-9f10-{i:012d}",
+             "status": ["new", "paid"][i % 2], "ok": bool(i % 2), "score": i / 3,
+             "name": f"n{i}", "meta": {"k": i}} for i in range(40)]
+    lines = [json.dumps(r) for r in good]
+    lines += [
+        '{"id": 40, "price": 1.5, "score": NaN, "name": "nan score", "meta": {"x": Infinity}}',
+        '{"id": 41, "price": 2.5, "name": "bad\\u0000name"}',          # NUL in text: rejected
+        '{"id": 42, "price": 3.5, "name": "lone \\ud800 surrogate"}',  # repaired to U+FFFD
+        '{"id": "forty-three", "price": 4.5}',                         # wrong type
+        '{"id": 44, "day": "2024-02-30"}',                             # not a date
+        '{"id": 45, "ref": "not-a-uuid"}',
+        '{"id": 46, "at": "yesterday"}',
+        '{"id": 47, "price": 1e400, "score": -Infinity}',              # infinities: null
+        '{"id": 48, "ok": "yes"}',
+        '{"id": 49, "name": "x", "new_field": [1, 2], "other": {"a": 1}}',  # to _extra
+        "{broken",
+        "",
+        '{"id": 50, "name": "ünïcödé ✓", "meta": {"deep": [[[1]]]}}',
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _loaded(catalog, path, server_side, name, sample=40):
+    import sqlalchemy as sa
+
+    details = probe.probe_file(path).details
+    design = infer_schema(load.sample_records(path, details, sample), name,
+                          total=details["records"])
+    result = load.load_table(catalog.engine, design, load.iter_records(path, details),
+                             server_side=server_side)
+    with catalog.engine.connect() as conn:
+        rows = [r._asdict() for r in conn.execute(sa.text(
+            f'SELECT * FROM json_data."{result.table}" ORDER BY _row'))]
+        rejects = conn.execute(sa.text(
+            f'SELECT record, reason FROM json_data."{result.table}__rejects" ORDER BY record'
+        )).all()
+    return design, result, rows, rejects
+
+
+def test_server_load_matches_the_python_path(catalog, tmp_path):
+    path = _messy_ndjson(tmp_path / "messy.ndjson")
+    design, fast, rows, rejects = _loaded(catalog, path, True, "messy_server")
+    _, slow, rows_py, rejects_py = _loaded(catalog, path, False, "messy_python")
+    assert design.storage_type == "hybrid"
+    assert (fast.row_count, fast.reject_count, fast.input_count) == \
+        (slow.row_count, slow.reject_count, slow.input_count) == (45, 7, 52)
+    # Same values, column by column (the server path numbers rows by line: _row differs
+    # once the blank and the broken line are behind).
+    strip = [{k: v for k, v in r.items() if k != "_row"} for r in rows]
+    assert strip == [{k: v for k, v in r.items() if k != "_row"} for r in rows_py]
+    reasons = [r.reason for r in rejects]
+    assert [r.split(":")[0] for r in reasons] == [r.split(":")[0] for r in
+                                                   (x.reason for x in rejects_py)], reasons
+    by_id = {r["id"]: r for r in rows}
+    assert by_id[40]["score"] is None and by_id[40]["_extra"] == {"meta": {"x": None}}
+    assert by_id[42]["name"] == "lone \ufffd surrogate"
+    assert by_id[47]["price"] is None and by_id[47]["score"] is None
+    assert by_id[0]["at"].isoformat() == "2024-03-01T10:00:00+00:00"  # naive read as UTC
+    assert by_id[49]["_extra"] == {"new_field": [1, 2], "other": {"a": 1}}
+    assert by_id[50]["name"] == "ünïcödé ✓"
+    assert any("NUL" in r for r in reasons) and any("expected integer" in r for r in reasons)
+    assert any("'2024-02-30' is not a date" in r for r in reasons), reasons
+    assert any("'not-a-uuid' is not a UUID" in r for r in reasons), reasons
+    assert any("'yesterday' is not a timestamp" in r for r in reasons), reasons
+    assert any("expected boolean" in r for r in reasons), reasons
+    assert [r.record for r in rejects if "invalid JSON" in r.reason] == [51]
+    assert "line 51: invalid JSON" in next(r for r in reasons if "invalid JSON" in r)
+
+
+def test_sql_design_rejects_fields_not_in_the_table_on_the_server(catalog, tmp_path):
+    path = tmp_path / "flat.ndjson"
+    lines = [json.dumps({"id": i, "label": f"l{i}"}) for i in range(30)]
+    lines.append(json.dumps({"id": 30, "label": "x", "surprise": 1}))
+    path.write_text("\n".join(lines) + "\n")
+    design, result, rows, rejects = _loaded(catalog, path, True, "flat_server", 30)
+    assert design.storage_type == "sql" and result.row_count == 30
+    assert rejects == [(31, "fields not in the table: 'surprise'")]
+
+
+def test_a_server_without_pg_input_is_valid_loads_in_python(catalog, tmp_path, monkeypatch):
+    """PostgreSQL before 16 lacks pg_input_is_valid: the Python path loads the file."""
+    from media_assets.lib.json_docs import server_load
+
+    monkeypatch.setattr(server_load, "MIN_SERVER_VERSION", 10**9)
+    path = _messy_ndjson(tmp_path / "old.ndjson")
+    staged = []
+    monkeypatch.setattr(server_load, "stage_lines", lambda *a: staged.append(a))
+    _, result, rows, rejects = _loaded(catalog, path, True, "messy_old_server")
+    assert not staged and (result.row_count, result.reject_count) == (45, 7)
+    assert len(rows) == 45 and len(rejects) == 7

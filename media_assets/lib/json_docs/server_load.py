@@ -1,0 +1,186 @@
+"""NDJSON loaded by the server: the raw lines are COPYed into a temporary table, and one
+INSERT … SELECT parses, checks and casts them in SQL (README "JSON to tables").
+
+Python then only reads lines and hands them to COPY, as a bare COPY does; the per-value work
+(parsing, type checks, casts, `_extra`) runs in PostgreSQL's C code. Each check is a SQL
+predicate (`pg_input_is_valid`, PostgreSQL 16+), so a record that does not fit gets a reason
+instead of failing the statement; `load.load_table` takes the Python path on older servers.
+
+The verdicts match the Python path (`load.rows`): the few lines PostgreSQL would read
+differently from Python — NaN and infinities, `\\u0000`, `\\ud800`-style escapes, raw NUL,
+very deep nesting — are converted in Python first (repaired, or rejected with its reason), so
+only JSON both agree on reaches the server's parser.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from psycopg import sql
+
+from media_assets.lib.db.values import json_text, safe_text
+from media_assets.lib.json_docs.schema import FieldSchema, SchemaDesign
+
+MIN_SERVER_VERSION = 160000  # pg_input_is_valid, pg_input_error_info
+STAGE = "json_stage"
+REJECTS = "json_stage_rejects"
+# Lines longer than this with more brackets than DEEP are checked by Python: its parser
+# rejects what nests past its recursion limit, and PostgreSQL's would stop the statement.
+LONG_LINE, DEEP = 1000, 400
+_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_TIMESTAMP = (r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?)?"
+              r"(Z|[+-]\d{2}(:?\d{2})?)?$")
+
+
+def supported(cur, details: dict) -> bool:
+    """NDJSON in UTF-8 on a server with `pg_input_is_valid`."""
+    encoding = (details.get("encoding") or "utf-8").lower().replace("_", "-")
+    return (details.get("format") == "ndjson" and encoding.startswith("utf-8")
+            and cur.connection.info.server_version >= MIN_SERVER_VERSION)
+
+
+def _needs_python(line: str) -> bool:
+    """Lines whose JSON PostgreSQL reads differently from Python, or refuses."""
+    return ("NaN" in line or "Infinity" in line or "\x00" in line
+            or ("\\u" in line and ("\\u0000" in line or "\\ud" in line or "\\uD" in line))
+            or (len(line) > LONG_LINE and line.count("[") + line.count("{") > DEEP))
+
+
+def stage_lines(cur, path: Path, details: dict, python_verdict) -> None:
+    """COPY each non-blank line into `json_stage (n, line, reason)`: n is the line number,
+    reason is set for a line Python already rejected; a line Python repaired is staged as
+    its repaired JSON. Read in a stream: memory holds a line and COPY's buffer."""
+    cur.execute(f"CREATE TEMP TABLE {STAGE} (n bigint, line text, reason text) "
+                "ON COMMIT DROP")
+    encoding = details.get("encoding") or "utf-8"
+    with cur.copy(f"COPY {STAGE} (n, line, reason) FROM STDIN") as copy, \
+            open(path, encoding=encoding, errors="replace") as fh:
+        write = copy.write_row
+        for lineno, line in enumerate(fh, 1):
+            if lineno == 1:
+                line = line.lstrip("\ufeff")
+            if not line or line.isspace():
+                continue
+            if not _needs_python(line):
+                write((lineno, line, None))
+                continue
+            try:
+                rec = json.loads(line)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                write((lineno, safe_text(line[:2000]),
+                       f"line {lineno}: invalid JSON: {exc}"))
+                continue
+            reason = python_verdict(rec)
+            if reason is not None:
+                write((lineno, safe_text(line[:2000]), safe_text(reason)))
+            else:
+                write((lineno, json_text(rec), None))
+
+
+def _lit(conn, value: str) -> str:
+    return sql.Literal(value).as_string(conn)
+
+
+_PYTYPE = ("CASE jsonb_typeof({v}) WHEN 'string' THEN 'str' WHEN 'boolean' THEN 'bool' "
+           "WHEN 'array' THEN 'list' WHEN 'object' THEN 'dict' "
+           "ELSE CASE WHEN {v}::text ~ '^-?[0-9]+$' THEN 'int' ELSE 'float' END END")
+
+
+def _column(conn, f: FieldSchema, v: str) -> tuple[str, str, str]:
+    """(ok, value, reason) SQL expressions for one typed column read from jsonb `v`."""
+    s = f"({v} #>> '{{}}')"
+    t = f"jsonb_typeof({v})"
+    t_ = f.type
+    if t_ == "boolean":
+        ok, value = f"{t} = 'boolean'", f"({v})::boolean"
+    elif t_ == "integer":
+        ok, value = (f"{t} = 'number' AND pg_input_is_valid({v}::text, 'int8')",
+                     f"({v}::text)::bigint")
+    elif t_ == "float":
+        # Out of float8's range (1e400): null, as Python reads it as an infinity.
+        ok = f"{t} = 'number'"
+        value = f"CASE WHEN pg_input_is_valid({v}::text, 'float8') THEN ({v})::float8 END"
+    elif t_ in ("decimal", "bigint_overflow"):
+        ok, value = f"{t} = 'number'", f"({v})::numeric"
+    elif t_ in ("string", "enum", "email", "url"):
+        ok, value = f"{t} = 'string'", s
+    elif t_ == "date":
+        ok = (f"{t} = 'string' AND {s} ~ {_lit(conn, _DATE)} "
+              f"AND pg_input_is_valid({s}, 'date')")
+        value = f"{s}::date"
+    elif t_ == "timestamp":
+        ok = (f"{t} = 'string' AND {s} ~ {_lit(conn, _TIMESTAMP)} "
+              f"AND pg_input_is_valid({s}, 'timestamptz')")
+        value = f"{s}::timestamptz"
+    elif t_ == "uuid":
+        ok, value = f"{t} = 'string' AND pg_input_is_valid({s}, 'uuid')", f"{s}::uuid"
+    else:
+        raise ValueError(f"no SQL conversion for {t_}")
+    ok = f"({v} IS NULL OR {t} = 'null' OR ({ok}))"
+    field = _lit(conn, f"field {f.name[:60]!r}: ")
+    got = (f"'expected {t_}, got ' || {_PYTYPE.format(v=v)} || ' ' || "
+           f"quote_literal(left({s}, 40))")
+    if t_ in ("date", "timestamp", "uuid"):
+        kind = {"date": "a date", "timestamp": "a timestamp", "uuid": "a UUID"}[t_]
+        got = (f"CASE WHEN {t} = 'string' THEN quote_literal(left({s}, 40)) || "
+               f"' is not {kind}' ELSE {got} END")
+    return ok, f"CASE WHEN {ok} THEN {value} END", f"{field} || {got}"
+
+
+def convert(cur, table_sql: str, design: SchemaDesign, names: dict[str, str],
+            columns: list[str]) -> tuple[int, int]:
+    """Fill `table_sql` from the staged lines in one INSERT … SELECT; records that do not
+    fit go to the temporary `json_stage_rejects (record, reason, raw)`. Returns (rows
+    loaded, records rejected)."""
+    conn = cur.connection
+    fields = [f for f in design.fields if f.column] if design.storage_type != "jsonb" else []
+    used = set(columns)
+    reason_col, raw_col = "__reason", "__raw"
+    while f'"{reason_col}"' in used or f'"{raw_col}"' in used:
+        reason_col, raw_col = reason_col + "_", raw_col + "_"
+    vs = [f"v{i}" for i in range(len(fields))]
+    keys = "ARRAY[" + ", ".join(_lit(conn, f.name) for f in fields) + "]::text[]"
+    parts = [_column(conn, f, v) for f, v in zip(fields, vs)]
+    select = ["n"]
+    if design.storage_type == "jsonb":
+        select.append("coalesce(doc, 'null'::jsonb)")
+    else:
+        select += [value for _, value, _ in parts]
+        if design.storage_type == "hybrid":
+            select.append(f"nullif(doc - {keys}, '{{}}'::jsonb)")
+    whens = [f"WHEN NOT {ok} THEN {reason}" for ok, _, reason in parts]
+    if design.storage_type == "sql":
+        whens.append(
+            f"WHEN (doc - {keys}) <> '{{}}'::jsonb THEN 'fields not in the table: ' || "
+            f"(SELECT string_agg(quote_literal(left(k, 40)), ', ') FROM "
+            f"(SELECT k FROM jsonb_object_keys(doc - {keys}) k LIMIT 5) ks)")
+    reason = ("coalesce(pre, CASE WHEN doc IS NULL THEN 'line ' || n || ': invalid JSON: ' "
+              "|| (pg_input_error_info(line, 'json')).message "
+              + " ".join(whens) + " END)")
+    extract = "".join(f", doc -> {_lit(conn, f.name)} AS {v}" for f, v in zip(fields, vs))
+    # OFFSET 0 keeps each level a subquery of its own: the planner would otherwise copy
+    # the parse into every expression that uses it, and parse each line once per column.
+    cur.execute("SET LOCAL TimeZone = 'UTC'")  # a timestamp without an offset is UTC
+    cur.execute(f"ALTER TABLE {table_sql} ADD COLUMN \"{reason_col}\" text, "
+                f"ADD COLUMN \"{raw_col}\" text")
+    cur.execute(
+        f"INSERT INTO {table_sql} ({', '.join(columns)}, \"{reason_col}\", \"{raw_col}\") "
+        f"SELECT {', '.join(select)}, r, CASE WHEN r IS NOT NULL THEN left(line, 2000) END "
+        f"FROM (SELECT *, {reason} AS r FROM ("
+        f"  SELECT n, pre, line, doc{extract} FROM ("
+        f"    SELECT n, pre, line, CASE WHEN jsonb_typeof(raw) = 'object' THEN raw "
+        f"      WHEN raw IS NOT NULL THEN jsonb_build_object('value', raw) END AS doc FROM ("
+        f"      SELECT n, reason AS pre, line, CASE WHEN reason IS NULL AND "
+        f"        pg_input_is_valid(line, 'json') THEN line::jsonb END AS raw "
+        f"      FROM {STAGE} OFFSET 0) a OFFSET 0) b OFFSET 0) c OFFSET 0) d")
+    inserted = cur.rowcount
+    cur.execute(f"CREATE TEMP TABLE {REJECTS} (record bigint, reason text, raw text) "
+                "ON COMMIT DROP")
+    cur.execute(f"WITH gone AS (DELETE FROM {table_sql} WHERE \"{reason_col}\" IS NOT NULL "
+                f"RETURNING _row, \"{reason_col}\", \"{raw_col}\") "
+                f"INSERT INTO {REJECTS} SELECT * FROM gone")
+    rejected = cur.rowcount
+    cur.execute(f"ALTER TABLE {table_sql} DROP COLUMN \"{reason_col}\", "
+                f"DROP COLUMN \"{raw_col}\"")
+    return inserted - rejected, rejected
