@@ -207,7 +207,10 @@ def parse_answer(text: str, label: LabelView) -> tuple[tuple | None, str]:
     if len(tags) < MIN_TAGS:
         if len(tags) < MIN_TAGS // 2:
             return None, f"extended_tags has {len(tags)} usable tags; 10-20 are needed"
-        tags = _tags(tags, [*label.tags, *(p.lower() for p in parts), *label.clip_terms])
+        tags = _tags(tags, [*label.tags, *(p.lower() for p in parts), *label.clip_terms,
+                            *heuristic(label)[1]])
+        if len(tags) < MIN_TAGS:
+            return None, f"extended_tags has {len(tags)} usable tags even with the label's"
         repaired.append("tags completed from the label")
     description = answer.get("search_description")
     if not isinstance(description, str) or not description.strip():
