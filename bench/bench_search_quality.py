@@ -187,6 +187,8 @@ def main() -> None:
     ap.add_argument("--scale", type=int, default=0,
                     help="then add N synthetic image vectors and N text moments and print "
                          "the search p50/p95 (warm, with the query's embeddings)")
+    ap.add_argument("--scale-only", action="store_true",
+                    help="only the --scale measurement, on an empty catalogue")
     args = ap.parse_args()
     from click.testing import CliRunner
 
@@ -217,6 +219,12 @@ def main() -> None:
         "MEDIA_ASSETS_DATABASE_URL": with_database(server, name).render_as_string(False),
         "MEDIA_ASSETS_DAGSTER_DATABASE_URL": with_database(
             server, name + "_dagster", "psycopg2").render_as_string(False)})
+    if args.scale_only:
+        settings = Settings.from_env()
+        catalog = open_catalog(settings)
+        scale(catalog.engine, build_manager(settings.models), args.scale or 100_000)
+        catalog.dispose()
+        return
     captions = build_corpus(work / "corpus")
     out = CliRunner().invoke(cli, ["ingest", "-q", str(work / "corpus")])
     assert out.exit_code == 0, out.output
@@ -334,10 +342,16 @@ def scale(engine, manager, n: int) -> None:
     rng = np.random.default_rng(0)
     config = Settings.from_env().models
     clip_ref, text_ref = clip_model_ref(config), text_model_ref(config)
-    with engine.connect() as conn:
-        video = conn.execute(sa.text("SELECT key FROM media_files WHERE kind = 'video' "
-                                     "LIMIT 1")).scalar()
-        memo = conn.execute(sa.text("SELECT key FROM transcripts LIMIT 1")).scalar()
+    with engine.begin() as conn:
+        for key, kind in (("5ca1e0000000000a", "video"), ("5ca1e0000000000b", "audio")):
+            conn.execute(sa.text(
+                "INSERT INTO media_files (key, kind, status, primary_path, size_bytes, sha256)"
+                " VALUES (:k, :kind, 'ok', '/scale/' || :k, 1, rpad(:k, 64, '0')) "
+                "ON CONFLICT DO NOTHING"), {"k": key, "kind": kind})
+            conn.execute(sa.text(
+                "INSERT INTO media_paths (path, key, status) VALUES ('/scale/' || :k, :k, "
+                "'registered') ON CONFLICT DO NOTHING"), {"k": key})
+    video, memo = "5ca1e0000000000a", "5ca1e0000000000b"
     start = time.perf_counter()
     raw = engine.raw_connection()
     try:

@@ -25,6 +25,15 @@ TSQUERY = ("(websearch_to_tsquery('simple', :q) || websearch_to_tsquery('english
 # one word of two is still found.
 ANY_WORD = "CAST(replace(plainto_tsquery('english', :q)::text, '&', '|') AS tsquery)"
 PARTIAL = 0.5
+# The share of the query's words (English stems, stop words left out) a row's tsvector has:
+# "withdraw cash tomorrow" matching only "tomorrow" is a third of a match, not a half.
+QUERY_WORDS = "tsvector_to_array(to_tsvector('english', :q))"
+
+
+def share(tsv: str) -> str:
+    return (f"(SELECT count(*) FROM unnest({QUERY_WORDS}) w_(lex) "
+            f" WHERE {tsv} @@ CAST(quote_literal(w_.lex) AS tsquery))::float8 "
+            f"/ greatest(cardinality({QUERY_WORDS}), 1)")
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,7 @@ class LegHit:
     text: str | None = None  # the segment, caption, answer or name that matched
     partial: bool = False  # lexical: some of the query's words, not all
     where: dict | None = None  # text units: their source, offsets or record numbers
+    share: float = 0.5  # partial: the share of the query's words it has
 
 
 def visual(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int,
@@ -74,14 +84,19 @@ def _lexical(engine: sa.Engine, leg: str, table: str, tsv: str, select: str, tex
              k: int, filters: Filters, weight: str = "1") -> list[LegHit]:
     """Rows of `table` whose `tsv` has all the words (or, partial, any of them), best
     first; `select` gives key, path, kind, frame_ms and text; `weight` scales the rank."""
-    sql = (f"SELECT {select}, {tsv} @@ {TSQUERY} AS full_match, "
+    sql = (f"SELECT {select}, {tsv} @@ {TSQUERY} AS full_match, {share(tsv)} AS share, "
            f"       ts_rank_cd({tsv}, {ANY_WORD} || {TSQUERY}) * {weight} AS rank "
            f"FROM {table} WHERE ({tsv} @@ {TSQUERY} OR {tsv} @@ {ANY_WORD})"
            + Filters.sql("f") + " ORDER BY full_match DESC, rank DESC, key, frame_ms LIMIT :k")
     with engine.connect() as conn:
         rows = conn.execute(sa.text(sql), {"q": text, "k": k, **filters.params()}).all()
     return [LegHit(leg, r.key, r.path, r.kind, r.frame_ms, float(r.rank), r.text,
-                   partial=not r.full_match) for r in rows]
+                   partial=not r.full_match, share=_half_at_most(r.share)) for r in rows]
+
+
+def _half_at_most(value) -> float:
+    """A partial match counts its share of the words, and never more than half."""
+    return min(PARTIAL, float(value or 0.0)) or PARTIAL / 2
 
 
 def speech(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) -> list[LegHit]:
@@ -180,6 +195,7 @@ def content(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) 
     """Chunks of text files, JSON records (their string values) and JSON table
     descriptions whose words match; the hit says where (offsets or record numbers)."""
     sql = (f"SELECT {UNIT_COLUMNS}, u.tsv @@ {TSQUERY} AS full_match, "
+           f"       {share('u.tsv')} AS share, "
            f"       ts_rank_cd(u.tsv, {ANY_WORD} || {TSQUERY}) AS rank "
            "FROM text_units u JOIN media_files f ON f.key = u.key "
            "WHERE u.source IN ('text', 'json_table', 'json_records') "
@@ -188,7 +204,8 @@ def content(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) 
     with engine.connect() as conn:
         rows = conn.execute(sa.text(sql), {"q": text, "k": k, **filters.params()}).all()
     return [LegHit("content", r.key, r.path, r.kind, r.frame_ms, float(r.rank), r.text,
-                   partial=not r.full_match, where=_where(r)) for r in rows]
+                   partial=not r.full_match, where=_where(r),
+                   share=_half_at_most(r.share)) for r in rows]
 
 
 def text_in_picture(engine: sa.Engine, text: str, k: int,

@@ -21,7 +21,8 @@ own scale, never merely by being the leg's best:
   0.6, and up to 1.0 for the leg's strongest (`ts_rank_cd` relative to the leg's best),
   times the leg's weight (speech 1.0, caption 0.9, name 0.8, answer 0.6, cluster 0.5: the
   hierarchy, tags and description of the file's cluster); a match of only
-  some of the words (a transcript that misheard one) counts half.
+  some of the words (a transcript that misheard one) counts by the share of the query's
+  words it has, at most half.
 
 A file, or a 5-second moment of a video, counts once per leg (the max over its frames or
 segments, never the sum) and adds its legs. Meaning and visual hits that contribute
@@ -116,7 +117,7 @@ def fuse(found: dict[str, list[legs.LegHit]], calibration: tuple[float, float],
                     c *= CLUSTER_SHARE  # about the file's neighbourhood, not the file
             else:
                 c = LEXICAL_FLOOR + (1 - LEXICAL_FLOOR) * (h.strength / best if best else 0)
-                c *= legs.PARTIAL if h.partial else 1.0
+                c *= h.share if h.partial else 1.0
             m = moments.setdefault(_moment(h), {"hits": {}, "sim": None, "z": None})
             prev = m["hits"].get(leg)
             if prev is None or c > prev[0] or (c == prev[0] and h.strength > prev[1].strength):
