@@ -32,7 +32,7 @@ def _vocab_size(bundle) -> int:
     return int(bundle.model.config.get_text_config().vocab_size)
 
 
-def _stop_ids(bundle) -> list[int]:
+def stop_ids(bundle) -> list[int]:
     """End-of-turn tokens: the generation config's and the tokenizer's."""
     ids: set[int] = set()
     cfg = getattr(bundle.model, "generation_config", None)
@@ -55,7 +55,7 @@ def compiler(bundle):
             raise ConstraintUnavailable(f"xgrammar is not installed ({exc})") from None
         try:
             info = xgr.TokenizerInfo.from_huggingface(
-                bundle.processor, vocab_size=_vocab_size(bundle), stop_token_ids=_stop_ids(bundle))
+                bundle.processor, vocab_size=_vocab_size(bundle), stop_token_ids=stop_ids(bundle))
         except Exception as exc:  # a tokenizer xgrammar cannot read
             raise ConstraintUnavailable(f"xgrammar cannot read this tokenizer: "
                                         f"{type(exc).__name__}: {exc}"[:300]) from None

@@ -29,8 +29,8 @@ def generate(bundle, messages: list[dict], max_new_tokens: int = 400,
 
     import torch
 
-    from media_assets.lib.models.constrained import (ConstraintUnavailable, _stop_ids,
-                                                     logits_processor)
+    from media_assets.lib.models.constrained import (ConstraintUnavailable, logits_processor,
+                                                     stop_ids)
 
     start = time.perf_counter()
     tok = bundle.processor
@@ -46,11 +46,11 @@ def generate(bundle, messages: list[dict], max_new_tokens: int = 400,
         except ConstraintUnavailable as exc:
             constraint = f"unconstrained: {exc}"
     with torch.inference_mode():
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         out = bundle.model.generate(**inputs, max_new_tokens=max_new_tokens,
-                                    pad_token_id=tok.pad_token_id or tok.eos_token_id,
-                                    **sampling, **extra)
+                                    pad_token_id=pad, **sampling, **extra)
     new = out[0][inputs["input_ids"].shape[1]:].tolist()
-    ends = {tok.eos_token_id, tok.pad_token_id, *(_stop_ids(bundle))} - {None}
+    ends = {tok.eos_token_id, tok.pad_token_id, *stop_ids(bundle)} - {None}
     while new and new[-1] in ends:  # the end-of-turn token is not part of the answer
         new.pop()
     text = tok.decode(new, skip_special_tokens=True)
