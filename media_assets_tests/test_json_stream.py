@@ -138,3 +138,16 @@ def test_a_server_without_pg_input_is_valid_loads_in_python(catalog, tmp_path, m
     _, result, rows, rejects = _loaded(catalog, path, True, "messy_old_server")
     assert not staged and (result.row_count, result.reject_count) == (45, 7)
     assert len(rows) == 45 and len(rejects) == 7
+
+
+def test_a_deeply_nested_line_is_one_reject_on_the_server_path(catalog, tmp_path):
+    """A line nested past Python's parser limit is rejected with its reason (PostgreSQL's
+    parser would stop the whole statement at its stack limit); the others load."""
+    path = tmp_path / "deep.ndjson"
+    lines = [json.dumps({"id": i, "tree": []}) for i in range(4)]
+    lines.insert(2, '{"id": 99, "tree": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    path.write_text("\n".join(lines) + "\n")
+    _, result, rows, rejects = _loaded(catalog, path, True, "deep_server", 4)
+    assert (result.row_count, result.reject_count) == (4, 1)
+    assert [r["id"] for r in rows] == [0, 1, 2, 3]
+    assert rejects[0].record == 3 and "line 3: invalid JSON" in rejects[0].reason
