@@ -8,8 +8,9 @@ description. Generation is constrained to that schema token by token, so the ans
 valid by construction; it is validated all the same: a hierarchy of 2-6 short parts, 10-20
 tags (a few short of 10, duplicates say, are made up from the label's own tags, a repair),
 a bounded description; the folder path is rebuilt from safe parts whatever the LLM wrote.
-Invalid output gets one retry with the reason; then, or without an LLM, a deterministic
-heuristic from the label's category, name and tags takes its place, and the row says so.
+An invalid free answer (no constraint possible) gets one retry with the reason; then, or
+without an LLM, a deterministic heuristic from the label's category, name and tags takes
+its place, and the row says so.
 `similar_to` comes from centroid similarity and `parent` from the hierarchy, never from
 the LLM.
 """
@@ -234,7 +235,10 @@ def enrich(llm, label: LabelView, similar: list[dict], model_id: str | None = No
     if llm is not None:
         messages = build_prompt(label)
         schema = answer_schema() if constrained else None
-        for attempt in range(2):
+        # A constrained answer is well-formed; what validation can still refuse (too few
+        # distinct tags) a greedy retry rarely mends, so only a free answer is retried.
+        attempts = 1 if constrained else 2
+        for attempt in range(attempts):
             try:
                 answer = generate(llm, messages, max_new_tokens=MAX_ANSWER_TOKENS,
                                   json_schema=schema).text
@@ -249,7 +253,7 @@ def enrich(llm, label: LabelView, similar: list[dict], model_id: str | None = No
                 {"role": "user", "content": f"That answer is invalid: {status}. Answer again "
                                             "with the JSON object only."}]
         if parsed is None and not status.startswith("generation failed"):
-            status = f"LLM answer invalid twice: {status}"
+            status = f"LLM answer invalid{' twice' if attempts == 2 else ''}: {status}"
     if parsed is not None:
         hierarchy, folder, tags, description = parsed
         source, reason, model = "llm", None if status == "ok" else status, model_id
