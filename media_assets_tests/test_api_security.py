@@ -35,10 +35,14 @@ LOCAL = "http://127.0.0.1"
 
 @pytest.fixture(scope="module")
 def library(api_library):
+    """The session's API catalogue, its environment set for this module; the tiny Phi-3
+    answers the LLM routes (the tests' model folder has no LLM of the default id)."""
     mp = pytest.MonkeyPatch()
     for k, v in api_library[2].items():
         mp.setenv(k, v)
-    yield api_library
+    mp.setenv("MEDIA_ASSETS_LLM_MODEL", str(Path(api_library[2]["MEDIA_ASSETS_MODEL_DIR"])
+                                            / "tiny-phi3"))
+    yield Settings.from_env(), api_library[1], api_library[2]
     mp.undo()
 
 
