@@ -400,13 +400,13 @@ def cost(engine, manager) -> None:
         audio = conn.execute(sa.text(
             "SELECT f.primary_path FROM media_files f JOIN transcripts t USING (key) "
             "ORDER BY t.duration_s DESC LIMIT 1")).scalar()
-        per_image = conn.execute(sa.text(
+        per_image = float(conn.execute(sa.text(
             "SELECT avg(n) FROM (SELECT count(*) AS n FROM text_units u JOIN media_files f "
-            "USING (key) WHERE f.kind = 'image' GROUP BY key) s")).scalar() or 0
-        moments_per_min = conn.execute(sa.text(
+            "USING (key) WHERE f.kind = 'image' GROUP BY key) s")).scalar() or 0)
+        moments_per_min = float(conn.execute(sa.text(
             "SELECT count(*) / greatest(sum(DISTINCT t.duration_s) / 60, 1e-9) "
             "FROM text_units u JOIN transcripts t USING (key) WHERE u.source = 'speech'"
-        )).scalar() or 0
+        )).scalar() or 0)
     with manager.use(Role.TEXT) as embedder:
         embedder.passage(texts[:4])  # warm
         start = time.perf_counter()
