@@ -106,6 +106,10 @@ def test_transcribe_generate_schema_and_enrich(client, library):
     g = client.post("/generate", json={"prompt": "Say hello.", "max_tokens": 8,
                                        "temperature": 0, "stop_sequences": []}).json()
     assert 1 <= g["tokens_generated"] <= 8 and isinstance(g["text"], str)
+    c = client.post("/generate", json={"prompt": "A name.", "max_tokens": 8, "json_schema": {
+        "type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}})
+    assert c.status_code == 200 and c.json()["constraint"] == "schema", c.text
+    assert c.json()["text"].startswith('{"name": "'), c.text
 
     s = client.post("/analyze-json-schema", json={
         "json_samples": [{"id": i, "price": f"{i}.50", "tags": ["a"]} for i in range(20)],

@@ -47,6 +47,9 @@ class GenerateRequest(_Request):
     max_tokens: int = Field(default=256, ge=1, le=2048)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     stop_sequences: list[str] = Field(default_factory=list, max_length=8)
+    json_schema: dict | None = Field(
+        default=None, description="Beyond the seed: constrain the text to a JSON document "
+                                  "of this schema (docs/contracts.md).")
 
 
 class JsonSchemaRequest(_Request):

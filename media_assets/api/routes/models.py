@@ -118,9 +118,12 @@ async def generate(req: GenerateRequest, st: State = Depends(state)) -> dict:
         locate(Role.LLM, st.settings.models.model_id(Role.LLM))  # 503 with advice if missing
         with st.models.use(Role.LLM) as llm:
             out = run(llm, [{"role": "user", "content": req.prompt}], req.max_tokens,
-                      req.temperature, req.stop_sequences)
-        return {"text": out.text, "tokens_generated": out.tokens_generated,
-                "processing_time_ms": _ms(start)}
+                      req.temperature, req.stop_sequences, json_schema=req.json_schema)
+        reply = {"text": out.text, "tokens_generated": out.tokens_generated,
+                 "processing_time_ms": _ms(start)}
+        if req.json_schema is not None:
+            reply["constraint"] = out.constraint  # "schema", or why it could not be enforced
+        return reply
 
     return await st.lanes.run("llm", work)
 
