@@ -62,8 +62,9 @@ def test_schedule_runs_pending_and_unfinished_files(settings, catalog, tiny_mode
     assert len(requests) == 2
     assert {k for k in by_keys} == {(new[0], new[0]), (key, key)}
     resume = by_keys[(key, key)]
-    assert {a.to_user_string() for a in resume.asset_selection} == {"image_analysis",
-                                                                    "image_duplicates"}
+    # What is left, and what reads it: the captions feed the meaning vectors.
+    assert {a.to_user_string() for a in resume.asset_selection} == {
+        "image_analysis", "image_duplicates", "text_embeddings"}
     assert all(r.tags["dagster/max_retries"] == "2" for r in requests)
 
 
@@ -107,7 +108,8 @@ def test_where_names_the_partition_and_each_asset(settings, catalog, tiny_models
     info = json.loads(out.stdout)
     assert info["status"] == "ok" and len(info["key"]) == 16
     assert {a: r["status"] for a, r in info["assets"].items()} == {
-        "image_embeddings": "ok", "image_analysis": "ok", "image_duplicates": "ok"}
+        "image_embeddings": "ok", "image_analysis": "ok", "image_duplicates": "ok",
+        "image_text": "ok", "text_embeddings": "ok"}
     assert info["ui"].endswith(f"partition={info['key']}")
     missing = CliRunner().invoke(main, ["where", str(tmp_path / "nope.png")])
     assert missing.exit_code == 1 and "not in the catalogue" in missing.output

@@ -9,7 +9,8 @@ from media_assets.defs.jobs import clusters_job, media_job, plan_runs
 from media_assets.defs.partitions import RANGE_END, RANGE_START, media_files, range_tags
 from media_assets.defs.resources import CatalogResource, GpuResource, InboxResource
 from media_assets.lib.clusters.store import changes_since_last_run
-from media_assets.lib.files.ingestion import find_ready, plan_batches, register_ready
+from media_assets.lib.files.ingestion import (find_ready, note_missing, plan_batches,
+                                              register_ready)
 from media_assets.lib.files.store import FileStore, display_path
 from media_assets.lib.models.registry import clip_ref_or_none
 from media_assets.lib.settings import Settings
@@ -84,6 +85,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext, catalog: CatalogResource,
                             "files are asked for again and the gpu pool is freed")
     engine = catalog.get().engine
     ready, changing = find_ready([inbox.inbox], state.get("changing", {}), inbox.settle_seconds)
+    # Files deleted from the inbox leave search (marked missing), as `ingest` does.
+    note_missing(engine, [inbox.inbox], ready)
     registration, left = register_ready(engine, ready, max_new=inbox.max_new_per_tick)
 
     existing = context.instance.get_dynamic_partitions(media_files.name)

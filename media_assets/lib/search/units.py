@@ -16,6 +16,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from media_assets.lib.db.values import safe_text
+
 CHUNK_CHARS = 240  # about 60 tokens: one thought, well under the text model's 512
 MAX_CHUNKS = 2000  # per file: a 64 MB log is not embedded whole (the rest stays unread)
 MAX_TABLE_TEXT = 600
@@ -45,6 +47,11 @@ class Unit:
     at_ms: int = -1  # the moment in audio or video; -1: the whole file
     start: int | None = None  # text: character offsets; json_records: record numbers
     end: int | None = None
+
+    def __post_init__(self) -> None:
+        # Text from files may hold NUL or lone surrogates (JSON escapes, undecodable bytes):
+        # neither can be hashed as UTF-8 nor stored by PostgreSQL.
+        object.__setattr__(self, "text", safe_text(self.text))
 
     @property
     def digest(self) -> str:
