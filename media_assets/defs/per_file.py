@@ -259,6 +259,13 @@ class FileBatch:
             self._table.append((item.name, *cells, "ok"))
             self._cells[item.key] = cells
 
+    def skip(self, item: FileItem, why: str) -> None:
+        """Nothing to do for `item` now (e.g. its upstream result is missing because that
+        model is not here); not a failure. Resume runs it again with its upstream."""
+        self._results[item.key] = FileResult(item.key, "skipped", why[:2000])
+        self._names[item.key] = display_path(item.path)
+        self._table.append((item.name, *[""] * len(self.columns), f"skipped: {why}"))
+
     def note(self, key: str, **facts) -> None:
         """More facts for one file's own observation (a thumbnail, a model)."""
         self._extra.setdefault(key, {}).update(facts)

@@ -38,9 +38,9 @@ def speakers(context: dg.AssetExecutionContext, catalog: CatalogResource,
         for item in batch:
             with batch.each(item):
                 transcript = transcript_of(batch.engine, item.key)
-                if transcript is None:
-                    raise ValueError("no transcript (the transcripts asset has no result "
-                                     "for this file)")
+                if transcript is None:  # Whisper missing, or its step failed for this file
+                    batch.skip(item, "no transcript yet: speakers follow the transcripts")
+                    continue
                 d = diarize(encoder, item.path, transcript["segments"])
                 store_speakers(batch.engine, item.key, d, ref)
                 audio_s += d.speech_s
