@@ -66,6 +66,10 @@ def _add_vectors(engine, x: np.ndarray, prefix: str = "") -> list[str]:
                 "INSERT INTO media_files (key, sha256, size_bytes, primary_path, kind, status) "
                 "VALUES (:k, :s, 1, :p, 'image', 'ok')"),
                 {"k": digest[:16], "s": digest, "p": f"/photos/{prefix}{i}.jpg"})
+            # A path on disk: search leaves out content whose every path is gone.
+            conn.execute(sa.text(
+                "INSERT INTO media_paths (path, key, status) VALUES (:p, :k, 'registered')"),
+                {"k": digest[:16], "p": f"/photos/{prefix}{i}.jpg"})
             conn.execute(sa.text(
                 "INSERT INTO image_embeddings (key, model_id, embedding) "
                 "VALUES (:k, :m, CAST(:e AS vector))"),
