@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import shutil
 import socket
 import struct
 import threading
@@ -376,6 +377,9 @@ def test_frames_are_snapped_bounded_in_the_cache_and_refused_past_the_end(librar
     """Any t up to 86,400 s in millisecond steps made a new frame file, for ever; a t past
     the end of the video returned a frame."""
     settings = library[0].with_(api_cache_files=3, api_cache_mb=1)
+    # The library is shared by the session: start from an empty cache, so only this test's
+    # requests are counted.
+    shutil.rmtree(settings.home / "api-cache", ignore_errors=True)
     video = keys["video"]
     with TestClient(create_app(settings), base_url=LOCAL) as c:
         st = c.app.state.media
