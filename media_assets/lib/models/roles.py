@@ -13,14 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from media_assets.lib.models import loaders
 from media_assets.lib.models.manager import Strategy
 from media_assets.lib.models.packaged import wheel_folder
 
-if TYPE_CHECKING:
-    from media_assets.lib.models.config import ModelConfig
+class LoadOptions(Protocol):
+    """What a loader reads of the model settings (`ModelConfig` has these): roles.py needs
+    no import of config.py, which imports the roles."""
+
+    quantize_8bit: bool
+    whisper_compute_type: str
 
 
 class Role(StrEnum):
@@ -42,7 +46,7 @@ class RoleSpec:
     fallback_estimate_mb: float  # until the weights on disk or a measurement say better
     strategy: Strategy
     does: str
-    load: Callable[[Path, str, ModelConfig], Any]  # (folder, device, config) -> model
+    load: Callable[[Path, str, LoadOptions], Any]  # (folder, device, options) -> model
     gguf: bool = False  # a .gguf file, or a folder holding one, is a model of this role too
 
     @property
