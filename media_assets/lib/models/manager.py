@@ -99,6 +99,9 @@ class ModelManager:
         # Optional: a machine-wide ledger (lib/db/ledger.py) that other processes' models
         # count in too: reserve(name, mb, budget) -> bool, update(name, mb), release(name).
         self.ledger = None
+        # The models on this machine (inventory.py) the loaders locate through; set by
+        # `registry.build_manager`, so whoever holds the manager asks the same inventory.
+        self.inventory = None
 
     # -- registry ---------------------------------------------------------------------
     def register(self, spec: ModelSpec) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from media_assets.lib.models.config import ModelConfig
-from media_assets.lib.models.locate import Located, ModelNotFound, locate
+from media_assets.lib.models.inventory import ModelInventory
 from media_assets.lib.models.manager import ModelManager, ModelSpec
 from media_assets.lib.models.roles import ROLES, Role, spec_of
 
@@ -28,67 +28,58 @@ def estimate_mb(role: Role, path: Path | None, device: str, quantize_8bit: bool)
     return max(1.0, mb * 1.2)
 
 
-def load_role(role: str | Role, config: ModelConfig, device: str):
-    """Locate and load one role's model, as the manager does (benchmarks call it bare)."""
+def load_role(role: str | Role, config: ModelConfig, device: str,
+              inventory: ModelInventory | None = None):
+    """Locate and load one role's model, as the manager does (benchmarks call it bare). The
+    CLIP and text models carry their ref, the inventory's (hashed once per inventory)."""
     role = Role(role)
-    found = locate(role, config.model_id(role))
-    model = spec_of(role).load(found.path, device, config)
-    if role is Role.CLIP:
-        model.model_ref = clip_model_ref(config, found)
-    if role is Role.TEXT:
-        model.model_ref = text_model_ref(config, found)
+    inventory = inventory or ModelInventory(config)
+    model = spec_of(role).load(inventory.locate(role).path, device, config)
+    if role in (Role.CLIP, Role.TEXT):
+        model.model_ref = inventory.ref(role)
     return model
 
 
-def text_model_ref(config: ModelConfig, found: Located | None = None) -> str:
+# For callers that hold no inventory (one question, once): each builds its own.
+def text_model_ref(config: ModelConfig) -> str:
     """The name of the text vector space (model id @ weights fingerprint), without loading."""
-    found = found or locate(Role.TEXT, config.model_id(Role.TEXT))
-    return f"{config.model_id(Role.TEXT)}@{found.fingerprint}"
+    return ModelInventory(config).ref(Role.TEXT)
 
 
-def clip_model_ref(config: ModelConfig, found: Located | None = None) -> str:
+def clip_model_ref(config: ModelConfig) -> str:
     """The name of the CLIP vector space (hub id @ weights fingerprint), without loading."""
-    found = found or locate(Role.CLIP, config.model_id(Role.CLIP))
-    return f"{config.model_id(Role.CLIP)}@{found.fingerprint}"
+    return ModelInventory(config).ref(Role.CLIP)
 
 
 def clip_ref_or_none(config: ModelConfig) -> str | None:
-    try:
-        return clip_model_ref(config)
-    except ModelNotFound:
-        return None
+    return ModelInventory(config).ref_or_none(Role.CLIP)
 
 
-def build_manager(config: ModelConfig) -> ModelManager:
-    device = config.resolved_device
-    manager = ModelManager(config.resolved_budget_mb, device)
-    for role, spec in ROLES.items():
-        model_id = config.model_id(role)
-        try:
-            path = locate(role, model_id).path
-        except ModelNotFound:
-            path = None  # the error is raised, with its advice, when the model is used
-        manager.register(ModelSpec(
-            name=role, loader=lambda r=role: load_role(r, config, device),
-            estimate_mb=config.footprint_mb.get(role)
-            or estimate_mb(role, path, device, config.quantize_8bit),
-            strategy=spec.strategy, model_id=model_id, fixed=role in config.footprint_mb))
-    return manager
-
-
-def llm_ref(config: ModelConfig, found: Located | None = None) -> str:
-    """Which LLM weights answer (id, the GGUF file when it is one, @ weights fingerprint):
+def llm_ref(config: ModelConfig) -> str:
+    """Which LLM weights answer (id, the GGUF file when a folder was named, @ fingerprint):
     stored on each design and hierarchy, so a different LLM redoes them."""
-    found = found or locate(Role.LLM, config.model_id(Role.LLM))
-    name = config.model_id(Role.LLM)
-    if found.gguf is not None and not name.endswith(".gguf"):
-        name = f"{name}/{found.gguf.name}"
-    return f"{name}@{found.fingerprint}"
+    return ModelInventory(config).ref(Role.LLM)
 
 
 def llm_ref_or_none(config: ModelConfig) -> str | None:
     """The usable LLM's ref, or None when there is none (the heuristics answer)."""
-    try:
-        return llm_ref(config)
-    except ModelNotFound:
-        return None
+    return ModelInventory(config).ref_or_none(Role.LLM)
+
+
+def build_manager(config: ModelConfig, inventory: ModelInventory | None = None,
+                  ) -> ModelManager:
+    """The manager of every role's model, loading through `inventory` (one is built when
+    none is given), which it keeps as `manager.inventory`."""
+    device = config.resolved_device
+    inventory = inventory or ModelInventory(config)
+    manager = ModelManager(config.resolved_budget_mb, device)
+    manager.inventory = inventory
+    for role, spec in ROLES.items():
+        found = inventory.status(role).found  # missing: the error, with its advice, on use
+        manager.register(ModelSpec(
+            name=role, loader=lambda r=role: load_role(r, config, device, inventory),
+            estimate_mb=config.footprint_mb.get(role)
+            or estimate_mb(role, found.path if found else None, device, config.quantize_8bit),
+            strategy=spec.strategy, model_id=config.model_id(role),
+            fixed=role in config.footprint_mb))
+    return manager
