@@ -16,7 +16,7 @@ from media_assets.lib.db import Catalog, open_catalog
 from media_assets.lib.db.ledger import ModelLedger
 from media_assets.lib.files.probe import Limits
 from media_assets.lib.models.config import ModelConfig
-from media_assets.lib.models.locate import ModelNotFound, locate
+from media_assets.lib.models.inventory import ModelInventory
 from media_assets.lib.models.manager import ModelManager
 from media_assets.lib.models.registry import build_manager
 from media_assets.lib.models.roles import Role
@@ -136,6 +136,12 @@ class GpuResource(dg.ConfigurableResource):
                 self._manager.ledger = self._ledger
         return self._manager
 
+    @property
+    def inventory(self) -> ModelInventory:
+        """The models on this machine, located and fingerprinted once (lib/models/inventory.py):
+        what results are versioned by (`inventory.ref`) and what degrades without them."""
+        return self.manager.inventory
+
     def report(self, role: Role) -> dict:
         """Materialisation metadata: model id, device, load time, measured and peak memory."""
         m = self.manager
@@ -154,11 +160,11 @@ class GpuResource(dg.ConfigurableResource):
         not). For optional models: missing or broken weights leave the heuristics."""
         if not wanted:
             return None, "off in config"
+        why = self.inventory.why_missing(role)
+        if why is not None:
+            return None, f"off: {why}"[:300]
         try:
-            locate(role, self.config().model_id(role))
             return stack.enter_context(self.manager.use(role)), ""
-        except ModelNotFound as exc:
-            return None, f"off: {exc}"[:300]
         except Exception as exc:  # OOM, broken weights
             return None, f"not used: {type(exc).__name__}: {exc}"[:500]
 
