@@ -163,7 +163,8 @@ def test_designs_made_without_this_llm_are_redone_when_it_is_here(catalog, gguf_
     """As CLIP vectors of another model are re-embedded: with an LLM here, a design made
     by the heuristics (version '') or by another LLM is work left to do; without one, any
     design stands."""
-    from media_assets.defs.jobs import PER_FILE_ASSETS, resume_plan
+    from media_assets.defs.jobs import PER_FILE_ASSETS
+    from media_assets.defs.planning import resume_plan
     from media_assets.lib.files.inbox import register, walk
     from media_assets.lib.files.results import FileResult, left_to_do, record_results
     from media_assets.lib.files.store import FileStore

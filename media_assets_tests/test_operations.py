@@ -1,5 +1,5 @@
 """Operations in Dagster: one process per run wherever it is launched from, the nightly
-backfill schedule, dead runs asked for again, and `where`."""
+backfill schedule, and `where`."""
 
 import json
 from datetime import datetime
@@ -12,7 +12,6 @@ from media_assets.cli import main
 from media_assets.defs.partitions import RANGE_END, RANGE_START, media_files
 from media_assets.defs.resources import resources_from_settings
 from media_assets.defs.schedules import media_job_schedule
-from media_assets.defs.sensors import inbox_sensor
 from media_assets.lib.files.inbox import register, walk
 from media_assets.lib.files.store import FileStore
 from media_assets.lib.samples import solid_image
@@ -68,34 +67,8 @@ def test_schedule_runs_pending_and_unfinished_files(settings, catalog, tiny_mode
     assert all(r.tags["dagster/max_retries"] == "2" for r in requests)
 
 
-def test_sensor_asks_again_for_files_whose_run_died(settings, catalog):
-    for i in range(3):
-        solid_image(settings.inbox / f"i{i}.png", (i, 200, 10))
-    import os
-    import time
-
-    for p in settings.inbox.iterdir():
-        os.utime(p, (time.time() - 60, time.time() - 60))
-    resources = resources_from_settings(settings)
-    with dg.instance_for_test() as instance:
-        with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
-            first = inbox_sensor(ctx)
-        for req in first.dynamic_partitions_requests:
-            instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
-        # The run was terminated while queued: nothing ran, the files stay pending.
-        from media_assets.definitions import defs
-
-        run = instance.create_run_for_job(defs.resolve_job_def("media_job"),
-                                          tags=first.run_requests[0].tags)
-        instance.report_run_canceled(run)
-        with dg.build_sensor_context(instance=instance, resources=resources,
-                                     cursor=first.cursor) as ctx:
-            second = inbox_sensor(ctx)
-    assert len(first.run_requests) == 1
-    assert len(second.run_requests) == 1
-    retry = second.run_requests[0]
-    assert retry.run_key.endswith(":retry1") and retry.tags == first.run_requests[0].tags
-    assert dg.AssetKey("media_file") in retry.asset_selection  # pending: every asset
+# A run that died is Dagster's to retry (run retries), a cancelled one stays stopped:
+# test_planning.py::test_a_cancelled_run_stays_stopped, test_daemon.py (kill -9).
 
 
 def test_where_names_the_partition_and_each_asset(settings, catalog, tiny_models, tmp_path,

@@ -114,13 +114,13 @@ class Interrupts:
 
     def _cancel_runs(self, why: str) -> None:
         """Mark this process's unfinished runs canceled, so the UI does not show them
-        running for ever (the inbox sensor would otherwise find them dead later)."""
+        running for ever (their files would look in flight to every planner)."""
         if self.instance is None:
             return
         try:
             import dagster as dg
 
-            from media_assets.defs.sensors import HOST_TAG
+            from media_assets.defs.planning import HOST_TAG
 
             runs = self.instance.get_runs(dg.RunsFilter(
                 statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING,
@@ -145,25 +145,38 @@ def run_batches(settings: Settings, catalog, quiet: bool,
         interrupts.instance = instance
     import dagster as dg
 
-    from media_assets.defs.jobs import PER_FILE_ASSETS, plan_runs
+    from media_assets.defs.jobs import PER_FILE_ASSETS
     from media_assets.defs.partitions import media_files, range_tags
+    from media_assets.defs.planning import (HOST_TAG, in_flight, plan_runs, reap_dead_runs,
+                                            retired)
     from media_assets.defs.resources import resources_from_settings
-    from media_assets.defs.sensors import HOST_TAG
     from media_assets.lib.files.store import FileStore
 
-    host = socket.gethostname()  # the sensor's dead-run check looks at pids on this host
-    pending = FileStore(catalog.engine).pending_keys()
+    host = socket.gethostname()  # the dead-run check looks at pids on this host
+    files = FileStore(catalog.engine)
+    pending = files.pending_keys()
+    # A run of an `ingest` killed with -9 stays STARTED: marked failed here, or its files
+    # would look in flight for good.
+    reap_dead_runs(instance)
     known = instance.get_dynamic_partitions(media_files.name)
     # Partitions first: a catalogue made by another Dagster instance, or before one existed.
-    everything = FileStore(catalog.engine).all_keys()
+    everything = files.all_keys()
     missing_parts = [k for k in everything if k not in set(known)]
     if missing_parts:
         instance.add_dynamic_partitions(media_files.name, missing_parts)
-    runs, stale, left_out = plan_runs(catalog.engine,
-                                      instance.get_dynamic_partitions(media_files.name),
-                                      settings.models, settings.batch_size, pending)
-    for name, why in left_out.items():
+    order = instance.get_dynamic_partitions(media_files.name)
+    busy = in_flight(instance, order)
+    for key in retired(order, set(everything), busy):  # content no file holds any more
+        instance.delete_dynamic_partition(media_files.name, key)
+    order = instance.get_dynamic_partitions(media_files.name)
+    plan = plan_runs(catalog.engine, order, settings.models, settings.batch_size, pending,
+                     busy=busy)
+    runs, stale = plan.runs, plan.completed
+    for name, why in plan.left_out.items():
         click.secho(f"skipping {name}: {why} (see `media-assets doctor`)", fg="yellow", err=True)
+    if plan.busy and not quiet:
+        click.secho(f"{len(set(plan.busy))} files left to runs already queued or running "
+                    "(see `media-assets dev`, Runs)", fg="yellow", err=True)
     failed_runs = []
     resources = resources_from_settings(settings)
     quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

@@ -1,0 +1,145 @@
+"""The one run planner (defs/planning.py) as the inbox sensor, the nightly schedule and
+`ingest` use it: a missing model is left out the same way everywhere, work a queued or
+running run covers is never asked for twice, a cancelled run stays stopped while failed
+ones are Dagster's to retry, and partitions of retired content are deleted."""
+
+import os
+import time
+from datetime import datetime
+
+import dagster as dg
+import pytest
+
+from media_assets.defs.jobs import media_job
+from media_assets.defs.partitions import RANGE_END, RANGE_START, media_files, range_tags
+from media_assets.defs.planning import MAX_RETRIES_TAG, RETRIES
+from media_assets.defs.resources import resources_from_settings
+from media_assets.defs.schedules import media_job_schedule
+from media_assets.defs.sensors import inbox_sensor
+from media_assets.lib.samples import solid_image, tone, write_wav
+from media_assets.lib.settings import Settings
+
+
+def _old(path):
+    past = time.time() - 60
+    os.utime(path, (past, past))
+    return path
+
+
+@pytest.fixture
+def instance():
+    # Run retries on, as in the shipped dagster.yaml.
+    with dg.instance_for_test(overrides={"run_retries": {"enabled": True}}) as inst:
+        yield inst
+
+
+def _job() -> dg.JobDefinition:
+    """`media_job` as the code location resolves it (what the daemon launches)."""
+    from media_assets.definitions import defs
+
+    return defs.resolve_job_def(media_job.name)
+
+
+def _sensor_tick(instance, cursor=None):
+    """One tick with the settings in force, applying its partition requests as the daemon
+    would."""
+    resources = resources_from_settings(Settings.from_env())
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as ctx:
+        result = inbox_sensor(ctx)
+    for req in result.dynamic_partitions_requests or []:
+        if isinstance(req, dg.AddDynamicPartitionsRequest):
+            instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+        else:
+            for key in req.partition_keys:
+                instance.delete_dynamic_partition(req.partitions_def_name, key)
+    return result
+
+
+def _schedule_tick(instance):
+    """A tick as the daemon evaluates it (what the UI shows, skip message included)."""
+    resources = resources_from_settings(Settings.from_env())
+    with dg.build_schedule_context(instance=instance, resources=resources,
+                                   scheduled_execution_time=datetime(2026, 1, 2)) as ctx:
+        return media_job_schedule.evaluate_tick(ctx)
+
+
+def _names(request) -> set[str]:
+    return {k.to_user_string() for k in request.asset_selection}
+
+
+def test_a_missing_model_is_left_out_by_the_sensor_and_the_schedule_alike(
+        settings, catalog, tiny_models, instance, monkeypatch):
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    monkeypatch.setenv("MEDIA_ASSETS_WHISPER_MODEL", str(settings.home / "no-whisper-here"))
+    _old(solid_image(settings.inbox / "photo.png", (10, 200, 30)))
+    _old(write_wav(settings.inbox / "memo.wav", tone(1.0)))
+    first = _sensor_tick(instance)
+    assert len(first.run_requests) == 1, first
+    from_sensor = _names(first.run_requests[0])
+    # No run asks for an asset whose required model is missing (it would fail the run).
+    assert "transcripts" not in from_sensor
+    assert {"media_file", "image_embeddings", "video_frames"} <= from_sensor
+    # The files were never run (the request was not launched): the schedule plans them
+    # with the same assets.
+    data = _schedule_tick(instance)
+    assert data.run_requests and len(data.run_requests) == 1, data.skip_message
+    assert _names(data.run_requests[0]) == from_sensor
+    for request in (*first.run_requests, *data.run_requests):
+        assert request.tags[MAX_RETRIES_TAG] == RETRIES  # Dagster retries what fails
+
+
+def test_the_schedule_leaves_work_in_flight_to_its_run_and_says_why(
+        settings, catalog, instance):
+    for i in range(3):
+        _old(solid_image(settings.inbox / f"p{i}.png", (i * 70, 20, 90)))
+    first = _sensor_tick(instance)
+    keys = instance.get_dynamic_partitions(media_files.name)
+    assert len(keys) == 3 and len(first.run_requests) == 1
+    # The sensor's run was created and not started yet (QUEUED needs a code location's
+    # origin; both are in flight alike).
+    run = instance.create_run_for_job(_job(), tags=first.run_requests[0].tags)
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.NOT_STARTED
+    data = _schedule_tick(instance)
+    assert not data.run_requests
+    assert "3 files are covered by runs queued or running" in data.skip_message
+    # A run in flight for one file only: the schedule asks for the other two.
+    instance.report_run_canceled(run)
+    instance.create_run_for_job(_job(), tags=range_tags(keys[1:2]),
+                                status=dg.DagsterRunStatus.STARTED)
+    data = _schedule_tick(instance)
+    covered = [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in data.run_requests]
+    assert covered == [(keys[0], keys[0]), (keys[2], keys[2])], data.skip_message
+
+
+def test_a_cancelled_run_stays_stopped(settings, catalog, instance):
+    for i in range(2):
+        _old(solid_image(settings.inbox / f"c{i}.png", (i * 90, 90, 20)))
+    first = _sensor_tick(instance)
+    assert len(first.run_requests) == 1
+    run = instance.create_run_for_job(_job(), tags=first.run_requests[0].tags,
+                                      asset_selection=set(first.run_requests[0].asset_selection))
+    instance.report_run_canceled(run, "Terminate, from the UI")
+    second = _sensor_tick(instance, cursor=first.cursor)
+    assert not second.run_requests, second.run_requests
+    assert second.skip_reason and "no new files" in second.skip_reason.skip_message
+    # Dagster's run retries do not take cancelled runs either (only RUN_FAILURE events).
+    from dagster._daemon.auto_run_reexecution.auto_run_reexecution import should_retry
+
+    assert not should_retry(instance.get_run_by_id(run.run_id), instance)
+    # A failed run with the same tags is Dagster's to retry.
+    failed = instance.create_run_for_job(_job(), tags=first.run_requests[0].tags,
+                                         status=dg.DagsterRunStatus.STARTED)
+    instance.report_run_failed(failed, "the run's worker process is gone")
+    assert should_retry(instance.get_run_by_id(failed.run_id), instance)
+    assert "dead_seen" not in second.cursor and "retries" not in second.cursor
+
+
+def test_partitions_of_retired_content_are_deleted(settings, catalog, instance):
+    photo = _old(solid_image(settings.inbox / "edited.png", (200, 10, 10)))
+    _sensor_tick(instance)
+    [before] = instance.get_dynamic_partitions(media_files.name)
+    _old(solid_image(photo, (10, 10, 200)))  # edited in place: the old content is retired
+    second = _sensor_tick(instance)
+    after = instance.get_dynamic_partitions(media_files.name)
+    assert before not in after and len(after) == 1, (before, after)
+    assert len(second.run_requests) == 1
