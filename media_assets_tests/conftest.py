@@ -118,6 +118,14 @@ def api_library(pg_server, tiny_models, sample_folder, tmp_path_factory):
     speech(API_SENTENCE, inbox / "launch memo.wav")
     for f in ("clip.mp4", "records.json"):
         shutil.copy(sample_folder[0] / f, inbox / f)
+    # For the page (test_page.py): a photo with EXIF (date, camera, GPS), a failed file
+    # with its reason, and a text note.
+    (inbox / "more").mkdir()
+    for f in ("red.jpg", "truncated.jpg"):
+        shutil.copy(sample_folder[0] / f, inbox / "more" / f)
+    (inbox / "more" / "trip notes.txt").write_text(
+        "Packing list for Lisbon: passport, charger, sun hat.\nCall Ana on Friday.\n",
+        encoding="utf-8")
     env = {"MEDIA_ASSETS_HOME": str(root / "home"), "MEDIA_ASSETS_INBOX": str(inbox),
            "MEDIA_ASSETS_DATABASE_URL": with_database(pg_server, name).render_as_string(
                hide_password=False),

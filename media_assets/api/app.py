@@ -22,7 +22,7 @@ from media_assets.api import security
 from media_assets.api.body import BodyError, cut
 from media_assets.api.inference import QueueFull
 from media_assets.api.media import BadInput
-from media_assets.api.routes import catalogue, health, models
+from media_assets.api.routes import catalogue, health, library, models
 from media_assets.api.state import State
 from media_assets.lib.models.locate import ModelNotFound
 from media_assets.lib.models.manager import ModelBudgetError
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(security.router)
     app.include_router(models.router)
     app.include_router(catalogue.router)
+    app.include_router(library.router)
 
     @app.get("/", include_in_schema=False)
     async def page():

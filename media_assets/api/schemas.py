@@ -96,3 +96,186 @@ FILE_ERRORS: dict[int | str, dict] = {
                                            "content (moved, deleted, changed or swapped)"},
     503: {"model": Problem, "description": "too many pictures being made (Retry-After)"},
 }
+
+
+# -- responses of the library (routes/library.py) ------------------------------------------
+class _Response(BaseModel):
+    # Richer data than a model names is kept (extra fields pass through to the client).
+    model_config = ConfigDict(extra="allow")
+
+
+class LibraryItem(_Response):
+    key: str
+    kind: str
+    status: str = Field(description="ok, failed (see error), refused, unsupported")
+    error: str | None
+    path: str = Field(description="the path it was catalogued at (its last, when gone)")
+    name: str
+    folder: str
+    taken: str = Field(description="ISO date taken (EXIF), else the file's modification time")
+    taken_from: Literal["exif", "file time"]
+    size_bytes: int
+    mime_type: str | None
+    duration_s: float | None
+    camera: str | None
+    on_disk: bool = Field(description="false: every path it had is gone from disk")
+    thumbnail: str | None
+
+
+class LibraryPage(_Response):
+    items: list[LibraryItem]
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null at "
+                                                "the end")
+
+
+class FolderCount(_Response):
+    folder: str
+    count: int
+
+
+class ClusterFacet(_Response):
+    id: int
+    name: str | None
+    size: int
+
+
+class Facets(_Response):
+    kinds: dict[str, int]
+    total: int
+    folders: list[FolderCount]
+    clusters: list[ClusterFacet]
+    first: str | None
+    last: str | None
+
+
+class Moment(_Response):
+    at_s: float | None
+    why: list[str] = Field(description="why it matched, in words")
+    score: float
+    legs: str
+
+
+class SearchResult(_Response):
+    key: str
+    path: str
+    name: str
+    kind: str
+    score: float
+    why: list[str]
+    at_s: float | None
+    moments: list[Moment]
+    thumbnail: str | None
+    frame: str | None
+
+
+class SearchHit(_Response):
+    key: str
+    path: str
+    kind: str
+    score: float
+    at_s: float | None
+    text: str | None
+    source: str
+    why: dict
+    thumbnail: str | None
+    frame: str | None
+
+
+class SearchPage(_Response):
+    query: str
+    model: str
+    notes: list[str]
+    count: int = Field(description="how many files matched (results)")
+    results: list[SearchResult]
+    visually_similar: list[SearchHit]
+    hits: list[SearchHit]
+
+
+# -- responses of the seed's contracts (routes/models.py), the seed's fields first ---------
+class DetectedObject(_Response):
+    name: str
+    confidence: float
+    bbox: list[float] | None = Field(description="always null: CLIP zero-shot has no boxes")
+
+
+class ColourShare(_Response):
+    hex: str
+    proportion: float
+
+
+class AnalyzeImageResponse(_Response):
+    caption: str | None
+    objects: list[DetectedObject] | None
+    scene_type: str | None
+    dominant_colors: list[str] | None = Field(description='the seed\'s form: ["#1a1a1a", …]')
+    processing_time_ms: float
+    dominant_colors_detail: list[ColourShare] | None = Field(
+        description="beyond the seed: each colour's share of the picture")
+    degraded: bool
+    degraded_reason: str | None
+
+
+class LabelClusterResponse(_Response):
+    cluster_name: str
+    description: str
+    tags: list[str]
+    primary_category: str
+    confidence: float
+    processing_time_ms: float
+
+
+class Segment(_Response):
+    start: float | None
+    end: float | None
+    text: str
+
+
+class TranscribeResponse(_Response):
+    text: str
+    language: str | None
+    segments: list[Segment]
+    processing_time_ms: float
+
+
+class GenerateResponse(_Response):
+    text: str
+    tokens_generated: int
+    processing_time_ms: float
+    constraint: str | None = Field(None, description="with json_schema: 'schema', or why "
+                                                     "it could not be enforced")
+
+
+class IndexDesign(_Response):
+    columns: list[str]
+    type: str
+    unique: bool
+    reason: str
+
+
+class JsonSchemaResponse(_Response):
+    table_name: str
+    storage_type: Literal["sql", "jsonb", "hybrid"]
+    reasoning: str
+    fields: dict[str, str | None]
+    indexes: list[str] = Field(description="the seed's form: the indexed field names")
+    index_design: list[IndexDesign] = Field(description="beyond the seed: each index's "
+                                                        "columns, type, uniqueness, reason")
+    llm: str
+    processing_time_ms: float
+
+
+class Relationships(_Response):
+    similar_to: list[str]
+    parent: str | None
+
+
+class EnrichClusterResponse(_Response):
+    hierarchy: list[str]
+    folder_path: str = Field(description="the seed's form: /lower_case/underscore_parts/")
+    extended_tags: list[str] = Field(min_length=10, max_length=20)
+    relationships: Relationships
+    search_description: str
+    folder_display: str = Field(description="beyond the seed: the folder `organize` makes")
+    source: Literal["llm", "heuristic"]
+    source_reason: str | None
+    processing_time_ms: float

@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, Response
 
 from media_assets.api.body import CheckedRoute
 from media_assets.api.media import BadInput, reduced
-from media_assets.api.schemas import COMMON_ERRORS, FILE_ERRORS, Problem
+from media_assets.api.schemas import COMMON_ERRORS, FILE_ERRORS, Problem, SearchPage
 from media_assets.api.state import State
 from media_assets.lib.files.store import FileRow, FileStore, display_path
 from media_assets.lib.images.thumbnails import THUMB_PX
@@ -40,18 +40,30 @@ def hit_json(h) -> dict:
             else None}
 
 
-@router.get("/search", responses={503: {"model": Problem}})
-async def search(st: State = Depends(state), q: str = Query(min_length=1, max_length=1000),
+@router.get("/search", responses={503: {"model": Problem}}, response_model=SearchPage)
+async def search(st: State = Depends(state), q: str = Query(max_length=1000, description=
+                 "what to look for; empty or only spaces: 422"),
                  k: int = Query(20, ge=1, le=200),
                  kind: Literal["image", "video", "audio", "json", "text"] | None = None,
                  after: datetime | None = None, before: datetime | None = None,
                  under: str | None = Query(None, max_length=4096),
                  min_duration: float | None = Query(None, ge=0, le=10**7),
                  max_duration: float | None = Query(None, ge=0, le=10**7),
-                 lang: str | None = Query(None, pattern=r"^[a-z]{2,3}$")) -> dict:
-    """Every search leg, fused (README "Search"), with the search filters."""
+                 lang: str | None = Query(None, max_length=100, description=
+                                          "the spoken language: en, de, ...")) -> dict:
+    """Every search leg, fused (README "Search"), with the search filters. `results`: the
+    relevant hits only, one per file with its moments and why in words, `count` of them;
+    `visually_similar`: the nearest pictures nothing else made relevant; `hits`: the fused
+    list as before (relevant first, then fillers scored 0)."""
+    from media_assets.lib.search.explain import present
     from media_assets.lib.search.query import Filters, QueryError
     from media_assets.lib.search.query import search as run
+
+    if not q.strip():
+        raise HTTPException(422, "empty query: say what to look for")
+    if lang is not None and not re.fullmatch(r"[a-z]{2,3}", lang):
+        raise HTTPException(422, f"lang: a language code of 2 or 3 lower-case letters, such "
+                                 f"as en or de (not {lang[:20]!r})")
 
     if min_duration is not None and max_duration is not None and min_duration > max_duration:
         raise HTTPException(422, f"min_duration ({min_duration}) is above max_duration "
@@ -70,7 +82,15 @@ async def search(st: State = Depends(state), q: str = Query(min_length=1, max_le
                                                            filters=filters))
     except QueryError as exc:
         raise HTTPException(422, str(exc)) from None
+    results, similar = present(result.hits)
+    for r in results:
+        r["thumbnail"] = f"/files/{r['key']}/thumbnail" if r["kind"] in ("image", "video") \
+            else None
+        r["frame"] = (f"/files/{r['key']}/frame?t={r['at_s']}" if r["kind"] == "video"
+                      and r["at_s"] is not None else None)
     return {"query": q, "model": result.model_ref, "notes": result.notes,
+            "count": len(results), "results": results,
+            "visually_similar": [hit_json(h) for h in similar],
             "hits": [hit_json(h) for h in result.hits]}
 
 
@@ -140,7 +160,7 @@ def file_record(key: str = Key, st: State = Depends(state)) -> dict:
     design = load_design(engine, key) if row.kind == "json" else None
     results = [{"asset": asset, "status": r["status"], "error": r["error"],
                 "version": r["version"]} for asset, r in results_of(engine, key).items()]
-    return {"key": row.key, "sha256": row.sha256, "size_bytes": row.size_bytes,
+    out = {"key": row.key, "sha256": row.sha256, "size_bytes": row.size_bytes,
             "path": row.primary_path, "paths": recorded_paths(engine, key), "kind": row.kind,
             "mime_type": row.mime_type, "status": row.status, "error": row.error,
             "details": row.details, "analysis": analysis_of(engine, [key]).get(key),
@@ -150,6 +170,40 @@ def file_record(key: str = Key, st: State = Depends(state)) -> dict:
             "clusters": clusters_of_file(engine, key), "results": results,
             "thumbnail": f"/files/{key}/thumbnail" if row.kind in ("image", "video")
             else None}
+    out.update(viewer_extras(st, row, out))
+    return out
+
+
+def viewer_extras(st: State, row: FileRow, record: dict) -> dict:
+    """What the viewer shows beside the record: whether the file is still on disk (and
+    why not), the date taken, camera and lens, coordinates with a map link, a text note's
+    text and a JSON document's first rows."""
+    from media_assets.lib.search.browse import json_rows, text_head
+
+    d = row.details or {}
+    exif = d.get("exif") or {}
+    gps = exif.get("gps") if isinstance(exif.get("gps"), dict) else None
+    try:
+        path, gone = servable(st, row), None
+    except HTTPException as exc:
+        path, gone = None, str(exc.detail)
+    extras: dict = {
+        "on_disk": path is not None,
+        "gone": None if path else {"last_path": row.primary_path, "why": gone},
+        "taken": exif.get("taken_at"), "camera": exif.get("camera"), "lens": exif.get("lens"),
+        "gps": gps, "map_url": (f"https://www.openstreetmap.org/?mlat={gps['lat']}"
+                                f"&mlon={gps['lon']}#map=15/{gps['lat']}/{gps['lon']}")
+        if gps else None,
+        "content": f"/files/{row.key}/content" if path and row.status == "ok" else None,
+        "text": None, "json_rows": None}
+    if path and row.kind == "text" and row.status == "ok":
+        try:
+            extras["text"] = text_head(path)
+        except OSError as exc:
+            extras["gone"] = {"last_path": row.primary_path, "why": str(exc)}
+    if row.kind == "json" and record.get("json_design"):
+        extras["json_rows"] = json_rows(st.engine, row.key)
+    return extras
 
 
 async def _picture(st: State, row: FileRow, name: str, frame_ms: int) -> Response:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from media_assets.api.schemas import Problem
 from media_assets.api.state import State
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses={
+    400: {"model": Problem, "description": "a Host not allowed"}})
 
 
 async def state(request: Request) -> State:
@@ -20,14 +22,12 @@ async def health() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/ready")
+@router.get("/ready", responses={503: {"description": "the database unreachable or a "
+                                                  "required model missing (same body)"}})
 def ready(st: State = Depends(state)) -> JSONResponse:
     """The database reachable, and each model found or missing (as `doctor` says); the
     model queues' lengths."""
     import sqlalchemy as sa
-
-    from media_assets.lib.models.locate import ModelNotFound, locate
-    from media_assets.lib.models.roles import ROLES
 
     out: dict = {"database": "ok", "models": {}}
     try:
@@ -35,15 +35,7 @@ def ready(st: State = Depends(state)) -> JSONResponse:
             conn.scalar(sa.select(sa.literal(1)))
     except Exception as exc:
         out["database"] = f"unreachable: {type(exc).__name__}"
-    for role, spec in ROLES.items():
-        model_id = st.settings.models.model_id(role)
-        try:
-            found = locate(role, model_id)
-            out["models"][role] = {"status": "found", "id": model_id,
-                                   "path": str(found.path), "required": spec.required}
-        except ModelNotFound as exc:
-            out["models"][role] = {"status": "missing", "id": model_id,
-                                   "required": spec.required, "how": str(exc)[:500]}
+    out["models"] = {m.role.value: m.as_dict() for m in st.inventory.statuses()}
     out["loaded"] = st.manager.loaded()
     out["queues"] = {lane: {"waiting_or_running": st.lanes.pending[lane], "depth": depth}
                      for lane, depth in st.lanes.depths.items()}

@@ -11,11 +11,13 @@ from fastapi import APIRouter, Depends, Request
 
 from media_assets.api.body import CheckedRoute
 from media_assets.api.media import BadInput, decode_base64, probed, reduced
-from media_assets.api.schemas import (BODY_ERRORS, AnalyzeImageRequest, EnrichClusterRequest,
-                                      GenerateRequest, JsonSchemaRequest, LabelClusterRequest,
-                                      TranscribeRequest)
+from media_assets.api.schemas import (BODY_ERRORS, AnalyzeImageRequest, AnalyzeImageResponse,
+                                      EnrichClusterRequest, EnrichClusterResponse,
+                                      GenerateRequest, GenerateResponse, JsonSchemaRequest,
+                                      JsonSchemaResponse, LabelClusterRequest,
+                                      LabelClusterResponse, TranscribeRequest,
+                                      TranscribeResponse)
 from media_assets.api.state import State
-from media_assets.lib.models.locate import ModelNotFound, locate
 from media_assets.lib.models.roles import Role
 
 THUMB = 320  # what the models see: 224-512 px
@@ -31,7 +33,7 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 1)
 
 
-@router.post("/analyze-image")
+@router.post("/analyze-image", response_model=AnalyzeImageResponse)
 async def analyze_image(req: AnalyzeImageRequest, st: State = Depends(state)) -> dict:
     """Caption (BLIP-2), objects and scene (CLIP zero-shot) and dominant colours of one
     image. `bbox` is always null: CLIP zero-shot finds what is in the picture, not where,
@@ -51,7 +53,10 @@ async def analyze_image(req: AnalyzeImageRequest, st: State = Depends(state)) ->
                 "objects": [{"name": o["name"], "confidence": o["confidence"], "bbox": None}
                             for o in a.objects] if "objects" in tasks else None,
                 "scene_type": a.scene_type if "scene" in tasks else None,
-                "dominant_colors": a.dominant_colors if "colors" in tasks else None,
+                # The seed's hex list; each colour's share beside it.
+                "dominant_colors": [c["hex"] for c in a.dominant_colors]
+                if "colors" in tasks else None,
+                "dominant_colors_detail": a.dominant_colors if "colors" in tasks else None,
                 "processing_time_ms": round(a.processing_time_ms, 1),
                 "degraded": a.degraded and "caption" in tasks,
                 "degraded_reason": a.degraded_reason if "caption" in tasks else None}
@@ -59,7 +64,7 @@ async def analyze_image(req: AnalyzeImageRequest, st: State = Depends(state)) ->
     return await st.lanes.run("vision", work)
 
 
-@router.post("/label-cluster")
+@router.post("/label-cluster", response_model=LabelClusterResponse)
 async def label_cluster(req: LabelClusterRequest, st: State = Depends(state)) -> dict:
     """Name, description, tags, category and a computed confidence for a cluster, from
     up to 5 representative images (README "Clusters" says how)."""
@@ -82,7 +87,7 @@ async def label_cluster(req: LabelClusterRequest, st: State = Depends(state)) ->
     return await st.lanes.run("vision", work)
 
 
-@router.post("/transcribe")
+@router.post("/transcribe", response_model=TranscribeResponse)
 async def transcribe(req: TranscribeRequest, st: State = Depends(state)) -> dict:
     """Text, language and timed segments (faster-whisper), optionally with words."""
     from media_assets.lib.speech.transcribe import transcribe as run
@@ -107,7 +112,8 @@ async def transcribe(req: TranscribeRequest, st: State = Depends(state)) -> dict
     return await st.lanes.run("speech", work)
 
 
-@router.post("/generate")
+@router.post("/generate", response_model=GenerateResponse,
+             response_model_exclude_none=True)
 async def generate(req: GenerateRequest, st: State = Depends(state)) -> dict:
     """Text from the local LLM (Phi-3.5), loaded on demand and unloaded after; 503 with
     what to install when it is missing."""
@@ -115,7 +121,7 @@ async def generate(req: GenerateRequest, st: State = Depends(state)) -> dict:
 
     def work() -> dict:
         start = time.perf_counter()
-        locate(Role.LLM, st.settings.models.model_id(Role.LLM))  # 503 with advice if missing
+        st.inventory.locate(Role.LLM)  # ModelNotFound: 503 with advice
         with st.models.use(Role.LLM) as llm:
             out = run(llm, [{"role": "user", "content": req.prompt}], req.max_tokens,
                       req.temperature, req.stop_sequences, json_schema=req.json_schema)
@@ -128,7 +134,7 @@ async def generate(req: GenerateRequest, st: State = Depends(state)) -> dict:
     return await st.lanes.run("llm", work)
 
 
-@router.post("/analyze-json-schema")
+@router.post("/analyze-json-schema", response_model=JsonSchemaResponse)
 async def analyze_json_schema(req: JsonSchemaRequest, st: State = Depends(state)) -> dict:
     """A table design (types, storage, indexes, reasoning) for JSON samples; the LLM, when
     present, names and describes, and its answer is validated."""
@@ -142,29 +148,32 @@ async def analyze_json_schema(req: JsonSchemaRequest, st: State = Depends(state)
         if role is not None:
             with st.models.use(role) as llm:
                 design, status = improve(llm, design, req.json_samples, req.user_comment)
-        return {**design.contract(), "llm": status, "processing_time_ms": _ms(start)}
+        out = design.contract()
+        # The seed's indexes are field names; the design (type, uniqueness, why) is beside.
+        names = list(dict.fromkeys(c for ix in out["indexes"] for c in ix["columns"]))
+        return {**out, "indexes": names, "index_design": out["indexes"], "llm": status,
+                "processing_time_ms": _ms(start)}
 
     return await st.lanes.run("llm", work)
 
 
-@router.post("/enrich-cluster")
+@router.post("/enrich-cluster", response_model=EnrichClusterResponse)
 async def enrich_cluster(req: EnrichClusterRequest, st: State = Depends(state)) -> dict:
     """Hierarchy, safe folder path, 10-20 tags, relationships and a search description
     (Phi-3.5, validated; a heuristic when it fails or is absent, and `source` says which)."""
     from media_assets.lib.clusters.hierarchy import LabelView, enrich
     from media_assets.lib.clusters.labels import CATEGORIES
+    from media_assets.lib.clusters.seed import seed_contract
     from media_assets.lib.models.clip import embed_texts
 
     def work() -> dict:
         start = time.perf_counter()
         category = "objects"
-        try:
+        if st.inventory.available(Role.CLIP):  # else the category stays "objects"
             with st.models.use(Role.CLIP) as clip:
                 vecs = embed_texts(clip, [f"a photo of {req.cluster_name}."]
                                    + list(CATEGORIES.values()))
             category = list(CATEGORIES)[int(np.argmax(vecs[1:] @ vecs[0]))]
-        except ModelNotFound:
-            pass
         label = LabelView(req.cluster_name, req.description, [], category,
                           tuple(req.sample_captions))
         role, why = st.optional_llm()
@@ -173,6 +182,6 @@ async def enrich_cluster(req: EnrichClusterRequest, st: State = Depends(state)) 
                 e = enrich(llm, label, [], st.settings.models.model_id(Role.LLM))
         else:
             e = enrich(None, label, [], why_no_llm=why)
-        return {**e.contract(), "processing_time_ms": _ms(start)}
+        return {**seed_contract(e), "processing_time_ms": _ms(start)}
 
     return await st.lanes.run("llm", work)

@@ -11,6 +11,7 @@ _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
 _MAKE, _MODEL, _ORIENTATION, _DATETIME = 271, 272, 274, 306
 _DATETIME_ORIGINAL, _OFFSET_ORIGINAL = 36867, 36881
+_LENS_MAKE, _LENS_MODEL = 0xA433, 0xA434
 
 
 def _parse_time(raw: str | None, offset: str | None) -> datetime | None:
@@ -63,6 +64,10 @@ def read_exif(img: Image.Image) -> dict:
     camera = " ".join(str(exif[t]).strip("\x00 ") for t in (_MAKE, _MODEL) if exif.get(t))
     if camera:
         out["camera"] = camera
+    lens = " ".join(str(sub[t]).strip("\x00 ") for t in (_LENS_MAKE, _LENS_MODEL)
+                    if isinstance(sub.get(t), str) and sub[t].strip("\x00 "))
+    if lens:
+        out["lens"] = lens[:200]
     if exif.get(_ORIENTATION):
         out["orientation"] = int(exif[_ORIENTATION])
     gps = exif.get_ifd(_GPS_IFD)
