@@ -143,3 +143,63 @@ def test_partitions_of_retired_content_are_deleted(settings, catalog, instance):
     after = instance.get_dynamic_partitions(media_files.name)
     assert before not in after and len(after) == 1, (before, after)
     assert len(second.run_requests) == 1
+
+
+def test_ingest_runs_are_runs_of_the_named_jobs(api_library):
+    """`ingest` runs `media_job` and `clusters_job` themselves (not an ephemeral job), so
+    the UI lists them under those jobs and can re-execute them."""
+    from media_assets.cli.run import instance_for, job_named
+    from media_assets.lib.db import open_catalog
+
+    settings = api_library[0]
+    catalog = open_catalog(settings)
+    instance = instance_for(settings, catalog)
+    try:
+        runs = instance.get_runs()
+        jobs = {r.job_name for r in runs}
+        assert "media_job" in jobs and "__ephemeral_asset_job__" not in jobs, jobs
+        media = job_named("media_job", resources_from_settings(settings)).asset_layer \
+            .executable_asset_keys
+        for run in runs:
+            if run.job_name == "media_job":  # re-executable: the job holds what it selected
+                assert run.asset_selection and run.asset_selection <= media, run.run_id
+                assert run.tags[RANGE_START] and run.tags[RANGE_END]
+    finally:
+        instance.dispose()
+        catalog.dispose()
+
+
+def test_settings_are_read_when_the_definitions_load_not_at_import(tmp_path):
+    """Importing the wiring reads no environment (a bad setting breaks only the code
+    location's load, with its message), and the UI never shows a database password: the
+    code location's URLs are `dg.EnvVar`s."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+from media_assets.defs import resources, schedules, sensors  # no settings read here
+try:
+    from media_assets.definitions import defs
+except Exception as exc:  # Dagster wraps it with the tree of what loaded
+    print("load failed:", exc, "cause:", exc.__cause__)
+"""
+    env = {**os.environ, "MEDIA_ASSETS_BATCH_SIZE": "many"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "load failed" in out.stdout and "MEDIA_ASSETS_BATCH_SIZE='many'" in out.stdout, (
+        out.stdout)
+
+    from dagster._core.remote_representation.external_data import RepositorySnap
+
+    from media_assets.defs.resources import defs as resource_defs
+
+    secret = "postgresql://media:s3cret-pw@db.example:5432/catalog"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDIA_ASSETS_DATABASE_URL", secret)
+        mp.setenv("MEDIA_ASSETS_DAGSTER_DATABASE_URL", secret + "_dagster")
+        repo = resource_defs().get_repository_def()
+    shown = repr(RepositorySnap.from_def(repo))  # what the webserver serves the UI
+    assert "s3cret-pw" not in shown
+    assert "MEDIA_ASSETS_DATABASE_URL" in shown

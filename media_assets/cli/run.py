@@ -1,6 +1,6 @@
-"""The one in-process Dagster runner: `ingest` and `clusters --refresh` materialise the
-per-file assets and the cluster assets here, in this process, on the persistent instance
-that `media-assets dev` shows."""
+"""The one in-process Dagster runner: `ingest` and `clusters --refresh` run `media_job` and
+`clusters_job` here (`execute_in_process`), in this process, on the persistent instance
+that `media-assets dev` shows; the runs are the named jobs', so the UI can re-execute them."""
 
 from __future__ import annotations
 
@@ -132,6 +132,20 @@ class Interrupts:
             pass
 
 
+def job_named(name: str, resources: dict):
+    """`media_job` or `clusters_job` as the code location defines it (media_assets.definitions:
+    the same assets, jobs and executor), bound to this process's `resources`: an `ingest`
+    run is a run of that named job, which the UI shows and can re-execute."""
+    import dagster as dg
+
+    from media_assets.definitions import defs
+
+    # The code location's own resources are bound at resolution; a job resolved there
+    # cannot take others (Dagster checks resources by identity), so resolve it again here.
+    return dg.Definitions(assets=defs.assets, jobs=defs.jobs, executor=defs.executor,
+                          resources=resources).resolve_job_def(name)
+
+
 def run_batches(settings: Settings, catalog, quiet: bool,
                 interrupts: Interrupts | None = None) -> tuple[list[str], int]:
     """Materialise pending files (every available asset) and unfinished work (the assets
@@ -143,9 +157,6 @@ def run_batches(settings: Settings, catalog, quiet: bool,
     instance = instance_for(settings, catalog)
     if interrupts is not None:
         interrupts.instance = instance
-    import dagster as dg
-
-    from media_assets.defs.jobs import PER_FILE_ASSETS
     from media_assets.defs.partitions import media_files, range_tags
     from media_assets.defs.planning import (HOST_TAG, in_flight, plan_runs, reap_dead_runs,
                                             retired)
@@ -179,20 +190,21 @@ def run_batches(settings: Settings, catalog, quiet: bool,
                     "(see `media-assets dev`, Runs)", fg="yellow", err=True)
     failed_runs = []
     resources = resources_from_settings(settings)
+    job = job_named("media_job", resources) if runs else None
     quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     with tqdm(total=len(pending) + len(stale), desc="processing", unit="file", disable=quiet,
               file=sys.stderr) as bar:
         for run in runs:
             if stop.requested():
                 break
-            # media_job's assets, with this process's resources and only the assets whose
-            # models are here.
-            result = _in_worker(dg.materialize, PER_FILE_ASSETS, instance=instance,
+            # A run of the named `media_job` (the UI lists it and can re-execute it), with
+            # this process's resources and only the planned assets. No retry tag: a failed
+            # `ingest` run is reported here, and the next `ingest` finishes it.
+            result = _in_worker(job.execute_in_process, instance=instance,
                                 tags={**range_tags(run.keys), HOST_TAG: host,
                                       PID_TAG: str(os.getpid())},
-                                run_config=quiet_logs,
-                                raise_on_error=False, resources=resources,
-                                selection=run.selection)
+                                run_config=quiet_logs, raise_on_error=False,
+                                asset_selection=run.selection)
             if not result.success:
                 failed_runs.append(result.run_id)
                 for event in result.all_events:
@@ -208,10 +220,6 @@ def run_clusters(settings: Settings, catalog, quiet: bool, force: bool = False) 
     """Re-cluster, name and place clusters (clusters_job's assets) when files were embedded
     since the last full run or a cluster still lacks its label or hierarchy; failed run
     ids."""
-    import dagster as dg
-
-    from media_assets.defs.assets.clusters import (cluster_hierarchies, cluster_labels,
-                                                   image_clusters)
     from media_assets.defs.resources import resources_from_settings
     from media_assets.lib.clusters.store import changes_since_last_run, unfinished_clusters
     from media_assets.lib.models.registry import clip_ref_or_none
@@ -224,10 +232,9 @@ def run_clusters(settings: Settings, catalog, quiet: bool, force: bool = False) 
         return []
     if not quiet:
         click.echo("clustering...", err=True)
-    result = _in_worker(dg.materialize, [image_clusters, cluster_labels, cluster_hierarchies],
-                        instance=instance_for(settings, catalog),
-                        tags={PID_TAG: str(os.getpid())},
-                        resources=resources_from_settings(settings), raise_on_error=False,
+    job = job_named("clusters_job", resources_from_settings(settings))
+    result = _in_worker(job.execute_in_process, instance=instance_for(settings, catalog),
+                        tags={PID_TAG: str(os.getpid())}, raise_on_error=False,
                         run_config={"loggers": {"console": {"config": {
                             "log_level": "WARNING"}}}})
     if result.success:

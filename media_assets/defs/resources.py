@@ -2,7 +2,8 @@
 
 Each resource is built from the one `lib.settings.Settings` (`from_settings`) and hands the
 `lib` object back (`.settings`, `.config()`), so the defaults live in `lib/settings.py`
-only and the UI shows the values in force.
+only and the UI shows the values in force, except the database URLs, which can hold a
+password: the code location's are `dg.EnvVar`s, shown by name.
 """
 
 from __future__ import annotations
@@ -37,9 +38,18 @@ class CatalogResource(dg.ConfigurableResource):
     _catalog: Catalog | None = PrivateAttr(default=None)
 
     @classmethod
-    def from_settings(cls, s: Settings) -> CatalogResource:
-        return cls(home=str(s.home), database_url=s.database_url or "",
-                   dagster_database_url=s.dagster_database_url or "")
+    def from_settings(cls, s: Settings, urls_from_env: bool = False) -> CatalogResource:
+        """`urls_from_env`: the database URLs (which can hold a password) as `dg.EnvVar`s,
+        resolved when the resource is used, so the UI shows the variable's name only."""
+        def url(value: str | None, env: str) -> str:
+            if not value:
+                return ""
+            return dg.EnvVar(env) if urls_from_env else value
+
+        return cls(home=str(s.home),
+                   database_url=url(s.database_url, "MEDIA_ASSETS_DATABASE_URL"),
+                   dagster_database_url=url(s.dagster_database_url,
+                                            "MEDIA_ASSETS_DAGSTER_DATABASE_URL"))
 
     def settings(self) -> Settings:
         return Settings.from_env().with_(home=Path(self.home),
@@ -177,12 +187,19 @@ class GpuResource(dg.ConfigurableResource):
             self._ledger = None
 
 
-def resources_from_settings(settings: Settings) -> dict:
-    """The three resources, as the Definitions, `ingest` and the tests bind them."""
-    catalog = CatalogResource.from_settings(settings)
+def resources_from_settings(settings: Settings, urls_from_env: bool = False) -> dict:
+    """The three resources, as the Definitions, `ingest` and the tests bind them.
+    `urls_from_env`: the database URLs as `dg.EnvVar`s (the code location's, shown in the
+    UI); `ingest` and tests pass the values they hold."""
+    catalog = CatalogResource.from_settings(settings, urls_from_env)
     return {"catalog": catalog, "inbox": InboxResource.from_settings(settings),
             "gpu": GpuResource.from_config(settings.models,
                                            catalog if settings.shared_budget else None)}
 
 
-defs = dg.Definitions(resources=resources_from_settings(Settings.from_env()))
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The resources with the settings in force when the code location loads (never at
+    import: a module that only needs the resource classes reads no environment)."""
+    return dg.Definitions(resources=resources_from_settings(Settings.from_env(),
+                                                            urls_from_env=True))
