@@ -1,24 +1,18 @@
 """The per-file asset: its decorator, and `FileBatch`, the one loop every such asset runs.
 
 An asset partitioned by `media_files` materialises many files per run (one model load
-serves them all). `FileBatch` gives it the files of its kinds with a readable path, times
-each file, turns one file's exception into that file's recorded failure (the batch goes
-on), writes each file's result to `file_asset_results` (what `ingest` resumes from), and
-builds the run's metadata with one markdown table.
-
-Per-file truth in the UI: Dagster gives every partition of a ranged run the same
-materialisation metadata (dagster-io/dagster#18123), so each file also gets its own
-`AssetObservation` on its partition (path, kind, status, error, version, seconds, the
-preview cells, a thumbnail for images) and its own evaluation of the `file_ok` check:
-a file that failed shows a failed check on its partition, red in the partition view,
-while the run and the other files stay green. A per-partition check reads better there
-than a failed step, which would fail the whole batch's run.
+serves them all). Its decorator is its one declaration: the kinds of file it has work for,
+the model role it needs, whether its results are versioned by that model's ref. `FileBatch`
+reads them from there and gives the asset the files of its kinds with a readable path,
+times each file, turns one file's exception into that file's recorded failure (the batch
+goes on), writes each file's result to `file_asset_results` (what `ingest` resumes from,
+at the model's version) and returns the run's outcome. The decorator turns that outcome
+into Dagster events: each file's observation, the materialisation, each file's `file_ok`
+check (defs/file_metadata.py says why per file).
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,37 +21,45 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from media_assets.defs.file_metadata import FILE_CHECK, FileOutcome, file_facts, run_metadata
 from media_assets.defs.partitions import media_files
-from media_assets.defs.resources import CatalogResource
+from media_assets.defs.resources import CatalogResource, GpuResource
 from media_assets.lib import stop
 from media_assets.lib.files.results import FileResult, record_results
 from media_assets.lib.files.store import FileRow, FileStore, display_path
-from media_assets.lib.models.roles import Role
+from media_assets.lib.models.roles import Role, spec_of
 
 # Per-file runs are cheap to batch: a run covers up to this many partitions, so a model
 # loaded for the first file serves all of them.
 MAX_PARTITIONS_PER_RUN = 256
-PREVIEW_ROWS = 50
 KINDS_KEY, MODEL_KEY = "media_assets/file_kinds", "media_assets/model_role"
+VERSION_KEY = "media_assets/versioned_by"  # the role whose ref versions the results
 OWNER = "team:media-catalog"
-FILE_CHECK = "file_ok"
-# The FileFacts of the asset running in this thread, for the decorator's wrapper.
-_FACTS: contextvars.ContextVar[list] = contextvars.ContextVar("media_assets_facts")
 
 
 def per_file_asset(*, group_name: str, file_kinds: Sequence[str], deps=(),
-                   model: Role | None = None, loads_model: bool | None = None, **kwargs):
+                   model: Role | None = None, loads_model: bool | None = None,
+                   versioned: bool = False, **kwargs):
     """`@dg.asset` for one partition per file, many files to a run.
 
     `file_kinds`: the kinds of file it has work for. `model`: the role it needs; an asset
     that loads that model (the default when a model is named) goes in the `gpu` pool, which
-    dagster.yaml limits to one run at a time. Both are kept in the asset's metadata, where
-    `ingest` and the resume logic read them.
+    dagster.yaml limits to one run at a time. `versioned`: its results hold for that
+    model's weights only (the model's ref is their version; another model redoes them).
+    All three are kept in the asset's metadata, where `FileBatch`, `ingest` and the resume
+    logic read them.
+
+    The body returns its `FileOutcome` (`FileBatch.result`); the decorator yields each
+    file's observation, the materialisation, and each file's `file_ok` evaluation.
     """
+    if versioned and model is None:
+        raise ValueError("a versioned per-file asset names the model that versions it")
     loads = model is not None if loads_model is None else loads_model
     metadata = {KINDS_KEY: ",".join(file_kinds)}
     if model is not None:
         metadata[MODEL_KEY] = model.value
+        if versioned:
+            metadata[VERSION_KEY] = model.value
 
     def decorate(fn):
         checks = [*kwargs.pop("check_specs", []), dg.AssetCheckSpec(
@@ -67,18 +69,13 @@ def per_file_asset(*, group_name: str, file_kinds: Sequence[str], deps=(),
 
         @functools.wraps(fn)
         def with_file_events(*args, **kw):
-            token = _FACTS.set([])
-            try:
-                result = fn(*args, **kw)
-                made = _FACTS.get()
-            finally:
-                _FACTS.reset(token)
-            facts = made[-1] if made else None
-            if facts is not None:
-                yield from facts.observations()
-            yield result
-            if facts is not None:
-                yield from facts.check_evaluations()
+            outcome = fn(*args, **kw)
+            if not isinstance(outcome, FileOutcome):
+                raise TypeError(f"per-file asset {fn.__name__} must return its FileOutcome "
+                                f"(FileBatch.result), not {type(outcome).__name__}")
+            yield from outcome.observations()
+            yield outcome.result
+            yield from outcome.check_evaluations()
 
         return dg.asset(partitions_def=media_files, deps=list(deps), group_name=group_name,
                         owners=[OWNER], check_specs=checks,
@@ -89,70 +86,26 @@ def per_file_asset(*, group_name: str, file_kinds: Sequence[str], deps=(),
     return decorate
 
 
-class FileFacts:
-    """Each file's facts and verdict for one run: its observations and `file_ok`
-    evaluations, yielded by the decorator's wrapper. `FileBatch.result` makes one;
-    `media_file`, which decides every file's verdict at once, makes its own."""
-
-    def __init__(self, context: dg.AssetExecutionContext, facts: dict[str, dict],
-                 failed: dict[str, str]):
-        self.context, self.facts, self.failed = context, facts, failed
-        with contextlib.suppress(LookupError):
-            _FACTS.get().append(self)
-
-    def summary(self) -> dg.AssetCheckResult:
-        """The run's `file_ok` result (a check's output must be yielded once per step)."""
-        return dg.AssetCheckResult(
-            check_name=FILE_CHECK, passed=not self.failed,
-            description=f"{len(self.failed)} of {len(self.facts)} files of this run failed; "
-                        "each file's own result is on its partition",
-            metadata={"failed": dg.MetadataValue.int(len(self.failed)),
-                      "files": dg.MetadataValue.int(len(self.facts))})
-
-    def observations(self) -> Iterator[dg.AssetObservation]:
-        """Each file's own facts, on its own partition (the materialisation's metadata is
-        the batch's, repeated on every partition)."""
-
-    def observations(self) -> Iterator[dg.AssetObservation]:
-        for key, facts in self.facts.items():
-            yield dg.AssetObservation(asset_key=self.context.asset_key, partition=key,
-                                      metadata=facts)
-
-    def check_evaluations(self) -> Iterator[dg.AssetCheckEvaluation]:
-        """Each file's `file_ok` on its partition (a single-partition run's summary
-        already targets its partition)."""
-        if len(self.context.partition_keys) < 2:
-            return
-        for key, facts in self.facts.items():
-            yield dg.AssetCheckEvaluation(
-                asset_key=self.context.asset_key, check_name=FILE_CHECK,
-                passed=key not in self.failed, partition=key,
-                metadata={"path": facts.get("path", ""),
-                          **({"error": self.failed[key]} if key in self.failed else {})})
+def _declared(asset: dg.AssetsDefinition) -> dict:
+    return asset.specs_by_key[asset.key].metadata
 
 
 def file_kinds_of(asset: dg.AssetsDefinition) -> list[str]:
-    return asset.specs_by_key[asset.key].metadata.get(KINDS_KEY, "").split(",")
+    """The kinds of file the asset has work for (empty for `media_file`: every file)."""
+    return [k for k in _declared(asset).get(KINDS_KEY, "").split(",") if k]
 
 
 def model_of(asset: dg.AssetsDefinition) -> Role | None:
-    role = asset.specs_by_key[asset.key].metadata.get(MODEL_KEY)
+    """The model role the asset needs, or None."""
+    role = _declared(asset).get(MODEL_KEY)
     return Role(role) if role else None
 
 
-def escape_cell(text: object) -> str:
-    """A value as one markdown table cell: pipes escaped, line breaks shown as \\n."""
-    return (str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", "\\r")
-            .replace("\n", "\\n"))
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]],
-                   limit: int = PREVIEW_ROWS) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(escape_cell(c) for c in row) + " |" for row in rows[:limit]]
-    if len(rows) > limit:
-        lines.append(f"| … {len(rows) - limit} more |" + " |" * (len(headers) - 1))
-    return "\n".join(lines)
+def versioned_by(asset: dg.AssetsDefinition) -> Role | None:
+    """The role whose ref (`ModelInventory.ref`) is the version of the asset's results, or
+    None when any result stands whatever the model (versioned in its own rows, if at all)."""
+    role = _declared(asset).get(VERSION_KEY)
+    return Role(role) if role else None
 
 
 def blocking_check(asset: str, name: str, description: str) -> dg.AssetCheckSpec:
@@ -180,13 +133,23 @@ class FileItem:
 
 
 class FileBatch:
-    """The files of one run that an asset has work for, and what became of each."""
+    """The files of one run that an asset has work for, and what became of each. The
+    kinds, the model and the version come from the asset's decorator."""
 
     def __init__(self, context: dg.AssetExecutionContext, catalog: CatalogResource,
-                 kinds: Sequence[str], accept: Callable[[FileRow], bool] | None = None,
-                 columns: Sequence[str] = ()):
+                 gpu: GpuResource | None = None, *,
+                 accept: Callable[[FileRow], bool] | None = None, columns: Sequence[str] = ()):
+        asset = context.assets_def
         self.context = context
         self.asset = context.asset_key.to_user_string()
+        self.kinds = file_kinds_of(asset)
+        self.role = model_of(asset)
+        self._versioned = versioned_by(asset) is not None
+        self._gpu = gpu
+        self._model_off = False
+        if self.role is not None and gpu is None:
+            raise TypeError(f"{self.asset} declares the {self.role} model: give FileBatch "
+                            "its GpuResource")
         self.engine = catalog.get().engine
         self.columns = list(columns)
         self.items: list[FileItem] = []
@@ -202,7 +165,7 @@ class FileBatch:
         self._rows = rows
         for key in context.partition_keys:
             row = rows.get(key)
-            if row is None or row.kind not in kinds or row.status != "ok":
+            if row is None or row.kind not in self.kinds or row.status != "ok":
                 continue  # not this asset's kind, or media_file refused it
             self.considered.append(key)
             if accept is not None and not accept(row):
@@ -229,6 +192,40 @@ class FileBatch:
     def __len__(self) -> int:
         return len(self.items)
 
+    # -- the declared model ----------------------------------------------------------
+    @property
+    def model_ref(self) -> str:
+        """The declared model's ref (id @ fingerprint, the inventory's); raises
+        `ModelNotFound` when its weights are not here."""
+        if self.role is None:
+            raise TypeError(f"{self.asset} declares no model")
+        return self._gpu.inventory.ref(self.role)
+
+    def model_ref_or_none(self) -> str | None:
+        """The declared model's ref, or None when it is missing or turned off (`model_off`)."""
+        if self.role is None or self._model_off:
+            return None
+        return self._gpu.inventory.ref_or_none(self.role)
+
+    def model_missing(self) -> str | None:
+        """Why the declared model cannot be used here (and how to get it), or None."""
+        return None if self.role is None else self._gpu.inventory.why_missing(self.role)
+
+    def model_off(self) -> None:
+        """This run does without its (optional) model, as its config says: the results
+        carry no version, so a later run with the model redoes them."""
+        self._model_off = True
+
+    def _version(self) -> str:
+        """What the results are versioned by: the model's ref for a versioned asset (an
+        optional model missing or off: none, so a run with it redoes them)."""
+        if not self._versioned or self._model_off:
+            return ""
+        if spec_of(self.role).required:
+            return self.model_ref
+        return self.model_ref_or_none() or ""
+
+    # -- each file -------------------------------------------------------------------
     @property
     def failed(self) -> dict[str, str]:
         return {r.key: r.error or "" for r in self._results.values() if r.status == "failed"}
@@ -285,43 +282,30 @@ class FileBatch:
         self._table.insert(0, (item.name, *[""] * len(self.columns), f"failed: {error}"))
         self.context.log.warning(f"{self.asset}: {display_path(item.path)}: {error}")
 
-    def result(self, metadata: dict | None = None, version: str | Callable[[], str] = "",
-               **kwargs) -> dg.MaterializeResult:
-        """Record every file's result and build the run's metadata. `version`: the model
-        space the results belong to (a callable is only asked when there are results, so a
-        batch with nothing to do never needs the model)."""
-        version = (version() if callable(version) else version) if self._results else ""
+    def fail_all(self, error: str) -> None:
+        """Every file of the batch failed for one reason (its model is missing, say)."""
+        for item in self:
+            self.fail(item, error)
+
+    # -- the outcome -----------------------------------------------------------------
+    def result(self, metadata: dict | None = None,
+               check_results: Sequence[dg.AssetCheckResult] = ()) -> FileOutcome:
+        """Record every file's result at the asset's version and build the run's outcome:
+        its metadata (counts, errors, the preview, then `metadata`), its checks, and each
+        file's facts. The version is only asked for when there are results, so a batch with
+        nothing to do never needs the model."""
+        version = self._version() if self._results else ""
         if self._results:
             record_results(self.engine, self.asset, version, self._results.values())
         failed = self.failed
-        meta: dict = {
-            "files": dg.MetadataValue.int(len(self.considered)),
-            "done": dg.MetadataValue.int(len(self.done)),
-            "failed": dg.MetadataValue.int(len(failed)),
-            "seconds": dg.MetadataValue.float(round(self.elapsed, 3)),
-        }
-        if failed:
-            meta["errors"] = dg.MetadataValue.json(failed)
-        if self._table:
-            meta["preview"] = dg.MetadataValue.md(
-                markdown_table(["file", *self.columns, "status"], self._table))
+        meta = run_metadata(len(self.considered), len(self.done), failed, self.elapsed,
+                            self.columns, self._table)
         meta.update(metadata or {})
-        facts = FileFacts(self.context, {k: self._facts(k, version) for k in self._results},
-                          failed)
-        checks = [*kwargs.pop("check_results", []), facts.summary()]
-        return dg.MaterializeResult(metadata=meta, check_results=checks, **kwargs)
-
-    def _facts(self, key: str, version: str) -> dict:
-        r = self._results[key]
-        row = self._rows.get(key)
-        facts: dict = {"path": self._names.get(key, row.primary_path if row else ""),
-                       "kind": row.kind if row else "", "status": r.status,
-                       "version": version}
-        if r.error:
-            facts["error"] = r.error
-        if r.seconds is not None:
-            facts["seconds"] = dg.MetadataValue.float(round(r.seconds, 3))
-        for name, cell in zip(self.columns, self._cells.get(key, ())):
-            facts[name] = str(cell)[:2000]
-        facts.update(self._extra.get(key, {}))
-        return facts
+        facts = {}
+        for key, r in self._results.items():
+            row = self._rows.get(key)
+            facts[key] = file_facts(r, self._names.get(key, row.primary_path if row else ""),
+                                    row.kind if row else "", version,
+                                    dict(zip(self.columns, self._cells.get(key, ()))),
+                                    self._extra.get(key, {}))
+        return FileOutcome(self.context, meta, facts, failed, check_results)

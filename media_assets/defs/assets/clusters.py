@@ -8,7 +8,8 @@ from pydantic import Field
 
 from media_assets.defs.assets.images import image_embeddings
 from media_assets.defs.assets.video import video_frames
-from media_assets.defs.per_file import OWNER, markdown_table
+from media_assets.defs.file_metadata import markdown_table
+from media_assets.defs.per_file import OWNER
 from media_assets.defs.resources import CatalogResource, GpuResource
 from media_assets.lib.clusters.hierarchy import LabelView, enrich
 from media_assets.lib.clusters.labels import label_clusters
@@ -18,7 +19,6 @@ from media_assets.lib.clusters.store import (cluster_count, clusters_of, cluster
                                              similar_clusters, store_hierarchy, store_label)
 from media_assets.lib.clusters.visuals import representative_images
 from media_assets.lib.models.locate import ModelNotFound
-from media_assets.lib.models.registry import clip_model_ref, llm_ref_or_none
 from media_assets.lib.models.roles import Role
 from media_assets.lib.search.meaning import embed_clusters
 
@@ -39,7 +39,7 @@ class ClusterConfig(dg.Config):
 
 def _model_ref(gpu: GpuResource) -> str:
     try:
-        return clip_model_ref(gpu.config())
+        return gpu.inventory.ref(Role.CLIP)
     except ModelNotFound as exc:
         raise dg.Failure(f"clusters live in a CLIP space, and CLIP is missing: {exc}") from exc
 
@@ -155,7 +155,7 @@ def cluster_hierarchies(context: dg.AssetExecutionContext, config: ClusterHierar
     model_ref = _model_ref(gpu)
     # With an LLM here, hierarchies made without it (the heuristic's) or by another LLM are
     # made again, as CLIP vectors of another model are re-embedded.
-    ref = llm_ref_or_none(gpu.config()) if config.use_llm else None
+    ref = gpu.inventory.ref_or_none(Role.LLM) if config.use_llm else None
     todo = [r for r in labels_of(engine, model_ref) if r.label_digest != label_digest(r)
             or (ref is not None and r.hierarchy_llm_ref != ref)]
     for_llm = sum(1 for r in todo if r.label_digest == label_digest(r))
@@ -190,9 +190,10 @@ def cluster_hierarchies(context: dg.AssetExecutionContext, config: ClusterHierar
     if llm is not None:
         metadata.update(gpu.report(Role.LLM))
     # Names, descriptions and search descriptions as sentence vectors (only changed ones).
-    try:
+    why = gpu.inventory.why_missing(Role.TEXT)
+    if why is None:
         with gpu.manager.use(Role.TEXT) as embedder:
             metadata["texts_embedded"] = dg.MetadataValue.int(embed_clusters(engine, embedder))
-    except ModelNotFound as exc:
-        context.log.warning(f"cluster texts not embedded: {exc}")
+    else:
+        context.log.warning(f"cluster texts not embedded: {why}")
     return dg.MaterializeResult(metadata=metadata)

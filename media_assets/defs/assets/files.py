@@ -5,7 +5,8 @@ from collections import Counter
 
 import dagster as dg
 
-from media_assets.defs.per_file import FileFacts, markdown_table, per_file_asset
+from media_assets.defs.file_metadata import FileOutcome, markdown_table
+from media_assets.defs.per_file import per_file_asset
 from media_assets.defs.resources import CatalogResource, InboxResource
 from media_assets.lib.files.record import Outcome, describe, probe_and_record
 from media_assets.lib.files.store import FileStore, display_path
@@ -29,7 +30,7 @@ def _preview(outcomes: list[Outcome]) -> dg.MetadataValue:
                                                "unsupported, never left pending.")],
 )
 def media_file(context: dg.AssetExecutionContext, catalog: CatalogResource,
-               inbox: InboxResource) -> dg.MaterializeResult:
+               inbox: InboxResource) -> FileOutcome:
     """Detect each file's kind from its content and record size, hash, MIME type, timestamps
     and per-kind facts (image size and EXIF, media duration and streams, JSON shape, text
     encoding) in the catalog. A bad file gets its status and error; the batch goes on."""
@@ -53,12 +54,13 @@ def media_file(context: dg.AssetExecutionContext, catalog: CatalogResource,
                         mime_type=o.mime_type or "", details=dg.MetadataValue.json(o.details),
                         **({"error": o.error} if o.error else {}))
     context.log.info(f"probed {len(outcomes)} files in {elapsed:.2f} s: {dict(by_status)}")
-    # Each file's own facts and verdict on its own partition (defs/per_file.py says why).
-    facts = FileFacts(context, {o.key: {
+    # Each file's own facts and verdict on its own partition (defs/file_metadata.py says
+    # why). This asset decides every file's verdict at once, so it builds its own outcome.
+    return FileOutcome(context, metadata, {o.key: {
         "path": display_path(o.path or ""), "kind": o.kind, "status": o.status,
         "mime_type": o.mime_type or "", "details": dg.MetadataValue.json(o.details),
         **({"error": o.error} if o.error else {})} for o in outcomes},
-        {o.key: o.error or o.status for o in outcomes if o.status != "ok"})
-    return dg.MaterializeResult(metadata=metadata, check_results=[dg.AssetCheckResult(
-        check_name="every_file_has_a_verdict", passed=not pending,
-        metadata={"pending": dg.MetadataValue.json(pending[:20])}), facts.summary()])
+        {o.key: o.error or o.status for o in outcomes if o.status != "ok"},
+        check_results=[dg.AssetCheckResult(
+            check_name="every_file_has_a_verdict", passed=not pending,
+            metadata={"pending": dg.MetadataValue.json(pending[:20])})])

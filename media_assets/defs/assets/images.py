@@ -8,6 +8,7 @@ import dagster as dg
 from pydantic import Field
 
 from media_assets.defs.assets.files import media_file
+from media_assets.defs.file_metadata import FileOutcome
 from media_assets.defs.per_file import (FileBatch, blocking_check, check_result,
                                         per_file_asset)
 from media_assets.defs.resources import CatalogResource, GpuResource
@@ -20,7 +21,6 @@ from media_assets.lib.images.store import (DUPLICATE_DISTANCE, record_near_dupli
                                            store_analysis)
 from media_assets.lib.images.vectors import bad_vectors, embedded_keys, store_embeddings
 from media_assets.lib.models.clip import embed_images
-from media_assets.lib.models.registry import clip_model_ref
 from media_assets.lib.models.roles import Role
 
 IMAGES_GROUP = "images"
@@ -31,20 +31,20 @@ VECTORS_CHECK = "vectors_are_unit_512"
 
 
 @per_file_asset(group_name=IMAGES_GROUP, file_kinds=("image",), deps=[media_file],
-                model=Role.CLIP, kinds={"pytorch", "postgres"},
+                model=Role.CLIP, versioned=True, kinds={"pytorch", "postgres"},
                 check_specs=[blocking_check("image_embeddings", VECTORS_CHECK,
                                             "Every vector of the batch is 512-d and "
                                             "L2-normalised, as search and duplicates assume.")])
 def image_embeddings(context: dg.AssetExecutionContext, catalog: CatalogResource,
-                     gpu: GpuResource) -> dg.MaterializeResult:
+                     gpu: GpuResource) -> FileOutcome:
     """512-d L2-normalised CLIP vectors of the batch's images, stored in pgvector (HNSW,
     cosine) with the model that made them; images already embedded by the current model
     are skipped (and CLIP is not loaded for them), so a model change re-embeds only stale
     rows. Non-images are skipped."""
-    batch = FileBatch(context, catalog, ("image",), columns=["vector"])
+    batch = FileBatch(context, catalog, gpu, columns=["vector"])
     if not len(batch):
         return batch.result(check_results=[check_result(VECTORS_CHECK, [])])
-    model_ref = clip_model_ref(gpu.config())
+    model_ref = batch.model_ref
     current = embedded_keys(batch.engine, [i.key for i in batch], model_ref)
     todo = {i.path: i for i in batch if i.key not in current}
     for item in batch:
@@ -69,8 +69,7 @@ def image_embeddings(context: dg.AssetExecutionContext, catalog: CatalogResource
         metadata["images_per_second"] = dg.MetadataValue.float(
             round(len(ok) / batch.elapsed, 2) if batch.elapsed else 0)
     bad = bad_vectors(batch.engine, [i.key for i in batch], model_ref)
-    return batch.result(metadata, version=model_ref,
-                        check_results=[check_result(VECTORS_CHECK, bad)])
+    return batch.result(metadata, check_results=[check_result(VECTORS_CHECK, bad)])
 
 
 class ImageAnalysisConfig(dg.Config):
@@ -87,15 +86,14 @@ class ImageAnalysisConfig(dg.Config):
 
 
 @per_file_asset(group_name=IMAGES_GROUP, file_kinds=("image",), deps=[media_file],
-                model=Role.CLIP, kinds={"pytorch", "postgres"})
+                model=Role.CLIP, versioned=True, kinds={"pytorch", "postgres"})
 def image_analysis(context: dg.AssetExecutionContext, config: ImageAnalysisConfig,
-                   catalog: CatalogResource, gpu: GpuResource) -> dg.MaterializeResult:
+                   catalog: CatalogResource, gpu: GpuResource) -> FileOutcome:
     """Per image: a BLIP-2 caption, answers to the configured questions, CLIP zero-shot
     objects (with their probabilities) and scene type, and dominant colours (k-means in Lab).
     Without the captioner it goes on in CLIP-only mode: the caption is built from the labels
     and each row says it is degraded, and why."""
-    batch = FileBatch(context, catalog, ("image",),
-                      columns=["caption", "scene", "objects", "colours"])
+    batch = FileBatch(context, catalog, gpu, columns=["caption", "scene", "objects", "colours"])
     settings = AnalysisSettings(config.questions, config.objects, config.scenes,
                                 config.use_captioner)
     items, degraded = list(batch), []
@@ -128,17 +126,17 @@ def image_analysis(context: dg.AssetExecutionContext, config: ImageAnalysisConfi
         metadata.update(gpu.report(Role.CLIP))
         if not degraded:
             metadata.update(gpu.report(Role.CAPTIONER))
-    return batch.result(metadata, version=lambda: clip_model_ref(gpu.config()))
+    return batch.result(metadata)
 
 
 @per_file_asset(group_name=IMAGES_GROUP, file_kinds=("image",), deps=[image_embeddings],
-                model=Role.CLIP, loads_model=False, kinds={"postgres"})
+                model=Role.CLIP, loads_model=False, versioned=True, kinds={"postgres"})
 def image_duplicates(context: dg.AssetExecutionContext, catalog: CatalogResource,
-                     gpu: GpuResource) -> dg.MaterializeResult:
+                     gpu: GpuResource) -> FileOutcome:
     """Pairs of images within a CLIP cosine distance of 0.01 (Immich's default): re-encodes,
     resizes and copies with other bytes. Listed by `media-assets duplicates`."""
-    batch = FileBatch(context, catalog, ("image",))
-    model_ref = clip_model_ref(gpu.config()) if len(batch) else "none"  # no CLIP needed
+    batch = FileBatch(context, catalog, gpu)
+    model_ref = batch.model_ref if len(batch) else "none"  # no CLIP weights needed
     found = record_near_duplicates(batch.engine, batch.ok_all(), model_ref)
     return batch.result({"pairs_found": dg.MetadataValue.int(found), "model_ref": model_ref,
-                         "max_distance": DUPLICATE_DISTANCE}, version=model_ref)
+                         "max_distance": DUPLICATE_DISTANCE})

@@ -8,8 +8,9 @@ import dagster as dg
 from pydantic import Field
 
 from media_assets.defs.assets.files import media_file
+from media_assets.defs.file_metadata import FileOutcome, markdown_table
 from media_assets.defs.per_file import (FileBatch, blocking_check, check_result,
-                                        markdown_table, per_file_asset)
+                                        per_file_asset)
 from media_assets.defs.resources import CatalogResource, GpuResource
 from media_assets.lib.files.inbox import COMMENT_SUFFIX
 from media_assets.lib.json_docs.llm import improve
@@ -17,7 +18,6 @@ from media_assets.lib.json_docs.load import iter_records, load_table, sample_rec
 from media_assets.lib.json_docs.schema import infer_schema
 from media_assets.lib.json_docs.store import (load_design, load_mismatches, record_load,
                                               store_design, unique_table_name)
-from media_assets.lib.models.registry import llm_ref_or_none
 from media_assets.lib.models.roles import Role
 
 JSON_GROUP = "json"
@@ -45,9 +45,9 @@ def _comment(path: Path) -> str | None:
 
 
 @per_file_asset(group_name=JSON_GROUP, file_kinds=("json",), deps=[media_file],
-                model=Role.LLM, kinds={"postgres"})
+                model=Role.LLM, versioned=True, kinds={"postgres"})
 def json_schemas(context: dg.AssetExecutionContext, config: JsonSchemaConfig,
-                 catalog: CatalogResource, gpu: GpuResource) -> dg.MaterializeResult:
+                 catalog: CatalogResource, gpu: GpuResource) -> FileOutcome:
     """For each JSON/NDJSON file: field types (unions, nullability, enums, formats, maps),
     a storage design (sql, jsonb or hybrid) with its reasoning, and suggested indexes, from a
     sample of records. Phi-3.5, loaded on demand, improves names and descriptions from 5
@@ -55,12 +55,14 @@ def json_schemas(context: dg.AssetExecutionContext, config: JsonSchemaConfig,
     a JSON schema (valid by construction), validated again, and the heuristics stand when it
     fails. Each design records the LLM asked (id @ fingerprint): when an LLM is here,
     designs made without it or by another are made again (the resume plan's version)."""
-    batch = FileBatch(context, catalog, ("json",), columns=["table", "storage", "llm"])
+    batch = FileBatch(context, catalog, gpu, columns=["table", "storage", "llm"])
+    if not config.use_llm:
+        batch.model_off()
     previews, statuses = [], {}
     with contextlib.ExitStack() as stack:
         llm, why_not = gpu.open_optional(stack, Role.LLM, config.use_llm and len(batch) > 0)
         # The LLM tried, loaded or not (too big, broken): its designs are not redone for it.
-        ref = llm_ref_or_none(gpu.config()) if config.use_llm else None
+        ref = batch.model_ref_or_none()
         llm_seconds: list[float] = []
         for item in batch:
             with batch.each(item):
@@ -91,8 +93,7 @@ def json_schemas(context: dg.AssetExecutionContext, config: JsonSchemaConfig,
     return batch.result({**(gpu.report(Role.LLM) if llm is not None else {}), **cost,
                          "llm": dg.MetadataValue.json(statuses),
                          "designs": dg.MetadataValue.md("\n\n".join(previews[:10])
-                                                        or "no JSON in this batch")},
-                        version=ref or "")
+                                                        or "no JSON in this batch")})
 
 
 def _column_schema(design) -> dg.TableSchema:
@@ -117,12 +118,11 @@ ROWS_CHECK = "rows_match_input"
                                             "Each table holds its file's records minus the "
                                             "rejects, and rows + rejects = records.")])
 def json_tables(context: dg.AssetExecutionContext,
-                catalog: CatalogResource) -> dg.MaterializeResult:
+                catalog: CatalogResource) -> FileOutcome:
     """Each JSON file loaded into `json_data.<table>` as its design says, with the suggested
     indexes; records that do not fit go to `<table>__rejects` with the reason. A reload
     replaces the table atomically. Loaded rows + rejects = records in the file."""
-    batch = FileBatch(context, catalog, ("json",), columns=["table", "storage", "rows",
-                                                            "rejects"])
+    batch = FileBatch(context, catalog, columns=["table", "storage", "rows", "rejects"])
     results = []
     for item in batch:
         with batch.each(item):

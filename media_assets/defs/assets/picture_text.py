@@ -7,11 +7,11 @@ from pydantic import Field
 
 from media_assets.defs.assets.files import media_file
 from media_assets.defs.assets.video import video_frames
+from media_assets.defs.file_metadata import FileOutcome
 from media_assets.defs.per_file import FileBatch, per_file_asset
 from media_assets.defs.resources import CatalogResource, GpuResource
 from media_assets.lib.images.ocr import OCR_SIDE, read_path
 from media_assets.lib.images.text_store import store_picture_text
-from media_assets.lib.models.locate import ModelNotFound, locate
 from media_assets.lib.models.roles import Role
 from media_assets.lib.video.frame_text import read_frames
 from media_assets.lib.video.store import frames_of
@@ -28,31 +28,23 @@ class ImageTextConfig(dg.Config):
                                                            "sampled frames are read.")
 
 
-def model_ref(gpu: GpuResource, role: Role) -> str:
-    """The model's id @ its weights' fingerprint: what results are versioned by."""
-    model_id = gpu.config().model_id(role)
-    return f"{model_id}@{locate(role, model_id).fingerprint}"
-
-
 @per_file_asset(group_name=TEXT_GROUP, file_kinds=("image", "video"),
                 deps=[media_file, video_frames], model=Role.OCR, kinds={"onnx", "postgres"})
 def image_text(context: dg.AssetExecutionContext, config: ImageTextConfig,
-               catalog: CatalogResource, gpu: GpuResource) -> dg.MaterializeResult:
+               catalog: CatalogResource, gpu: GpuResource) -> FileOutcome:
     """The text written in each image and in each video's sampled frames (PP-OCRv6 through
     rapidocr): lines with their boxes, confidence and language, joined into the full-text
     search (`text_in_picture` leg). A text that stays on screen over several frames is stored
     once, with its span. Pictures with little picture and much text are flagged as
     documents or screenshots. Large pictures are read reduced (bounded memory); a picture
     with no text gets a row that says so. Without the OCR model every file records why."""
-    batch = FileBatch(context, catalog, ("image", "video"),
-                      columns=["lines", "document", "text"])
+    batch = FileBatch(context, catalog, gpu, columns=["lines", "document", "text"])
     docs = 0
-    try:
-        ref = model_ref(gpu, Role.OCR) if len(batch) else ""
-    except ModelNotFound as exc:
-        for item in batch:
-            batch.fail(item, f"no OCR model: {exc}")
+    why = batch.model_missing() if len(batch) else None
+    if why is not None:
+        batch.fail_all(f"no OCR model: {why}")
         return batch.result()
+    ref = batch.model_ref if len(batch) else ""
     with gpu.manager.use(Role.OCR) if len(batch) else contextlib.nullcontext() as engine:
         for item in batch:
             with batch.each(item):

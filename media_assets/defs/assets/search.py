@@ -10,9 +10,9 @@ from media_assets.defs.assets.images import image_analysis
 from media_assets.defs.assets.json_docs import json_schemas
 from media_assets.defs.assets.speech import transcripts
 from media_assets.defs.assets.video import video_frames
+from media_assets.defs.file_metadata import FileOutcome
 from media_assets.defs.per_file import FileBatch, per_file_asset
 from media_assets.defs.resources import CatalogResource, GpuResource
-from media_assets.lib.models.registry import text_model_ref
 from media_assets.lib.models.roles import Role
 from media_assets.lib.search.meaning import store_units
 from media_assets.lib.search.units import units_of
@@ -23,16 +23,16 @@ TEXT_KINDS = ("image", "video", "audio", "json", "text")
 
 @per_file_asset(group_name=SEARCH_GROUP, file_kinds=TEXT_KINDS,
                 deps=[media_file, transcripts, image_analysis, video_frames, json_schemas],
-                model=Role.TEXT, kinds={"python", "postgres"})
+                model=Role.TEXT, versioned=True, kinds={"python", "postgres"})
 def text_embeddings(context: dg.AssetExecutionContext, catalog: CatalogResource,
-                    gpu: GpuResource) -> dg.MaterializeResult:
+                    gpu: GpuResource) -> FileOutcome:
     """Sentence vectors (the multilingual text model, 384-d for multilingual-e5-small) of
     every text a file holds, each unit with where it is: transcript moments (time), image
     and frame captions and visual answers, text-file chunks (character offsets), what a
     JSON table is about and its records' words (record numbers). Stored in `text_units`
     (pgvector HNSW, and full text for notes and JSON); a unit whose text and model are
     unchanged keeps its vector, so re-runs embed only what is stale."""
-    batch = FileBatch(context, catalog, TEXT_KINDS, columns=["units", "embedded"])
+    batch = FileBatch(context, catalog, gpu, columns=["units", "embedded"])
     max_chars = catalog.settings().max_text_bytes
     units_total = embedded = 0
     model_seconds = 0.0
@@ -55,4 +55,4 @@ def text_embeddings(context: dg.AssetExecutionContext, catalog: CatalogResource,
     if batch.done:
         metadata["model_ref"] = embedder.model_ref
         metadata.update(gpu.report(Role.TEXT))
-    return batch.result(metadata, version=lambda: text_model_ref(gpu.config()))
+    return batch.result(metadata)

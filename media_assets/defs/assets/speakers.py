@@ -4,11 +4,10 @@ import contextlib
 
 import dagster as dg
 
-from media_assets.defs.assets.picture_text import model_ref
 from media_assets.defs.assets.speech import AUDIO_GROUP, has_audio, transcripts
+from media_assets.defs.file_metadata import FileOutcome
 from media_assets.defs.per_file import FileBatch, per_file_asset
 from media_assets.defs.resources import CatalogResource, GpuResource
-from media_assets.lib.models.locate import ModelNotFound
 from media_assets.lib.models.roles import Role
 from media_assets.lib.speech.speaker_store import store_speakers
 from media_assets.lib.speech.speakers import diarize
@@ -18,22 +17,21 @@ from media_assets.lib.speech.store import transcript_of
 @per_file_asset(group_name=AUDIO_GROUP, file_kinds=("audio", "video"), deps=[transcripts],
                 model=Role.SPEAKER, kinds={"pytorch", "postgres"})
 def speakers(context: dg.AssetExecutionContext, catalog: CatalogResource,
-             gpu: GpuResource) -> dg.MaterializeResult:
+             gpu: GpuResource) -> FileOutcome:
     """Who speaks when: each transcript segment (long ones in 2-s pieces) embedded with the
     GE2E voice encoder (Resemblyzer's weights), clustered into speakers whose number is not
     given (lib/speech/speakers.py), labelled S1, S2, ... in order of first speech; a label
     per segment part and word range, the speaker count and each speaker's talk time per
     file. Names given to a voice apply to every file where it is close enough. Silence and
     music (no transcript segments) give zero speakers and say why."""
-    batch = FileBatch(context, catalog, ("audio", "video"), accept=has_audio,
+    batch = FileBatch(context, catalog, gpu, accept=has_audio,
                       columns=["speakers", "talk time", "note"])
     audio_s = 0.0
-    try:
-        ref = model_ref(gpu, Role.SPEAKER) if len(batch) else ""
-    except ModelNotFound as exc:
-        for item in batch:
-            batch.fail(item, f"no speaker model: {exc}")
+    why = batch.model_missing() if len(batch) else None
+    if why is not None:
+        batch.fail_all(f"no speaker model: {why}")
         return batch.result()
+    ref = batch.model_ref if len(batch) else ""
     with gpu.manager.use(Role.SPEAKER) if len(batch) else contextlib.nullcontext() as encoder:
         for item in batch:
             with batch.each(item):

@@ -6,6 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from media_assets.defs.assets.files import media_file
+from media_assets.defs.file_metadata import FileOutcome
 from media_assets.defs.per_file import (FileBatch, blocking_check, check_result,
                                         per_file_asset)
 from media_assets.defs.resources import CatalogResource, GpuResource
@@ -44,13 +45,13 @@ TIMESTAMPS_CHECK = "timestamps_within_duration"
                 check_specs=[blocking_check("transcripts", TIMESTAMPS_CHECK,
                                             "No segment ends after the audio does.")])
 def transcripts(context: dg.AssetExecutionContext, config: TranscriptConfig,
-                catalog: CatalogResource, gpu: GpuResource) -> dg.MaterializeResult:
+                catalog: CatalogResource, gpu: GpuResource) -> FileOutcome:
     """Transcripts of the batch's audio files and video soundtracks: the language (detected
     among MEDIA_ASSETS_LANGUAGES) with its probability and the candidates weighed, segments
     split where the speech pauses and timed by their words, stored with a full-text index.
     The VAD filter keeps silence and music from producing invented text; long files are
     decoded and transcribed in chunks, with progress in the run log."""
-    batch = FileBatch(context, catalog, ("audio", "video"), accept=has_audio,
+    batch = FileBatch(context, catalog, gpu, accept=has_audio,
                       columns=["language", "segments", "text"])
     audio_s = 0.0
     with gpu.manager.use(Role.WHISPER) if len(batch) else contextlib.nullcontext() as model:

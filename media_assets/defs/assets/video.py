@@ -6,13 +6,13 @@ from pydantic import Field
 
 from media_assets.defs.assets.files import media_file
 from media_assets.defs.assets.speech import transcripts
+from media_assets.defs.file_metadata import FileOutcome
 from media_assets.defs.per_file import FileBatch, per_file_asset
 from media_assets.defs.resources import CatalogResource, GpuResource
 from media_assets.lib.images.analysis import AnalysisSettings, analyse_images
 from media_assets.lib.clusters.store import assign_new
 from media_assets.lib.images.vectors import store_embeddings
 from media_assets.lib.models.clip import image_features
-from media_assets.lib.models.registry import clip_model_ref
 from media_assets.lib.models.roles import Role
 from media_assets.lib.speech.store import transcript_of
 from media_assets.lib.video.frames import sample_frames
@@ -32,14 +32,14 @@ class VideoFramesConfig(dg.Config):
 
 
 @per_file_asset(group_name=VIDEO_GROUP, file_kinds=("video",), deps=[media_file],
-                model=Role.CLIP, kinds={"pytorch", "postgres"})
+                model=Role.CLIP, versioned=True, kinds={"pytorch", "postgres"})
 def video_frames(context: dg.AssetExecutionContext, config: VideoFramesConfig,
-                 catalog: CatalogResource, gpu: GpuResource) -> dg.MaterializeResult:
+                 catalog: CatalogResource, gpu: GpuResource) -> FileOutcome:
     """A frame every `every_seconds` (plus scene changes) of each video, with its timestamp;
     each frame gets a CLIP vector (searchable like an image, hits carry the timestamp) and a
     caption, objects and scene through the image analysis path. A video's vectors and frame
     rows are written in one transaction."""
-    batch = FileBatch(context, catalog, ("video",), columns=["frames"])
+    batch = FileBatch(context, catalog, gpu, columns=["frames"])
     settings = AnalysisSettings(questions=[], use_captioner=config.use_captioner)
     total, embedded = 0, []
     for item in batch:
@@ -71,16 +71,16 @@ def video_frames(context: dg.AssetExecutionContext, config: VideoFramesConfig,
         metadata["joined_clusters"] = dg.MetadataValue.int(
             assign_new(batch.engine, model_ref, embedded))
         metadata.update(gpu.report(Role.CLIP))
-    return batch.result(metadata, version=lambda: clip_model_ref(gpu.config()))
+    return batch.result(metadata)
 
 
 @per_file_asset(group_name=VIDEO_GROUP, file_kinds=("video",),
                 deps=[video_frames, transcripts], kinds={"postgres"})
 def video_summary(context: dg.AssetExecutionContext,
-                  catalog: CatalogResource) -> dg.MaterializeResult:
+                  catalog: CatalogResource) -> FileOutcome:
     """Each video as one timeline, frame captions and spoken segments in time order, and a
     short summary of both."""
-    batch = FileBatch(context, catalog, ("video",), columns=["summary"])
+    batch = FileBatch(context, catalog, columns=["summary"])
     for item in batch:
         with batch.each(item):
             summary, timeline = build_summary(item.row.details.get("duration_s"),

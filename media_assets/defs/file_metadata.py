@@ -1,0 +1,112 @@
+"""What a per-file run shows in Dagster: the run's metadata with its markdown preview, and
+each file's own facts and verdict (`FileOutcome`).
+
+Per-file truth in the UI: Dagster gives every partition of a ranged run the same
+materialisation metadata (dagster-io/dagster#18123), so each file also gets its own
+`AssetObservation` on its partition (path, kind, status, error, version, seconds, the
+preview cells, a thumbnail for images) and its own evaluation of the `file_ok` check:
+a file that failed shows a failed check on its partition, red in the partition view,
+while the run and the other files stay green. A per-partition check reads better there
+than a failed step, which would fail the whole batch's run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+import dagster as dg
+
+from media_assets.lib.files.results import FileResult
+
+PREVIEW_ROWS = 50
+FILE_CHECK = "file_ok"
+CELL_CHARS = 2000  # a preview cell in a file's observation
+
+
+def escape_cell(text: object) -> str:
+    """A value as one markdown table cell: pipes escaped, line breaks shown as \\n."""
+    return (str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", "\\r")
+            .replace("\n", "\\n"))
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]],
+                   limit: int = PREVIEW_ROWS) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(escape_cell(c) for c in row) + " |" for row in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"| … {len(rows) - limit} more |" + " |" * (len(headers) - 1))
+    return "\n".join(lines)
+
+
+def run_metadata(files: int, done: int, failed: Mapping[str, str], seconds: float,
+                 columns: Sequence[str], table: Sequence[tuple]) -> dict:
+    """The run's materialisation metadata: counts, errors, and one preview table (failures
+    first, one row per file: its name, the asset's columns, its status)."""
+    meta: dict = {
+        "files": dg.MetadataValue.int(files),
+        "done": dg.MetadataValue.int(done),
+        "failed": dg.MetadataValue.int(len(failed)),
+        "seconds": dg.MetadataValue.float(round(seconds, 3)),
+    }
+    if failed:
+        meta["errors"] = dg.MetadataValue.json(dict(failed))
+    if table:
+        meta["preview"] = dg.MetadataValue.md(
+            markdown_table(["file", *columns, "status"], table))
+    return meta
+
+
+def file_facts(result: FileResult, path: str, kind: str, version: str,
+               cells: Mapping[str, object], extra: Mapping[str, object]) -> dict:
+    """One file's observation: where and what it is, its status (and error), the model
+    version, its seconds, its preview cells and whatever the asset noted for it."""
+    facts: dict = {"path": path, "kind": kind, "status": result.status, "version": version}
+    if result.error:
+        facts["error"] = result.error
+    if result.seconds is not None:
+        facts["seconds"] = dg.MetadataValue.float(round(result.seconds, 3))
+    facts.update({name: str(cell)[:CELL_CHARS] for name, cell in cells.items()})
+    facts.update(extra)
+    return facts
+
+
+class FileOutcome:
+    """What a per-file asset returns: the run's materialisation (metadata and checks) and
+    each file's facts and verdict. `per_file_asset` yields each file's observation, then
+    the materialisation, then each file's `file_ok` evaluation."""
+
+    def __init__(self, context: dg.AssetExecutionContext, metadata: dict,
+                 facts: Mapping[str, dict], failed: Mapping[str, str],
+                 check_results: Sequence[dg.AssetCheckResult] = ()):
+        self.context, self.facts, self.failed = context, dict(facts), dict(failed)
+        # The run's `file_ok` result goes with the materialisation (a check's output must
+        # be yielded once per step); each file's own follows on its partition.
+        self.result = dg.MaterializeResult(metadata=metadata,
+                                           check_results=[*check_results, self._summary()])
+
+    def _summary(self) -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(
+            check_name=FILE_CHECK, passed=not self.failed,
+            description=f"{len(self.failed)} of {len(self.facts)} files of this run failed; "
+                        "each file's own result is on its partition",
+            metadata={"failed": dg.MetadataValue.int(len(self.failed)),
+                      "files": dg.MetadataValue.int(len(self.facts))})
+
+    def observations(self) -> Iterator[dg.AssetObservation]:
+        """Each file's own facts, on its own partition (the materialisation's metadata is
+        the batch's, repeated on every partition)."""
+        for key, facts in self.facts.items():
+            yield dg.AssetObservation(asset_key=self.context.asset_key, partition=key,
+                                      metadata=facts)
+
+    def check_evaluations(self) -> Iterator[dg.AssetCheckEvaluation]:
+        """Each file's `file_ok` on its partition (a single-partition run's summary
+        already targets its partition)."""
+        if len(self.context.partition_keys) < 2:
+            return
+        for key, facts in self.facts.items():
+            yield dg.AssetCheckEvaluation(
+                asset_key=self.context.asset_key, check_name=FILE_CHECK,
+                passed=key not in self.failed, partition=key,
+                metadata={"path": facts.get("path", ""),
+                          **({"error": self.failed[key]} if key in self.failed else {})})

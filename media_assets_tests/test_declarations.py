@@ -1,0 +1,146 @@
+"""One declaration per per-file asset: `FileBatch` takes the kinds, the model and the version
+from the decorator; the body returns its outcome and the decorator yields each file's
+observation, the materialisation and each file's `file_ok` evaluation."""
+
+import json
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from media_assets.defs.assets.files import media_file
+from media_assets.defs.file_metadata import FileOutcome
+from media_assets.defs.partitions import media_files, range_tags
+from media_assets.defs.per_file import FileBatch, per_file_asset, versioned_by
+from media_assets.defs.resources import CatalogResource, GpuResource, resources_from_settings
+from media_assets.lib.files.inbox import register, walk
+from media_assets.lib.files.store import FileStore
+from media_assets.lib.models.inventory import ModelInventory
+from media_assets.lib.models.roles import Role
+from media_assets.lib.samples import tone, write_wav
+
+
+@per_file_asset(group_name="test", file_kinds=("json",), deps=[media_file], model=Role.CLIP,
+                loads_model=False, versioned=True)
+def json_by_clip(context: dg.AssetExecutionContext, catalog: CatalogResource,
+                 gpu: GpuResource) -> FileOutcome:
+    """Test asset: fails files named bad*, versioned by the CLIP ref (never loads CLIP)."""
+    batch = FileBatch(context, catalog, gpu, columns=["size"])
+    for item in batch:
+        with batch.each(item):
+            if item.name.startswith("bad"):
+                raise ValueError("this one is bad")
+            batch.ok(item, item.row.size_bytes)
+    return batch.result({"extra": 7})
+
+
+@per_file_asset(group_name="test", file_kinds=("json", "audio"), deps=[media_file],
+                model=Role.LLM, loads_model=False, versioned=True)
+def json_by_llm(context: dg.AssetExecutionContext, catalog: CatalogResource,
+                gpu: GpuResource) -> FileOutcome:
+    """Test asset: versioned by the optional LLM, which the tests' model folder lacks."""
+    batch = FileBatch(context, catalog, gpu)
+    batch.ok_all()
+    return batch.result()
+
+
+@per_file_asset(group_name="test", file_kinds=("json",), deps=[media_file])
+def forgets_its_outcome(context: dg.AssetExecutionContext,
+                        catalog: CatalogResource) -> dg.MaterializeResult:
+    """Test asset: returns a bare MaterializeResult, as the old bodies did."""
+    FileBatch(context, catalog).ok_all()
+    return dg.MaterializeResult()
+
+
+ASSETS = [media_file, json_by_clip, json_by_llm, forgets_its_outcome]
+
+
+@pytest.fixture
+def registered(settings, catalog, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.json").write_text(json.dumps([{"id": 1}]))
+    (folder / "bad.json").write_text(json.dumps([{"id": 2}, {"id": 3}]))
+    write_wav(folder / "tone.wav", tone(1.0, 300))
+    keys = register(FileStore(catalog.engine), walk([folder]))[0].new_keys
+    assert len(keys) == 3
+    names = {FileStore(catalog.engine).get([k])[k].primary_path.rsplit("/", 1)[-1]: k
+             for k in keys}
+    return keys, names
+
+
+def _run(settings, keys, *names):
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(media_files.name, keys)
+        return dg.materialize(ASSETS, instance=instance, tags=range_tags(keys),
+                              resources=resources_from_settings(settings),
+                              selection=[dg.AssetKey(n) for n in names], raise_on_error=False)
+
+
+def _results(catalog, asset):
+    with catalog.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT key, status, version FROM file_asset_results "
+                                    "WHERE asset = :a"), {"a": asset}).all()
+    return {r.key: (r.status, r.version) for r in rows}
+
+
+def test_the_decorator_declares_kinds_model_and_version_once(settings, catalog, tiny_models,
+                                                             registered, monkeypatch):
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    keys, names = registered
+    assert versioned_by(json_by_clip) is Role.CLIP and versioned_by(forgets_its_outcome) is None
+    assert _run(settings, keys, "media_file").success
+    result = _run(settings, keys, "json_by_clip", "json_by_llm")
+    assert result.success
+
+    # Kinds from the decorator: the wav is not json_by_clip's, so it has no result there.
+    clip_ref = ModelInventory(settings.models).ref(Role.CLIP)
+    assert _results(catalog, "json_by_clip") == {
+        names["good.json"]: ("ok", clip_ref), names["bad.json"]: ("failed", clip_ref)}
+    # An optional model that is missing: its results carry no version (redone with it).
+    assert _results(catalog, "json_by_llm") == {k: ("ok", "") for k in keys}
+
+    meta = {m.asset_key.to_user_string(): m.event_specific_data.materialization.metadata
+            for m in result.get_asset_materialization_events()}
+    clip_meta = meta["json_by_clip"]
+    assert (clip_meta["files"].value, clip_meta["done"].value,
+            clip_meta["failed"].value) == (2, 1, 1)
+    assert clip_meta["extra"].value == 7 and "this one is bad" in clip_meta["preview"].value
+    assert clip_meta["preview"].value.index("bad.json") < clip_meta["preview"].value.index(
+        "good.json")  # failures first
+
+    observed = {(e.asset_key.to_user_string(), e.event_specific_data.asset_observation.partition):
+                e.event_specific_data.asset_observation.metadata
+                for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"}
+    bad = observed[("json_by_clip", names["bad.json"])]
+    assert bad["status"].value == "failed" and "this one is bad" in bad["error"].value
+    assert bad["version"].value == clip_ref and bad["kind"].value == "json"
+    good = observed[("json_by_clip", names["good.json"])]
+    assert good["size"].value == str(FileStore(catalog.engine).get(
+        [names["good.json"]])[names["good.json"]].size_bytes)
+    assert ("json_by_clip", names["tone.wav"]) not in observed
+
+    verdicts = {(e.event_specific_data.asset_key.to_user_string(),
+                 e.event_specific_data.partition): e.event_specific_data.passed
+                for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                and e.event_specific_data.check_name == "file_ok"}
+    assert verdicts[("json_by_clip", names["bad.json"])] is False
+    assert verdicts[("json_by_clip", names["good.json"])] is True
+    assert verdicts[("json_by_clip", None)] is False  # the run's summary
+    assert verdicts[("json_by_llm", None)] is True
+
+
+def test_a_body_that_returns_no_outcome_fails_its_step(settings, catalog, registered):
+    keys, _ = registered
+    assert _run(settings, keys, "media_file").success
+    result = _run(settings, keys, "forgets_its_outcome")
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    error = failure.event_specific_data.error
+    assert "must return its FileOutcome" in error.cause.message, error.to_string()
+
+
+def test_a_version_needs_a_model():
+    with pytest.raises(ValueError, match="names the model"):
+        per_file_asset(group_name="test", file_kinds=("json",), versioned=True)
+
