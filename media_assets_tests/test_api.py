@@ -27,7 +27,7 @@ from media_assets.lib.settings import Settings
 PATHS = {"/analyze-image", "/label-cluster", "/transcribe", "/generate", "/analyze-json-schema",
          "/enrich-cluster", "/health", "/ready", "/search", "/similar/{key}", "/files/{key}",
          "/files/{key}/thumbnail", "/files/{key}/frame", "/files/{key}/content", "/clusters",
-         "/login", "/logout"}
+         "/login", "/logout", "/library", "/library/facets"}
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,9 @@ def test_analyze_image_and_label_cluster_answer_the_seed_contracts(client, libra
     assert {"caption", "objects", "scene_type", "dominant_colors",
             "processing_time_ms"} <= set(body)
     assert all(o["bbox"] is None and 0 <= o["confidence"] <= 1 for o in body["objects"])
-    assert body["dominant_colors"][0]["hex"].startswith("#") and body["processing_time_ms"] > 0
+    # The seed's hex list; the shares beside it (docs/contracts.md).
+    assert body["dominant_colors"][0].startswith("#") and body["processing_time_ms"] > 0
+    assert body["dominant_colors_detail"][0]["hex"] == body["dominant_colors"][0]
     only = client.post("/analyze-image", json={"image": b64(photos[0]), "tasks": ["colors"]})
     assert only.json()["caption"] is None and only.json()["dominant_colors"]
 
@@ -122,7 +124,9 @@ def test_transcribe_generate_schema_and_enrich(client, library):
         "sample_captions": ["a black cat on a sofa", "a black cat sleeping"]}).json()
     assert set(e) >= {"hierarchy", "folder_path", "extended_tags", "relationships",
                       "search_description"}
-    assert ".." not in e["folder_path"] and not e["folder_path"].startswith("/")
+    # The seed's form: /lower_case/underscore_parts/ (docs/contracts.md).
+    assert ".." not in e["folder_path"] and e["folder_path"].startswith("/") and \
+        e["folder_path"].endswith("/") and e["folder_path"] == e["folder_path"].lower()
     # The schema constraint gives the random Phi-3's answer its exact shape; it repeats its
     # tags, so the label's words complete them (a repair, noted) or, too few, the validation
     # refuses it and the heuristic stands: either way with the reason recorded.

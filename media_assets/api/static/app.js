@@ -140,8 +140,10 @@ function libraryQuery(extra = {}) {
 function tile(item) {
   const label = `${item.name}, ${item.kind}, ${item.taken_from === "exif" ? "taken" : "file time"} ${longDate(item.taken)}` +
     (item.status !== "ok" ? `, ${item.status}` : "") + (item.on_disk ? "" : ", gone from disk");
-  const pic = item.thumbnail ? el("img", { src: item.thumbnail, alt: "", loading: "lazy" })
-                             : el("span", { class: "icon", "aria-hidden": "true" }, KIND_ICON[item.kind] || "?");
+  const icon = () => el("span", { class: "icon", "aria-hidden": "true" }, KIND_ICON[item.kind] || "?");
+  const pic = item.thumbnail ? el("img", { src: item.thumbnail, alt: "", loading: "lazy" }) : icon();
+  // A picture that cannot be made (the file changed or went since the last scan): the icon.
+  if (item.thumbnail) pic.addEventListener("error", () => pic.replaceWith(icon()), { once: true });
   const badges = [];
   if (item.status !== "ok") badges.push(el("span", { class: "badge bad" }, item.status));
   if (!item.on_disk) badges.push(el("span", { class: "badge bad" }, "gone"));
@@ -162,10 +164,13 @@ async function loadFacets() {
   const current = params().get("kind") || "";
   const kinds = Object.entries(f.kinds).sort((a, b) => b[1] - a[1]);
   const all = Object.values(f.kinds).reduce((a, b) => a + b, 0);
+  // The library's counts; a search counts its own results, so there the kinds are names only.
+  const count = (n) => params().get("q") ? "" : ` ${n}`;
   $("#kinds").replaceChildren(
-    el("button", { type: "button", class: "kind", "aria-pressed": String(!current), onclick: () => go({ kind: null }) }, `All ${all}`),
-    ...kinds.map(([k, n]) => el("button", { type: "button", class: "kind", "aria-pressed": String(current === k),
-      onclick: () => go({ kind: current === k ? null : k }) }, `${KIND_LABEL[k] || k} ${n}`)));
+    el("button", { type: "button", class: "kind", "aria-pressed": String(!current), onclick: () => go({ kind: null }) }, `All${count(all)}`),
+    ...kinds.filter(([k]) => !params().get("q") || ["image", "video", "audio", "json", "text"].includes(k))
+      .map(([k, n]) => el("button", { type: "button", class: "kind", "aria-pressed": String(current === k),
+      onclick: () => go({ kind: current === k ? null : k }) }, `${KIND_LABEL[k] || k}${count(n)}`)));
   const under = params().get("under") || "";
   $("#f-under").replaceChildren(el("option", { value: "" }, "any folder"),
     ...f.folders.map((x) => el("option", { value: x.folder, selected: x.folder === under }, `${x.folder} (${x.count})`)));
@@ -206,7 +211,8 @@ async function morePage() {
   st.loading = true;
   $("#more").hidden = true;
   try {
-    const page = await api("/library?" + libraryQuery({ cursor: st.cursor, limit: "60" }));
+    const per = Math.min(200, Math.max(1, +params().get("per_page") || 60));
+    const page = await api("/library?" + libraryQuery({ cursor: st.cursor, limit: String(per) }));
     if (st !== libraryState) return;  // the filters changed meanwhile
     const box = $("#timeline");
     for (const item of page.items) {
@@ -488,8 +494,10 @@ $("#detail").addEventListener("click", (ev) => {
   const r = $("#detail").getBoundingClientRect();
   if (ev.clientX < r.left || ev.clientX > r.right || ev.clientY < r.top || ev.clientY > r.bottom) $("#detail").close();
 });
-$("#detail").addEventListener("keydown", (ev) => {
-  if (ev.target.closest("input, textarea, select, audio, video")) return;
+// Arrows step through the list while the viewer is open, wherever the focus is (a button
+// just replaced by the next item's leaves it on the page), except in a field or a player.
+document.addEventListener("keydown", (ev) => {
+  if (!$("#detail").open || ev.target.closest("input, textarea, select, audio, video, .zoomed")) return;
   if (ev.key === "ArrowLeft") { ev.preventDefault(); step(-1); }
   if (ev.key === "ArrowRight") { ev.preventDefault(); step(1); }
 });
