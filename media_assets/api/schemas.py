@@ -279,3 +279,43 @@ class EnrichClusterResponse(_Response):
     source: Literal["llm", "heuristic"]
     source_reason: str | None
     processing_time_ms: float
+
+
+class Gone(_Response):
+    last_path: str
+    why: str | None
+
+
+class FileRecord(_Response):
+    key: str
+    sha256: str
+    size_bytes: int
+    path: str
+    paths: list
+    kind: str
+    mime_type: str | None
+    status: str
+    error: str | None
+    details: dict
+    on_disk: bool = Field(description="false: moved or deleted since cataloguing (see gone)")
+    gone: Gone | None
+    taken: str | None
+    camera: str | None
+    lens: str | None
+    gps: dict | None
+    map_url: str | None
+    content: str | None
+    thumbnail: str | None
+
+
+class SimilarPage(_Response):
+    key: str
+    model: str
+    hits: list[SearchHit]
+
+
+class ClustersView(_Response):
+    model: str | None
+    clusters: list[dict]
+    unsorted: int
+    last_run: dict | None

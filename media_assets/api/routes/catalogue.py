@@ -14,7 +14,8 @@ from fastapi.responses import FileResponse, Response
 
 from media_assets.api.body import CheckedRoute
 from media_assets.api.media import BadInput, reduced
-from media_assets.api.schemas import COMMON_ERRORS, FILE_ERRORS, Problem, SearchPage
+from media_assets.api.schemas import (COMMON_ERRORS, FILE_ERRORS, ClustersView, FileRecord,
+                                      Problem, SearchPage, SimilarPage)
 from media_assets.api.state import State
 from media_assets.lib.files.store import FileRow, FileStore, display_path
 from media_assets.lib.images.thumbnails import THUMB_PX
@@ -126,7 +127,7 @@ def servable(st: State, row: FileRow) -> str:
                              f"content: {why}")
 
 
-@router.get("/similar/{key}", responses=FILE_ERRORS)
+@router.get("/similar/{key}", responses=FILE_ERRORS, response_model=SimilarPage)
 def similar(key: str = Key, st: State = Depends(state), k: int = Query(20, ge=1, le=200),
             ) -> dict:
     """The images and frames nearest a catalogued image (its stored CLIP vector)."""
@@ -143,7 +144,7 @@ def similar(key: str = Key, st: State = Depends(state), k: int = Query(20, ge=1,
     return {"key": key, "model": model_ref, "hits": [hit_json(h) for h in hits[:k]]}
 
 
-@router.get("/files/{key}", responses=FILE_ERRORS)
+@router.get("/files/{key}", responses=FILE_ERRORS, response_model=FileRecord)
 def file_record(key: str = Key, st: State = Depends(state)) -> dict:
     """Everything the catalogue knows about one file: its record and EXIF, analysis,
     transcript, video frames, JSON table design, clusters and per-asset results."""
@@ -285,7 +286,7 @@ def content(key: str = Key, st: State = Depends(state)):
                         or "application/octet-stream")
 
 
-@router.get("/clusters")
+@router.get("/clusters", response_model=ClustersView)
 def clusters(st: State = Depends(state)) -> dict:
     """Every cluster: name, size, folder, tags, hierarchy, representatives."""
     from media_assets.lib.clusters.store import overview

@@ -415,8 +415,10 @@ async function showDetail(key, at) {
   }
   if (f.frames && f.frames.length) {
     body.push(el("h3", {}, "Moments"), el("div", { class: "moments" }, f.frames.map((fr) =>
-      el("button", { type: "button", class: "chip", title: fr.caption || "", onclick: () => seekTo(media, fr.frame_ms / 1000) },
-        clock(fr.frame_ms / 1000) + (fr.caption ? " " + fr.caption.slice(0, 40) : "")))));
+      el("button", { type: "button", class: "chip moment", title: fr.caption || "", onclick: () => seekTo(media, fr.frame_ms / 1000),
+                     "aria-label": `Play from ${clock(fr.frame_ms / 1000)}` + (fr.caption ? `: ${fr.caption.slice(0, 80)}` : "") },
+        f.on_disk ? el("img", { src: `/files/${key}/frame?t=${fr.frame_ms / 1000}`, alt: "", loading: "lazy" }) : null,
+        clock(fr.frame_ms / 1000)))));
   }
   if (f.transcript && f.transcript.segments && f.transcript.segments.length) body.push(...transcriptBox(f, media));
   if (f.text) {
@@ -519,7 +521,8 @@ async function showClusters() {
   $("#clusters-status").textContent = "Loading…";
   try {
     const view = await api("/clusters");
-    $("#clusters-status").textContent = `${view.clusters.length} clusters, ${view.unsorted} files unsorted`;
+    $("#clusters-status").textContent = `${view.clusters.length} clusters, ${view.unsorted} files unsorted` +
+      (view.clusters.length ? "" : ". Clusters are made at the end of “media-assets ingest” once there are enough photos that look alike.");
     list = [];
     $("#clusters").replaceChildren(...view.clusters.map((c) => el("section", { class: "cluster" },
       el("h2", {}, el("a", { href: "?cluster=" + c.id, onclick: (ev) => { ev.preventDefault(); go({ view: null, cluster: c.id }); } },
@@ -582,7 +585,7 @@ function render() {
   syncFilters();
   if (view === "library") { searchSig = null; showLibrary().then(syncFilters); }
   else if (view === "search") { libraryState.sig = null; loadFacets().catch(() => {}).then(syncFilters); showSearch(); }
-  else { searchSig = null; libraryState.sig = null; showClusters(); }
+  else { searchSig = null; libraryState.sig = null; $("#status").textContent = ""; showClusters(); }
   const open = p.get("open");
   if (open && open !== shown) showDetail(open, p.get("t") ? +p.get("t") : null);
   else if (!open && $("#detail").open) $("#detail").close();
