@@ -203,3 +203,31 @@ except Exception as exc:  # Dagster wraps it with the tree of what loaded
     shown = repr(RepositorySnap.from_def(repo))  # what the webserver serves the UI
     assert "s3cret-pw" not in shown
     assert "MEDIA_ASSETS_DATABASE_URL" in shown
+
+
+def test_a_run_that_failed_for_good_names_the_files_it_left(settings, catalog, instance):
+    from media_assets.defs.sensors import media_job_failure_sensor
+
+    _old(solid_image(settings.inbox / "left behind.png", (5, 5, 250)))
+    _sensor_tick(instance)
+    keys = instance.get_dynamic_partitions(media_files.name)
+
+    def failure_tick(tags):
+        run = instance.create_run_for_job(_job(), tags={**range_tags(keys), **tags},
+                                          status=dg.DagsterRunStatus.STARTED)
+        instance.report_run_failed(run, "the database went away")
+        event = instance.get_records_for_run(
+            run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records[0] \
+            .event_log_entry.dagster_event
+        with dg.build_run_status_sensor_context(
+                sensor_name=media_job_failure_sensor.name, dagster_event=event,
+                dagster_instance=instance, dagster_run=instance.get_run_by_id(run.run_id),
+                resources=resources_from_settings(Settings.from_env())) as context:
+            return media_job_failure_sensor(context.for_run_failure())
+
+    # An `ingest` run (no retries asked for) failed: its files are named.
+    result = failure_tick({})
+    assert "1 files of run" in result.skip_message and "left behind.png" in result.skip_message
+    # A daemon run with retries left: Dagster's retry takes it, nothing to say.
+    result = failure_tick({MAX_RETRIES_TAG: RETRIES})
+    assert "will be retried by Dagster" in result.skip_message, result.skip_message

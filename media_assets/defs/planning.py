@@ -28,7 +28,7 @@ import dagster as dg
 from media_assets.defs.assets.files import media_file
 from media_assets.defs.jobs import PER_FILE_ASSETS
 from media_assets.defs.partitions import RANGE_END, RANGE_START, range_tags
-from media_assets.defs.per_file import file_kinds_of, model_of
+from media_assets.defs.per_file import file_kinds_of, model_of, versioned_by
 from media_assets.lib.files.ingestion import PerFileAsset, left_over, plan_batches
 from media_assets.lib.models.config import ModelConfig
 from media_assets.lib.models.inventory import ModelInventory
@@ -69,12 +69,18 @@ def resume_plan(assets: list[dg.AssetsDefinition], config: ModelConfig,
     """The per-file assets (not `media_file`) as the resume logic sees them: their kinds,
     the version their results must have, and what depends on them, from the asset graph."""
     inventory = inventory or ModelInventory(config)
-    # A CLIP or text model change re-embeds (text_embeddings: only the stale units). With an
-    # LLM here, designs made without it or by another are redone; without one, any result
-    # stands (None).
-    refs = {Role.CLIP: inventory.ref_or_none(Role.CLIP) or "",
-            Role.TEXT: inventory.ref_or_none(Role.TEXT) or "",
-            Role.LLM: inventory.ref_or_none(Role.LLM)}
+
+    def version(role: Role | None) -> str | None:
+        """What results must carry, as the asset's `FileBatch` records them: the model's
+        ref for an asset its decorator declares `versioned` (a CLIP or text model change
+        re-embeds; with an LLM here, designs made without it or by another are redone),
+        else ''. An optional model that is missing: None, any result stands (its
+        fallback's)."""
+        if role is None:
+            return ""
+        ref = inventory.ref_or_none(role)
+        return ref if ref is not None else (None if not spec_of(role).required else "")
+
     children: dict[str, set[str]] = {}
     for a in PER_FILE_ASSETS:
         for dep in a.dependency_keys:
@@ -90,8 +96,7 @@ def resume_plan(assets: list[dg.AssetsDefinition], config: ModelConfig,
         return frozenset(out)
 
     return [PerFileAsset(a.key.to_user_string(), tuple(file_kinds_of(a)),
-                         refs.get(model_of(a), ""),
-                         downstream(a.key.to_user_string()))
+                         version(versioned_by(a)), downstream(a.key.to_user_string()))
             for a in assets if a.key != media_file.key]
 
 

@@ -10,10 +10,12 @@ import hashlib
 import json
 
 import dagster as dg
+from dagster._core.storage.tags import WILL_RETRY_TAG
 
 from media_assets.defs.jobs import clusters_job, media_job
 from media_assets.defs.partitions import media_files
-from media_assets.defs.planning import IN_FLIGHT, in_flight, plan_runs, reap_dead_runs, retired
+from media_assets.defs.planning import (IN_FLIGHT, in_flight, keys_of_run, plan_runs,
+                                        reap_dead_runs, retired)
 from media_assets.defs.resources import CatalogResource, GpuResource, InboxResource
 from media_assets.lib.clusters.store import changes_since_last_run
 from media_assets.lib.files.ingestion import find_ready, note_missing, register_ready
@@ -123,6 +125,28 @@ def build_recluster_sensor(settings: Settings) -> dg.SensorDefinition:
     return recluster_sensor
 
 
+@dg.run_failure_sensor(monitored_jobs=[media_job], name="media_job_failure_sensor",
+                       default_status=dg.DefaultSensorStatus.RUNNING,
+                       description="Names the files of a `media_job` run that failed for good "
+                                   "(Dagster's run retries used up, or none asked for): they "
+                                   "stay pending until the nightly backfill or `ingest` asks "
+                                   "for them again. A failed run that Dagster will retry is "
+                                   "left to its retry.")
+def media_job_failure_sensor(context: dg.RunFailureSensorContext, catalog: CatalogResource):
+    """The files a run left behind, by name, in the sensor's log (the UI's tick history)."""
+    run = context.dagster_run
+    if run.tags.get(WILL_RETRY_TAG) == "true":
+        return dg.SkipReason(f"run {run.run_id} will be retried by Dagster")
+    order = context.instance.get_dynamic_partitions(media_files.name)
+    keys = keys_of_run(run, {k: i for i, k in enumerate(order)}, order)
+    rows = FileStore(catalog.get().engine).get(keys)
+    names = [display_path(rows[k].primary_path) for k in keys if k in rows][:20]
+    left = (f"{len(keys)} files of run {run.run_id} left for the nightly backfill or "
+            "`ingest`: " + ", ".join(names))
+    context.log.warning(f"{left} (the run failed: {context.failure_event.message or '?'})")
+    return dg.SkipReason(left)
+
+
 # Default settings (no environment read at import): for evaluating a tick in tests.
 inbox_sensor = build_inbox_sensor(Settings())
 recluster_sensor = build_recluster_sensor(Settings())
@@ -133,4 +157,5 @@ def defs() -> dg.Definitions:
     """The sensors with the settings in force when the code location loads."""
     settings = Settings.from_env()
     return dg.Definitions(sensors=[build_inbox_sensor(settings),
-                                   build_recluster_sensor(settings)])
+                                   build_recluster_sensor(settings),
+                                   media_job_failure_sensor])
