@@ -9,7 +9,7 @@ import threading
 from media_assets.api.cache import PictureCache
 from media_assets.api.inference import Lanes, OneAtATime
 from media_assets.lib.files.probe import Limits
-from media_assets.lib.models.locate import ModelNotFound, locate
+from media_assets.lib.models.inventory import ModelInventory
 from media_assets.lib.models.roles import Role
 from media_assets.lib.settings import Settings
 
@@ -24,7 +24,10 @@ class State:
 
         self.settings = settings
         self.catalog = open_catalog(settings)
-        self.manager = build_manager(settings.models)
+        # The models on this machine, located and fingerprinted once for the process; the
+        # manager loads through it, /ready and the optional-model routes ask it.
+        self.inventory = ModelInventory(settings.models)
+        self.manager = build_manager(settings.models, self.inventory)
         self.ledger = (ModelLedger(self.catalog.engine, self.manager.device)
                        if settings.shared_budget else None)
         self.manager.ledger = self.ledger
@@ -40,7 +43,6 @@ class State:
         self.pictures = PictureCache(settings.home / "api-cache", settings.api_cache_mb * 2**20,
                                      settings.api_cache_files,
                                      made_by_ingest=settings.home / "thumbnails")
-        self._clip_ref: str | None = None
         self._stop = threading.Event()
         self._ttl = threading.Thread(target=self._unload_idle, daemon=True, name="idle-unload")
         self._ttl.start()
@@ -62,17 +64,10 @@ class State:
         return self.catalog.engine
 
     def clip_ref(self) -> str:
-        """The CLIP space's reference, located and fingerprinted once per process."""
-        if self._clip_ref is None:
-            from media_assets.lib.models.registry import clip_model_ref
-
-            self._clip_ref = clip_model_ref(self.settings.models)
-        return self._clip_ref
+        """The CLIP space's reference (the inventory's: located and hashed once)."""
+        return self.inventory.ref(Role.CLIP)
 
     def optional_llm(self):
         """(the LLM's role name when its weights are here, or None; why not)."""
-        try:
-            locate(Role.LLM, self.settings.models.model_id(Role.LLM))
-            return Role.LLM, ""
-        except ModelNotFound as exc:
-            return None, f"no LLM: {exc}"[:300]
+        why = self.inventory.why_missing(Role.LLM)
+        return (Role.LLM, "") if why is None else (None, f"no LLM: {why}"[:300])

@@ -159,8 +159,7 @@ def clip_for_file(path: Path):
     from media_assets.lib.files.inbox import sha256_file
     from media_assets.lib.images.vectors import stored_vector
     from media_assets.lib.models.clip import embed_images
-    from media_assets.lib.models.locate import ModelNotFound
-    from media_assets.lib.models.registry import build_manager, clip_model_ref
+    from media_assets.lib.models.registry import build_manager
     from media_assets.lib.models.roles import Role
 
     if not path.is_file():
@@ -168,18 +167,17 @@ def clip_for_file(path: Path):
     settings = get_settings()
     catalog = open_db(settings)
     manager = build_manager(settings.models)
-    try:
-        model_ref = clip_model_ref(settings.models)
-        key = sha256_file(os.path.realpath(path))[:16]
-        vec = stored_vector(catalog.engine, key, model_ref)
-        if vec is None:
-            with manager.use(Role.CLIP) as clip:
-                vectors, errors = embed_images(clip, [str(path)])
-            if errors:
-                fail(errors[str(path)])
-            vec = vectors[0]
-    except ModelNotFound as exc:
-        fail(str(exc))
+    model_ref = manager.inventory.ref_or_none(Role.CLIP)  # hashed once, shared with a load
+    if model_ref is None:
+        fail(manager.inventory.why_missing(Role.CLIP) or "CLIP is missing")
+    key = sha256_file(os.path.realpath(path))[:16]
+    vec = stored_vector(catalog.engine, key, model_ref)
+    if vec is None:
+        with manager.use(Role.CLIP) as clip:
+            vectors, errors = embed_images(clip, [str(path)])
+        if errors:
+            fail(errors[str(path)])
+        vec = vectors[0]
     return catalog, vec, model_ref, key, manager
 
 

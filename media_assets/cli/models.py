@@ -14,8 +14,8 @@ def doctor():
     """Device and memory, budget, each configured model (found or missing), the database."""
     import psutil
 
-    from media_assets.lib.models.locate import ModelNotFound, locate, model_dir
-    from media_assets.lib.models.roles import spec_of
+    from media_assets.lib.models.inventory import ModelInventory
+    from media_assets.lib.models.locate import model_dir
 
     settings = get_settings()
     config = settings.models
@@ -45,20 +45,17 @@ def doctor():
     if mdir and (mdir / "WARNING-TINY-MODELS.txt").exists():
         click.secho("  WARNING: this folder holds TINY RANDOM models: outputs are meaningless",
                     fg="yellow", bold=True)
-    for role, model_id in config.models.items():
-        required = spec_of(role).required
-        need = "required" if required else "optional"
-        try:
-            found = locate(role, model_id)
-        except ModelNotFound as exc:
-            click.secho(f"  {role:<10} MISSING  {model_id} ({need})", fg="red" if required
+    for m in ModelInventory(config).statuses():
+        if m.found is None:
+            need = "required" if m.required else "optional"
+            click.secho(f"  {m.role:<10} MISSING  {m.model_id} ({need})", fg="red" if m.required
                         else "yellow")
-            click.echo(f"             {exc}")
-            if required:
-                problems.append(f"{role} model missing")
+            click.echo(f"             {m.why_missing}")
+            if m.required:
+                problems.append(f"{m.role} model missing")
             continue
-        click.secho(f"  {role:<10} found    {model_id}: {found.path} ({found.source}, "
-                    f"{found.size_mb:.1f} MB)", fg="green")
+        click.secho(f"  {m.role:<10} found    {m.model_id}: {m.found.path} ({m.found.source}, "
+                    f"{m.found.size_mb:.1f} MB)", fg="green")
     from media_assets.lib.db import DatabaseError, MigrationError, open_catalog
 
     try:

@@ -29,24 +29,13 @@ def ready(st: State = Depends(state)) -> JSONResponse:
     model queues' lengths."""
     import sqlalchemy as sa
 
-    from media_assets.lib.models.locate import ModelNotFound, locate
-    from media_assets.lib.models.roles import ROLES
-
     out: dict = {"database": "ok", "models": {}}
     try:
         with st.engine.connect() as conn:
             conn.scalar(sa.select(sa.literal(1)))
     except Exception as exc:
         out["database"] = f"unreachable: {type(exc).__name__}"
-    for role, spec in ROLES.items():
-        model_id = st.settings.models.model_id(role)
-        try:
-            found = locate(role, model_id)
-            out["models"][role] = {"status": "found", "id": model_id,
-                                   "path": str(found.path), "required": spec.required}
-        except ModelNotFound as exc:
-            out["models"][role] = {"status": "missing", "id": model_id,
-                                   "required": spec.required, "how": str(exc)[:500]}
+    out["models"] = {m.role.value: m.as_dict() for m in st.inventory.statuses()}
     out["loaded"] = st.manager.loaded()
     out["queues"] = {lane: {"waiting_or_running": st.lanes.pending[lane], "depth": depth}
                      for lane, depth in st.lanes.depths.items()}

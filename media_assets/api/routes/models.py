@@ -18,7 +18,6 @@ from media_assets.api.schemas import (BODY_ERRORS, AnalyzeImageRequest, AnalyzeI
                                       LabelClusterResponse, TranscribeRequest,
                                       TranscribeResponse)
 from media_assets.api.state import State
-from media_assets.lib.models.locate import ModelNotFound, locate
 from media_assets.lib.models.roles import Role
 
 THUMB = 320  # what the models see: 224-512 px
@@ -122,7 +121,7 @@ async def generate(req: GenerateRequest, st: State = Depends(state)) -> dict:
 
     def work() -> dict:
         start = time.perf_counter()
-        locate(Role.LLM, st.settings.models.model_id(Role.LLM))  # 503 with advice if missing
+        st.inventory.locate(Role.LLM)  # ModelNotFound: 503 with advice
         with st.models.use(Role.LLM) as llm:
             out = run(llm, [{"role": "user", "content": req.prompt}], req.max_tokens,
                       req.temperature, req.stop_sequences, json_schema=req.json_schema)
@@ -170,13 +169,11 @@ async def enrich_cluster(req: EnrichClusterRequest, st: State = Depends(state)) 
     def work() -> dict:
         start = time.perf_counter()
         category = "objects"
-        try:
+        if st.inventory.available(Role.CLIP):  # else the category stays "objects"
             with st.models.use(Role.CLIP) as clip:
                 vecs = embed_texts(clip, [f"a photo of {req.cluster_name}."]
                                    + list(CATEGORIES.values()))
             category = list(CATEGORIES)[int(np.argmax(vecs[1:] @ vecs[0]))]
-        except ModelNotFound:
-            pass
         label = LabelView(req.cluster_name, req.description, [], category,
                           tuple(req.sample_captions))
         role, why = st.optional_llm()

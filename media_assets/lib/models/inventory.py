@@ -44,7 +44,7 @@ class ModelStatus:
         """What `/ready` shows per role (and the shape a notebook or a tool can read)."""
         out: dict = {"status": self.status, "id": self.model_id, "required": self.required}
         if self.found is not None:
-            out.update(path=str(self.found.path), source=self.found.source)
+            out["path"] = str(self.found.path)
         else:
             out["how"] = (self.why_missing or "")[:500]
         return out
@@ -82,8 +82,8 @@ class ModelInventory:
                            found, why)
 
     def statuses(self) -> list[ModelStatus]:
-        """Every role, in the order `Role` lists them (doctor and /ready print this)."""
-        return [self.status(role) for role in Role]
+        """Every configured role, in the settings' order (doctor and /ready show this)."""
+        return [self.status(role) for role in self.config.models]
 
     def available(self, role: str | Role) -> bool:
         return self.why_missing(role) is None

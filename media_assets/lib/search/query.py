@@ -169,7 +169,6 @@ def search(engine: sa.Engine, manager, text: str, k: int = 10,
     """Every leg for one query, fused. Only CLIP and the text model are loaded for a query
     (and kept, so the next query does not load them again), never the captioner."""
     from media_assets.lib.models.clip import embed_texts
-    from media_assets.lib.models.locate import ModelNotFound
     from media_assets.lib.models.roles import Role
 
     text = check_query(text)
@@ -177,23 +176,30 @@ def search(engine: sa.Engine, manager, text: str, k: int = 10,
     found: dict[str, list[legs.LegHit]] = {}
     calibration, model_ref, notes = (0.0, 0.0), "none", []
     meaning_calibration = (0.0, 0.0)
-    try:
+    # A leg whose model is missing is off, and the result says why (the inventory's
+    # message, with how to get the weights); the other legs answer.
+    inventory = getattr(manager, "inventory", None)  # a bare manager (benchmarks): try
+
+    def why_not(role: Role) -> str | None:
+        return inventory.why_missing(role) if inventory is not None else None
+
+    if (why := why_not(Role.TEXT)) is None:
         with manager.use(Role.TEXT) as embedder:
             qvec = embedder.query([text])[0]
             text_ref = embedder.model_ref
             unrelated = background_vectors(embedder)
         found["meaning"], meaning_calibration = legs.meaning(
             engine, qvec, text_ref, k * 4, filters, background=unrelated)
-    except ModelNotFound as exc:
-        notes.append(f"search by meaning off: {exc}")
+    else:
+        notes.append(f"search by meaning off: {why}")
     if filters.kind not in ("audio", "json", "text"):
-        try:
+        if (why := why_not(Role.CLIP)) is None:
             with manager.use(Role.CLIP) as clip:
                 query = embed_texts(clip, [text])[0]
                 model_ref = clip.model_ref
             found["visual"], calibration = legs.visual(engine, query, model_ref, k * 2, filters)
-        except ModelNotFound as exc:
-            notes.append(f"visual search off: {exc}")
+        else:
+            notes.append(f"visual search off: {why}")
     for leg, run in legs.LEXICAL.items():
         found[leg] = run(engine, text, k * 2, filters)
     return SearchResult(fuse(found, calibration, k, meaning_calibration), model_ref, notes)
