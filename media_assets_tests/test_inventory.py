@@ -87,3 +87,30 @@ def test_other_weights_under_the_same_id_are_another_ref(tiny_env, tmp_path, mon
     after = ModelInventory(ModelConfig()).ref(Role.CLIP)
     assert before.split("@")[0] == after.split("@")[0] and before != after
 
+
+def test_a_migration_in_progress_does_not_hold_up_a_model_reservation(catalog):
+    """Migrations and the model ledger take different advisory locks (lib/db/locks.py)."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from media_assets.lib.db import locks
+    from media_assets.lib.db.ledger import ModelLedger
+
+    assert len(set(locks.ALL.values())) == len(locks.ALL)
+    ledger = ModelLedger(catalog.engine, "cpu")
+    done = threading.Event()
+    try:
+        with catalog.engine.connect() as migrating:
+            migrating.execute(sa.text("SELECT pg_advisory_lock(:id)"), {"id": locks.MIGRATIONS})
+            worker = threading.Thread(target=lambda: done.set()
+                                      if ledger.reserve("clip", 10, 100) else None)
+            worker.start()
+            worker.join(10)
+            held = done.is_set()
+            migrating.execute(sa.text("SELECT pg_advisory_unlock(:id)"),
+                              {"id": locks.MIGRATIONS})
+            worker.join(10)
+        assert held, "the reservation waited for the migrations' lock"
+    finally:
+        ledger.close()

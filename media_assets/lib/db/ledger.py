@@ -19,7 +19,10 @@ import uuid
 
 import sqlalchemy as sa
 
-LOCK_ID = 0x6D656469  # pg_advisory_xact_lock: one reservation at a time, machine-wide
+from media_assets.lib.db import locks
+
+# pg_advisory_xact_lock: one reservation at a time, machine-wide (its own key: locks.py).
+LOCK_ID = locks.MODEL_LEDGER
 STALE_S = 30.0
 
 

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from media_assets.lib.db import locks
+
 _NAME = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
-_LOCK_ID = 0x6D656469  # arbitrary, constant: "medi"
+_LOCK_ID = locks.MIGRATIONS  # not the model ledger's (locks.py)
 
 
 class MigrationError(RuntimeError):
