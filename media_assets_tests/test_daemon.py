@@ -90,6 +90,10 @@ def test_daemon_queue_and_pool_and_a_killed_run(settings, catalog, tiny_models, 
         with catalog.engine.connect() as conn:
             _wait("the killed run's files to be catalogued by a retry", lambda: conn.execute(
                 sa.text("SELECT count(*) FROM image_analysis")).scalar() == 6)
+        # Retried by Dagster's run retries: linked to the killed run as a re-execution is.
+        retry = instance.get_run_by_id(instance.get_run_by_id(started.run_id).tags[
+            "dagster/auto_retry_run_id"])
+        assert retry.parent_run_id == started.run_id and retry.root_run_id == started.run_id
     finally:
         # The daemon and what it started (its code server, run workers), none left behind.
         import psutil
