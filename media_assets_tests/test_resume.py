@@ -2,7 +2,6 @@
 one more `ingest`, and the catalogue then matches an uninterrupted run, row for row."""
 
 import json
-import uuid
 
 import dagster as dg
 import numpy as np
@@ -17,8 +16,8 @@ from media_assets.defs.resources import resources_from_settings
 from media_assets.lib.files.ingestion import register_ready, settle_now
 from media_assets.lib.samples import encode_video, solid_image, tone
 from media_assets.lib.db import open_catalog
-from media_assets.lib.db.server import ensure_database, with_database
 from media_assets.lib.settings import Settings
+from media_assets_tests.conftest import fresh_databases
 
 TABLES = ["media_files", "media_paths", "image_embeddings", "image_analysis",
           "near_duplicates", "transcripts", "video_frames", "video_summaries",
@@ -53,18 +52,14 @@ def _ingest(folder):
 
 
 @pytest.fixture(scope="module")
-def baseline(pg_server, tiny_models, tmp_path_factory):
+def baseline(pg_server, db_templates, tiny_models, tmp_path_factory):
     """An uninterrupted ingest of the same folder, in a database of its own."""
-    name = "t_resume_" + uuid.uuid4().hex[:8]
-    ensure_database(pg_server, name)
-    ensure_database(pg_server, name + "_dagster")
+    _, url, dagster_url = fresh_databases(pg_server, db_templates, "t_resume_")
     root = tmp_path_factory.mktemp("baseline")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MEDIA_ASSETS_HOME", str(root / "home"))
-        mp.setenv("MEDIA_ASSETS_DATABASE_URL", with_database(pg_server, name).render_as_string(
-            hide_password=False))
-        mp.setenv("MEDIA_ASSETS_DAGSTER_DATABASE_URL", with_database(
-            pg_server, name + "_dagster", "psycopg2").render_as_string(hide_password=False))
+        mp.setenv("MEDIA_ASSETS_DATABASE_URL", url)
+        mp.setenv("MEDIA_ASSETS_DAGSTER_DATABASE_URL", dagster_url)
         mp.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
         _ingest(_folder(root))
         catalog = open_catalog(Settings.from_env())
