@@ -146,7 +146,14 @@ def test_files_swapped_after_registration_are_never_opened(settings, catalog, tm
     os.symlink(secret, folder / "link.json")
     (folder / "grown.json").write_text(json.dumps([{"name": "grown", "more": "x" * 50}]))
 
-    signal.alarm(60)  # a reader blocked on the FIFO would hang the test, not fail it
+    # A reader blocked on the FIFO would hang the test: fail it instead. A handler that
+    # raises, so a slow machine fails this test, never kills the whole session (SIGALRM's
+    # default action); generous, as a loaded 2-core machine took over 60 s here.
+    def blocked(signo, frame):
+        raise TimeoutError("the run hung for 300 s: a reader blocked on the FIFO?")
+
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(300)
     try:
         with dg.instance_for_test() as instance:
             instance.add_dynamic_partitions(media_files.name, keys)
@@ -154,6 +161,7 @@ def test_files_swapped_after_registration_are_never_opened(settings, catalog, tm
                                     resources=resources_from_settings(settings))
     finally:
         signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     assert result.success
     with catalog.engine.connect() as conn:
         rows = dict(conn.execute(sa.text(
