@@ -408,9 +408,7 @@ def test_the_page_logs_in_with_a_form_and_shows_pictures_through_the_cookie(libr
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         urls: list[str] = []
         page.on("request", lambda r: urls.append(r.url))
-        page.goto(srv.url + "/")
-        page.fill("#q", "rocket")
-        page.click("button[type=submit]")
+        page.goto(srv.url + "/")  # the library's first request asks for the token
         page.wait_for_selector("#login[open]", timeout=30000)
         page.fill("#login-token", "wrong-token")
         page.click("#login-form button[type=submit]")
@@ -419,6 +417,9 @@ def test_the_page_logs_in_with_a_form_and_shows_pictures_through_the_cookie(libr
                                timeout=30000)
         page.fill("#login-token", token)
         page.click("#login-form button[type=submit]")
+        page.wait_for_selector("#timeline a.tile img", timeout=60000)  # the library, in
+        page.fill("#q", "rocket")
+        page.click("button[type=submit]")
         page.wait_for_function(
             "() => [...document.querySelectorAll('.card img')]"
             ".filter(i => i.complete && i.naturalWidth > 0).length >= 3", timeout=60000)

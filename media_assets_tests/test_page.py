@@ -186,19 +186,19 @@ def test_it_pages_as_you_scroll(library, page, size):
     assert sum("cursor=" in u for u in seen) >= (total - 1) // 4, seen
 
 
-def test_an_empty_catalogue_says_how_to_add_files(settings, browser, size):
-    w, h = SIZES[size]
-    with Server(settings) as srv:
-        ctx = browser.new_context(viewport={"width": w, "height": h})
-        page = ctx.new_page()
-        page.goto(srv.url + "/")
-        page.wait_for_selector("#empty:not([hidden])")
-        text = page.inner_text("#empty")
-        assert "Nothing catalogued yet" in text and "media-assets ingest" in text
-        assert page.is_visible("#q")
-        shot(page, "empty", size)
-        axe_clean(page, "empty")
-        ctx.close()
+def test_an_empty_catalogue_says_how_to_add_files(settings, browser):
+    with Server(settings) as srv:  # one fresh database for both sizes
+        for size, (w, h) in SIZES.items():
+            ctx = browser.new_context(viewport={"width": w, "height": h})
+            page = ctx.new_page()
+            page.goto(srv.url + "/")
+            page.wait_for_selector("#empty:not([hidden])")
+            text = page.inner_text("#empty")
+            assert "Nothing catalogued yet" in text and "media-assets ingest" in text
+            assert page.is_visible("#q")
+            shot(page, "empty", size)
+            axe_clean(page, "empty")
+            ctx.close()
 
 
 def open_tile(page, name: str) -> None:
