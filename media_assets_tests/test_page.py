@@ -381,6 +381,7 @@ def test_results_people_trust(library, page, size):
     page.wait_for_function("() => /No results/.test(document.querySelector('#status')"
                            ".textContent)")
     assert page.locator("#results .card").count() == 0
+    assert not page.is_visible("#similar-box")  # no nearest pictures padding out nothing
 
     # Filters are chips that remove; a value the API refuses is the API's own message.
     page.goto(srv.url + "/?q=rocket&kind=audio")
@@ -393,6 +394,24 @@ def test_results_people_trust(library, page, size):
     page.wait_for_selector("#problem:not([hidden])")
     assert "lang: a language code of 2 or 3 lower-case letters" in \
         page.inner_text("#problem")
+
+
+def test_search_lists_only_what_matched_with_the_why_in_words(library):
+    import httpx
+
+    srv, _ = library
+    res = httpx.get(srv.url + "/search", params={"q": "rocket"}, timeout=120).json()
+    assert res["count"] == len(res["results"]) >= 4, res
+    assert len({r["key"] for r in res["results"]}) == res["count"]  # one per file
+    assert all(r["score"] > 0 and r["why"] for r in res["results"]), res["results"]
+    assert not {h["key"] for h in res["visually_similar"]} & {r["key"] for r in res["results"]}
+    memo = next(r for r in res["results"] if r["kind"] == "audio")
+    assert memo["why"][0].startswith("said at 0:00: “") and "rocket" in memo["why"][0].lower()
+    photo = next(r for r in res["results"] if r["name"] == "rocket_00.jpg")
+    assert photo["why"] == ["in the file name"] or "in the file name" in photo["why"]
+    nothing = httpx.get(srv.url + "/search", params={"q": "xqzzyv blorf"}, timeout=60).json()
+    assert nothing["count"] == 0 and nothing["results"] == [] == nothing["visually_similar"]
+    assert nothing["hits"]  # the fused list still fills k, for the CLI and SQL users
 
 
 def test_keyboard_and_url_state(library, page, size):

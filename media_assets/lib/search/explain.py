@@ -1,6 +1,6 @@
 """Search results as a person reads them: only the relevant hits, one per file with its
-moments, each with why it matched in plain words; the nearest pictures that matched
-nothing else apart, as "visually similar".
+moments, each with why it matched in plain words; beside them, the nearest pictures that
+matched nothing else, as "visually similar" (none when nothing matched at all).
 
 A fused hit that no leg found relevant scores 0 (`query.fuse` lists them after the
 relevant ones to fill `k`); those are never counted as results.
@@ -87,4 +87,8 @@ def present(hits: list[Hit]) -> tuple[list[dict], list[Hit]]:
             r["moments"].append(moment)
     for r in by_key.values():
         r["moments"].sort(key=lambda m: (m["at_s"] is None, m["at_s"] or 0))
+    if not by_key:
+        # Nothing matched: the nearest pictures of an unmatched query are only the least
+        # unlike, which is noise ("xqzzyv blorf" listed 24 of them), so none are shown.
+        return [], []
     return list(by_key.values()), [s for s in similar if s.key not in by_key][:MAX_SIMILAR]
