@@ -154,6 +154,8 @@ def run_batches(settings: Settings, catalog, quiet: bool,
     current file (no new run starts)."""
     from tqdm import tqdm
 
+    from media_assets.lib.models.kept import kept_between_runs
+
     instance = instance_for(settings, catalog)
     if interrupts is not None:
         interrupts.instance = instance
@@ -192,8 +194,10 @@ def run_batches(settings: Settings, catalog, quiet: bool,
     resources = resources_from_settings(settings)
     job = job_named("media_job", resources) if runs else None
     quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    with tqdm(total=len(pending) + len(stale), desc="processing", unit="file", disable=quiet,
-              file=sys.stderr) as bar:
+    # One model manager for all of this command's runs: each model loads once, not once per
+    # batch (lib/models/kept.py), and is unloaded when the last run ends.
+    with kept_between_runs(), tqdm(total=len(pending) + len(stale), desc="processing",
+                                   unit="file", disable=quiet, file=sys.stderr) as bar:
         for run in runs:
             if stop.requested():
                 break

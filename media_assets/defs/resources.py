@@ -18,6 +18,7 @@ from media_assets.lib.db.ledger import ModelLedger
 from media_assets.lib.files.probe import Limits
 from media_assets.lib.models.config import ModelConfig
 from media_assets.lib.models.inventory import ModelInventory
+from media_assets.lib.models.kept import shared_manager
 from media_assets.lib.models.manager import ModelManager
 from media_assets.lib.models.registry import build_manager
 from media_assets.lib.models.roles import Role
@@ -118,6 +119,8 @@ class GpuResource(dg.ConfigurableResource):
 
     _manager: ModelManager | None = PrivateAttr(default=None)
     _ledger: ModelLedger | None = PrivateAttr(default=None)
+    _kept: bool = PrivateAttr(default=False)
+    _loads_before: dict = PrivateAttr(default_factory=dict)
 
     @classmethod
     def from_config(cls, c: ModelConfig, ledger_catalog: CatalogResource | None = None,
@@ -136,14 +139,30 @@ class GpuResource(dg.ConfigurableResource):
                            whisper_compute_type=self.whisper_compute_type,
                            footprint_mb={Role(r): mb for r, mb in self.footprint_mb.items()})
 
+    def _build(self) -> tuple[ModelManager, ModelLedger | None]:
+        manager = build_manager(self.config())
+        ledger = None
+        if self.ledger_catalog is not None:
+            ledger = ModelLedger(self.ledger_catalog.get().engine, manager.device)
+            manager.ledger = ledger
+        return manager, ledger
+
+    def _build_kept(self):
+        manager, ledger = self._build()
+        return manager, (ledger.close if ledger is not None else None)
+
     @property
     def manager(self) -> ModelManager:
         if self._manager is None:
-            self._manager = build_manager(self.config())
-            if self.ledger_catalog is not None:
-                self._ledger = ModelLedger(self.ledger_catalog.get().engine,
-                                           self._manager.device)
-                self._manager.ledger = self._ledger
+            # Inside `ingest` (lib/models/kept.py) its runs share one manager, so a model
+            # loads once per command instead of once per batch of files.
+            kept = shared_manager(repr((self.config(), self.ledger_catalog is not None)),
+                                  self._build_kept)
+            if kept is not None:
+                self._manager, self._kept = kept, True
+            else:
+                self._manager, self._ledger = self._build()
+            self._loads_before = self._manager.load_counts()
         return self._manager
 
     @property
@@ -153,13 +172,17 @@ class GpuResource(dg.ConfigurableResource):
         return self.manager.inventory
 
     def report(self, role: Role) -> dict:
-        """Materialisation metadata: model id, device, load time, measured and peak memory."""
+        """Materialisation metadata: model id, device, load time, whether this run loaded it
+        (or found it loaded by an earlier run of the same command), measured and peak
+        memory."""
         m = self.manager
         stats = m.stats(role)
         return {
             f"{role}_model": m.spec(role).model_id,
             "device": m.device,
             f"{role}_load_seconds": dg.MetadataValue.float(round(stats.load_seconds, 3)),
+            # False when an earlier run of the same `ingest` had loaded it already
+            f"{role}_loaded_by_this_run": stats.loads > self._loads_before.get(role, 0),
             f"{role}_memory_mb": dg.MetadataValue.float(round(stats.measured_mb, 1)),
             "peak_model_memory_mb": dg.MetadataValue.float(round(m.peak_mb, 1)),
             "memory_budget_mb": dg.MetadataValue.float(round(m.budget_mb, 1)),
@@ -179,6 +202,9 @@ class GpuResource(dg.ConfigurableResource):
             return None, f"not used: {type(exc).__name__}: {exc}"[:500]
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._kept:  # the command that keeps it unloads at its end
+            self._manager, self._kept = None, False
+            return
         if self._manager is not None:
             self._manager.unload_all()
             self._manager = None

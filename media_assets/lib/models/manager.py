@@ -146,6 +146,11 @@ class ModelManager:
             entry = self._entries.get(name)
             return entry.stats if entry else LoadStats()
 
+    def load_counts(self) -> dict[str, int]:
+        """name -> how many times this manager has loaded it."""
+        with self._cond:
+            return {n: e.stats.loads for n, e in self._entries.items()}
+
     def _charge(self, mb: float) -> None:
         self._used_mb += mb
         self.peak_mb = max(self.peak_mb, self._used_mb)
