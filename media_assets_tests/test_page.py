@@ -274,7 +274,9 @@ def test_audio_and_video_seek_from_the_transcript_and_moments(library, page, siz
     no_sideways(page)
     shot(page, "viewer_audio", size)
     axe_clean(page, "viewer audio")
-    page.evaluate("() => document.querySelector('#detail audio').play()")
+    page.evaluate("() => { const a = document.querySelector('#detail audio');"
+                  " a.currentTime = 0; a.play(); }")
+    page.wait_for_function("() => !document.querySelector('#detail audio').paused")
     page.keyboard.press("Escape")
     page.wait_for_function("() => !document.querySelector('#detail').open")
     assert page.evaluate("() => document.querySelector('#detail audio').paused")
@@ -284,8 +286,15 @@ def test_audio_and_video_seek_from_the_transcript_and_moments(library, page, siz
     assert chips.count() >= 2
     chips.nth(1).click()
     page.wait_for_function("() => document.querySelector('#detail video').currentTime >= 1")
+    on = page.evaluate("""() => { const v = document.querySelector('#detail video'); v.pause();
+        v.dispatchEvent(new Event('timeupdate'));
+        return [...document.querySelectorAll('#detail .chip.moment')]
+          .map(c => c.classList.contains('on')) }""")
+    assert on.count(True) == 1 and on.index(True) >= 1, on  # the moment playing is marked
     no_sideways(page)
     shot(page, "viewer_video", size)
+    page.evaluate("() => document.querySelector('#detail video').play()")
+    page.wait_for_function("() => !document.querySelector('#detail video').paused")
     page.click("#close")
     page.wait_for_function("() => !document.querySelector('#detail').open")
     assert page.evaluate("() => document.querySelector('#detail video').paused")

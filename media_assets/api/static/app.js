@@ -420,6 +420,16 @@ async function showDetail(key, at) {
         f.on_disk ? el("img", { src: `/files/${key}/frame?t=${fr.frame_ms / 1000}`, alt: "", loading: "lazy" }) : null,
         clock(fr.frame_ms / 1000)))));
   }
+  if (media && f.frames && f.frames.length) {
+    // The moment playing is marked, as the transcript's line is.
+    media.addEventListener("timeupdate", () => {
+      const chips = [...$("#detail-body").querySelectorAll(".chip.moment")];
+      const t = media.currentTime * 1000;
+      let on = -1;
+      f.frames.forEach((fr, i) => { if (fr.frame_ms <= t + 1) on = i; });
+      chips.forEach((c, i) => c.classList.toggle("on", i === on));
+    });
+  }
   if (f.transcript && f.transcript.segments && f.transcript.segments.length) body.push(...transcriptBox(f, media));
   if (f.text) {
     body.push(el("h3", {}, "Text"), el("pre", { class: "note" }, f.text.text + (f.text.truncated ? "\n…" : "")));
