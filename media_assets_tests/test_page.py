@@ -239,7 +239,8 @@ def test_the_viewer_shows_a_photo_whole_with_what_is_known(library, page, size):
         page.evaluate("""() => { const d = document.querySelector('#detail');
           const t = (x) => [new Touch({identifier: 1, target: d, clientX: x, clientY: 400})];
           d.dispatchEvent(new TouchEvent('touchstart', {touches: t(80), bubbles: true}));
-          d.dispatchEvent(new TouchEvent('touchend', {changedTouches: t(320), bubbles: true})); }""")
+          d.dispatchEvent(new TouchEvent('touchend', {changedTouches: t(320), bubbles: true}));
+        }""")
     else:
         page.keyboard.press("ArrowLeft")
     page.wait_for_function("() => document.querySelector('#detail-title').textContent"
@@ -461,7 +462,8 @@ def test_keyboard_and_url_state(library, page, size):
         + ' #chips button, #results a.open, #results summary, #detail .bar button')]
         .filter(e => e.offsetParent !== null)
         .map(e => [e.id || e.textContent.trim().slice(0, 20), e.getBoundingClientRect()])
-        .filter(([, r]) => r.height < 44 || r.width < 44).map(([n, r]) => [n, r.width, r.height])""")
+        .filter(([, r]) => r.height < 44 || r.width < 44)
+        .map(([n, r]) => [n, r.width, r.height])""")
     assert not small, small
 
 

@@ -17,7 +17,9 @@ def clock(seconds: float | None) -> str:
     if seconds is None:
         return ""
     s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    if s >= 3600:
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
 
 
 def _quote(text: str | None, n: int = 140) -> str:
