@@ -144,3 +144,69 @@ def test_a_version_needs_a_model():
     with pytest.raises(ValueError, match="names the model"):
         per_file_asset(group_name="test", file_kinds=("json",), versioned=True)
 
+
+# -- reading a file: the checks before it, and what they may not do --------------------------
+
+def test_checking_a_changed_file_writes_nothing_and_the_next_scan_hashes_it(catalog, tmp_path):
+    """`readable_paths` (what GET /files/{key}/content and every asset ask) is a read."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "note.json").write_text(json.dumps({"a": 1}))
+    store = FileStore(catalog.engine)
+    key = register(store, walk([folder]))[0].new_keys[0]
+    (folder / "note.json").write_text(json.dumps({"a": 1, "b": "written after"}))
+    writes = []
+
+    def spy(conn, cursor, statement, *args):
+        if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            writes.append(statement)
+
+    sa.event.listen(catalog.engine, "before_cursor_execute", spy)
+    try:
+        paths, why, changed = store.readable_paths(key, store.get([key])[key].size_bytes)
+    finally:
+        sa.event.remove(catalog.engine, "before_cursor_execute", spy)
+    assert (paths, changed) == ([], True) and "changed" in why
+    assert writes == []
+    again = register(store, walk([folder]))[0]
+    assert again.new_keys and again.new_keys[0] != key  # the new content, hashed
+
+
+def test_a_vanished_alias_lets_the_probe_read_the_other(catalog, tmp_path, monkeypatch):
+    from media_assets.lib.files import record
+    from media_assets.lib.files.probe import Limits, probe_file
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.json", "b.json"):
+        (folder / name).write_text(json.dumps([{"id": 1}]))
+    store = FileStore(catalog.engine)
+    key = register(store, walk([folder]))[0].new_keys[0]
+    tried = []
+
+    def vanish_first(path, limits):  # the first path goes between the check and the open
+        tried.append(str(path))
+        if len(tried) == 1:
+            (folder / str(path).rsplit("/", 1)[-1]).unlink()
+        return probe_file(path, limits)
+
+    monkeypatch.setattr(record, "probe_file", vanish_first)
+    [outcome] = record.probe_and_record(store, [key], Limits())
+    assert len(tried) == 2 and outcome.status == "ok", (tried, outcome)
+    assert outcome.path == tried[1]
+
+
+def test_the_probe_never_opens_a_fifo_or_follows_a_symlink(tmp_path):
+    import os
+
+    from media_assets.lib.files.probe import ProbeError, probe_file
+
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)  # opened without O_NONBLOCK this would block: no writer ever comes
+    (tmp_path / "real.json").write_text("[1]")
+    (tmp_path / "link.json").symlink_to(tmp_path / "real.json")
+    for path in (fifo, tmp_path / "link.json"):
+        with pytest.raises(ProbeError, match="no longer a regular file"):
+            probe_file(path)
+    assert probe_file(tmp_path / "real.json").kind == "json"
+

@@ -152,6 +152,13 @@ def test_permission_denied_is_reported(tmp_path, monkeypatch):
                 raise PermissionError(13, "Permission denied")
             return real_open(p, *a, **k)
         monkeypatch.setattr("builtins.open", deny)
+        real_os_open = os.open  # the probe's first read opens as hashing does (os.open)
+
+        def deny_os(p, *a, **k):
+            if str(p) == str(path):
+                raise PermissionError(13, "Permission denied")
+            return real_os_open(p, *a, **k)
+        monkeypatch.setattr("os.open", deny_os)
     with pytest.raises(ProbeError, match="permission denied") as err:
         probe_file(path)
     assert err.value.status == "failed"

@@ -20,8 +20,11 @@ import filetype
 from PIL import Image, UnidentifiedImageError
 
 from media_assets.lib.files.exif import read_exif
+from media_assets.lib.files.inbox import open_regular
 from media_assets.lib.imaging import TooLargeToDecode, check_decodes, decode_mode
 from media_assets.lib.files.json_depth import MAX_JSON_DEPTH, json_depth, too_deep_message
+from media_assets.lib.files.json_read import (PARSE_ERRORS, STREAM_BYTES, ndjson_lines,
+                                              open_binary, open_text, read_bytes)
 
 HEAD_BYTES = 8192
 
@@ -32,6 +35,14 @@ class ProbeError(Exception):
     def __init__(self, status: str, message: str, kind: str = "unknown", mime: str | None = None):
         super().__init__(message)
         self.status, self.kind, self.mime = status, kind, mime
+
+
+class FileVanished(ProbeError):
+    """The path held no file when it was opened (moved or deleted meanwhile): another path
+    of the same content may still be there."""
+
+    def __init__(self):
+        super().__init__("failed", "the file disappeared before it could be read")
 
 
 @dataclass
@@ -52,14 +63,19 @@ class Limits:
 def probe_file(path: str | os.PathLike, limits: Limits = Limits()) -> Probe:
     path = Path(path)
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
+        # As hashing opens it (inbox.open_regular): O_NOFOLLOW | O_NONBLOCK, and fstat of
+        # what was opened, so a symlink or FIFO swapped in is refused, never read.
+        with open_regular(str(path)) as fh:
+            size = os.fstat(fh.fileno()).st_size
             head = fh.read(HEAD_BYTES)
     except PermissionError as exc:
         raise ProbeError("failed", f"permission denied: cannot read the file ({exc.strerror}); "
                                    "give the catalog's user read access") from exc
     except FileNotFoundError as exc:
-        raise ProbeError("failed", "the file disappeared before it could be read") from exc
+        raise FileVanished() from exc
+    except OSError as exc:  # ELOOP (a symlink now), EINVAL (a FIFO, socket or device now)
+        raise ProbeError("failed", "the path is no longer a regular file (a symlink, FIFO, "
+                                   f"socket or device); it is not read ({exc.strerror})") from exc
     if size == 0:
         raise ProbeError("failed", "empty file (0 bytes): nothing to catalog")
 
@@ -264,7 +280,7 @@ def probe_text(path: Path, head: bytes, limits: Limits) -> Probe:
     decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
     chars = lines = words = 0
     in_word = False
-    with open(path, "rb") as fh:
+    with open_binary(path) as fh:
         while block := fh.read(1 << 20):
             text = decoder.decode(block)
             chars += len(text)
@@ -277,17 +293,13 @@ def probe_text(path: Path, head: bytes, limits: Limits) -> Probe:
     return Probe("text", "text/plain", details)
 
 
-# A JSON document above this is checked in a stream (ijson): memory stays bounded.
-STREAM_BYTES = 32 * 1024 * 1024
-
-
 def probe_json(path: Path, limits: Limits) -> Probe:
     size = path.stat().st_size
     if size > limits.max_json_bytes:
         raise ProbeError("refused", f"JSON file of {size / 2**20:.0f} MB exceeds the limit of "
                          f"{limits.max_json_bytes / 2**20:.0f} MB (MEDIA_ASSETS_MAX_JSON_MB)",
                          "json", "application/json")
-    with open(path, "rb") as fh:
+    with open_binary(path) as fh:
         head = fh.read(HEAD_BYTES)
     encoding = _decode(head)[1]
     if encoding is None:
@@ -303,7 +315,7 @@ def probe_json(path: Path, limits: Limits) -> Probe:
     if size > STREAM_BYTES and encoding.startswith("utf-8"):
         details = {"format": "json", "encoding": encoding, **_stream_shape(path)}
         return Probe("json", "application/json", details)
-    text, _ = _decode(path.read_bytes())
+    text, _ = _decode(read_bytes(path))
     try:
         doc = json.loads(text)
     except RecursionError as exc:
@@ -318,11 +330,11 @@ def probe_json(path: Path, limits: Limits) -> Probe:
 
 def _first_line_is_a_document(path: Path, encoding: str) -> bool:
     """NDJSON: the first line is a whole JSON value, and more lines follow."""
-    with open(path, encoding=encoding, errors="replace") as fh:
+    with open_text(path, encoding) as fh:
         first = fh.readline(1 << 20).lstrip("\ufeff")
         try:
             json.loads(first)
-        except (json.JSONDecodeError, RecursionError):
+        except PARSE_ERRORS:
             return False
         return any(line.strip() for line in islice(fh, 100))
 
@@ -332,7 +344,7 @@ def _stream_shape(path: Path) -> dict:
     import ijson
 
     try:
-        with open(path, "rb") as fh:
+        with open_binary(path) as fh:
             events = ijson.parse(fh, use_float=True)
             _, first, _ = next(events)
             if first == "start_array":
@@ -371,20 +383,12 @@ _EVENT_KINDS = {"start_map": "object", "start_array": "array", "string": "string
 def _probe_ndjson(path: Path, encoding: str) -> Probe:
     """Each line parsed on its own, in a stream."""
     good, bad, shapes = 0, [], set()
-    with open(path, encoding=encoding, errors="replace") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line.lstrip("\ufeff") if lineno == 1 else line)
-            except (json.JSONDecodeError, RecursionError):
-                if len(bad) < 100:
-                    bad.append(lineno)
-                else:
-                    bad.append(None)
-                continue
-            good += 1
-            shapes.add(type(value).__name__)
+    for line in ndjson_lines(path, encoding):
+        if line.error is not None:
+            bad.append(line.number if len(bad) < 100 else None)
+            continue
+        good += 1
+        shapes.add(type(line.value).__name__)
     invalid = [n for n in bad if n is not None]
     if good == 0 or len(bad) > good:
         raise ProbeError("failed", f"invalid JSON: not one document and not NDJSON "

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from media_assets.lib.files.store import FileStore
-from media_assets.lib.files.probe import Limits, ProbeError, probe_file
+from media_assets.lib.files.probe import FileVanished, Limits, ProbeError, probe_file
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def probe_and_record(files: FileStore, keys: Sequence[str], limits: Limits,
                 probe = probe_file(path, limits)
             except ProbeError as exc:
                 kind, status, error, mime = exc.kind, exc.status, str(exc), exc.mime
-                if "disappeared" in error:
+                if isinstance(exc, FileVanished):
                     continue  # another alias of the same content may still be there
                 break
             except Exception as exc:  # a decoder bug must not stop the batch

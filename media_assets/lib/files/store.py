@@ -213,12 +213,11 @@ class FileStore:
             return None, ("the path is no longer a regular file (a FIFO, socket or device); "
                           "it is not opened")
         # Size and modification time as registered: content written in between (an editor's
-        # save, a sync) is not this key's content. The next scan hashes it again.
+        # save, a sync) is not this key's content. The next scan hashes it again: it differs
+        # from what media_paths recorded, so nothing needs writing here (a read, such as
+        # GET /files/{key}/content, stays a read).
         if (size is not None and st.st_size != size) or (
                 mtime_ns is not None and st.st_mtime_ns != mtime_ns):
-            with self.engine.begin() as conn:
-                conn.execute(sa.text("UPDATE media_paths SET mtime_ns = NULL WHERE path = :p"),
-                             {"p": display_path(path)})
             return None, (f"{CHANGED} ({size} -> {st.st_size} bytes); the next scan "
                           "registers it again")
         return path, ""

@@ -27,6 +27,7 @@ from psycopg.types.json import Jsonb
 
 from media_assets.lib.db.values import json_text, safe_text
 from media_assets.lib.files.json_depth import MAX_JSON_DEPTH, json_depth, too_deep_message
+from media_assets.lib.files.json_read import STREAM_BYTES, ndjson_lines, open_binary, read_bytes
 from media_assets.lib.json_docs import server_load
 from media_assets.lib.json_docs.schema import FieldSchema, SchemaDesign
 
@@ -79,11 +80,6 @@ class Reject:
     raw: str           # the record's text, truncated
 
 
-# JSON documents above this are parsed incrementally (ijson): memory stays bounded by the
-# largest record, not the file. Below it, json.loads is faster.
-STREAM_BYTES = 32 * 1024 * 1024
-
-
 class RecordStream:
     """The records of one file (`iter_records`), iterable once per `iter()`; it also tells
     `load_table` which file it reads, so an NDJSON file can be loaded by the server."""
@@ -108,17 +104,10 @@ def _iter_records(path: Path, details: dict) -> Iterator[Any]:
     exact for what was written, since repr() is the shortest text that reads back the same.
     """
     encoding = details.get("encoding") or "utf-8"
-    if details.get("format") == "ndjson":
-        with open(path, encoding=encoding, errors="replace") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if lineno == 1:
-                    line = line.lstrip("\ufeff")
-                if not line.strip():
-                    continue
-                try:
-                    yield json.loads(line)
-                except (json.JSONDecodeError, RecursionError) as exc:
-                    yield Reject(lineno, f"line {lineno}: invalid JSON: {exc}", line[:2000])
+    if details.get("format") == "ndjson":  # the probe's reader (lib/files/json_read.py)
+        for line in ndjson_lines(path, encoding):
+            yield line.value if line.error is None else Reject(
+                line.number, f"line {line.number}: invalid JSON: {line.error}", line.text[:2000])
         return
     where = details.get("records_path")
     if (path.stat().st_size > STREAM_BYTES and encoding.startswith("utf-8")
@@ -130,10 +119,10 @@ def _iter_records(path: Path, details: dict) -> Iterator[Any]:
         depth = json_depth(path, MAX_JSON_DEPTH)
         if depth > MAX_JSON_DEPTH:
             raise ValueError(too_deep_message(depth))
-        with open(path, "rb") as fh:
+        with open_binary(path) as fh:
             yield from ijson.items(fh, f"{where}.item" if where else "item", use_float=True)
         return
-    text = path.read_bytes().decode(encoding, errors="replace").lstrip("\ufeff")
+    text = read_bytes(path).decode(encoding, errors="replace").lstrip("\ufeff")
     doc = json.loads(text)
     del text
     if isinstance(doc, list):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from psycopg import sql
 
+from media_assets.lib.files.json_read import open_text
 from media_assets.lib.db.values import json_text, safe_text
 from media_assets.lib.json_docs.schema import FieldSchema, SchemaDesign
 
@@ -55,7 +56,7 @@ def stage_lines(cur, path: Path, details: dict, python_verdict) -> None:
                 "ON COMMIT DROP")
     encoding = details.get("encoding") or "utf-8"
     with cur.copy(f"COPY {STAGE} (n, line, reason) FROM STDIN") as copy, \
-            open(path, encoding=encoding, errors="replace") as fh:
+            open_text(path, encoding) as fh:  # as the probe reads it (json_read.py)
         write = copy.write_row
         for lineno, line in enumerate(fh, 1):
             if lineno == 1:

@@ -1,0 +1,60 @@
+"""Reading JSON and NDJSON files, for the probe (shape and counts) and the loader (records).
+
+One reader: both open the file as hashing does (`inbox.open_regular`: no symlink swapped
+in is followed, no FIFO blocks), read NDJSON a line at a time with the same rules (the BOM
+of the first line dropped, blank lines skipped, each line parsed on its own), and switch to
+a stream (ijson) above the same size.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from media_assets.lib.files.inbox import open_regular
+
+# A JSON document above this is read in a stream (ijson): memory stays bounded by the
+# largest record, not the file. Below it, json.loads is faster.
+STREAM_BYTES = 32 * 1024 * 1024
+PARSE_ERRORS = (json.JSONDecodeError, RecursionError)  # a line nested too deeply: invalid
+
+
+@dataclass(frozen=True)
+class Line:
+    """One non-blank NDJSON line: its value, or why it does not parse."""
+
+    number: int  # 1-based
+    text: str
+    value: Any = None
+    error: Exception | None = None
+
+
+def open_binary(path: str | Path):
+    return open_regular(str(path))
+
+
+def open_text(path: str | Path, encoding: str):
+    return io.TextIOWrapper(open_regular(str(path)), encoding=encoding, errors="replace")
+
+
+def ndjson_lines(path: str | Path, encoding: str) -> Iterator[Line]:
+    """Each non-blank line of an NDJSON file, parsed on its own."""
+    with open_text(path, encoding) as fh:
+        for number, text in enumerate(fh, 1):
+            if number == 1:
+                text = text.lstrip("\ufeff")
+            if not text.strip():
+                continue
+            try:
+                yield Line(number, text, json.loads(text))
+            except PARSE_ERRORS as exc:
+                yield Line(number, text, error=exc)
+
+
+def read_bytes(path: str | Path) -> bytes:
+    with open_binary(path) as fh:
+        return fh.read()
