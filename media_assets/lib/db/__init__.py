@@ -13,6 +13,7 @@ from sqlalchemy.engine import URL
 
 from media_assets.lib.db.migrations import MigrationError, apply_migrations
 from media_assets.lib.db.server import DatabaseError, resolve_urls, self_check
+from media_assets.lib.db.vectors import bind_vectors
 from media_assets.lib.settings import PROJECT_ROOT, Settings
 
 SQL_DIR = PROJECT_ROOT / "sql"
@@ -46,5 +47,9 @@ def open_catalog(settings: Settings, sql_dir: Path = SQL_DIR) -> Catalog:
         raise DatabaseError(f"cannot connect to the catalog at "
                             f"{url.render_as_string(hide_password=True)}: {exc.orig}") from exc
     apply_migrations(engine, sql_dir)
+    # From here on, vectors travel in binary (pgvector's adapter); the connections opened
+    # before the extension existed are dropped.
+    engine.dispose()
+    bind_vectors(engine)
     version = self_check(engine)
     return Catalog(engine=engine, url=url, dagster_url=dagster_url, pgvector_version=version)

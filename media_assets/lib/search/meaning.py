@@ -28,9 +28,10 @@ class Embedded:
 
 
 def _existing(conn, key: str, model_ref: str) -> dict[str, str]:
-    """digest -> vector (text form) of this file's units already embedded by this model."""
+    """digest -> vector (pgvector's `Vector`, sent back as it came) of this file's units
+    already embedded by this model."""
     return {r.digest: r.embedding for r in conn.execute(sa.text(
-        "SELECT DISTINCT ON (digest) digest, embedding::text AS embedding FROM text_units "
+        "SELECT DISTINCT ON (digest) digest, embedding FROM text_units "
         "WHERE key = :k AND model_id = :m AND embedding IS NOT NULL"),
         {"k": key, "m": model_ref})}
 
