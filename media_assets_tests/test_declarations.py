@@ -210,3 +210,45 @@ def test_the_probe_never_opens_a_fifo_or_follows_a_symlink(tmp_path):
             probe_file(path)
     assert probe_file(tmp_path / "real.json").kind == "json"
 
+
+# -- the notebook API (media_assets/notebook.py) ----------------------------------------------
+
+def test_the_notebook_gives_files_search_and_json_tables_as_dataframes(settings, catalog,
+                                                                      tiny_models, tmp_path,
+                                                                      monkeypatch):
+    from media_assets.lib.files.probe import Limits
+    from media_assets.lib.files.record import probe_and_record
+    from media_assets.lib.json_docs.load import iter_records, load_table, sample_records
+    from media_assets.lib.json_docs.schema import infer_schema
+    from media_assets.lib.json_docs.store import record_load
+    from media_assets.lib.samples import solid_image
+    from media_assets.notebook import Catalogue
+
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cars = [{"model": "beetle", "year": 1970}, {"model": "golf", "year": 1974}]
+    (folder / "cars.json").write_text(json.dumps(cars))
+    solid_image(folder / "red.png", (200, 30, 30))
+    store = FileStore(catalog.engine)
+    keys = register(store, walk([folder]))[0].new_keys
+    probe_and_record(store, keys, Limits())
+    row = next(r for r in store.get(keys).values() if r.kind == "json")
+    path = folder / "cars.json"
+    design = infer_schema(sample_records(path, row.details, 100), "cars")
+    record_load(catalog.engine, row.key, load_table(catalog.engine, design,
+                                                    iter_records(path, row.details)))
+
+    with Catalogue(settings) as cat:
+        files = cat.files()
+        assert sorted(files["kind"]) == ["image", "json"] and set(files["status"]) == {"ok"}
+        assert list(cat.files(kind="image")["primary_path"]) == [str(folder / "red.png")]
+        tables = cat.json_tables()
+        assert list(tables["table_name"]) == ["cars"] and tables["row_count"][0] == 2
+        rows = cat.json_table("cars")
+        assert list(rows["model"]) == ["beetle", "golf"] and list(rows["year"]) == [1970, 1974]
+        with pytest.raises(ValueError):
+            cat.json_table("cars; DROP TABLE media_files")
+        hits = cat.search("cars")
+        assert hits["path"].str.endswith("cars.json").any(), hits.to_string()
+        assert {"score", "path", "kind", "at_s", "matched", "legs"} <= set(hits.columns)
