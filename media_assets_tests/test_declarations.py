@@ -145,6 +145,34 @@ def test_a_version_needs_a_model():
         per_file_asset(group_name="test", file_kinds=("json",), versioned=True)
 
 
+def test_without_its_model_each_file_fails_with_how_to_get_it(settings, catalog, tmp_path,
+                                                              monkeypatch):
+    """image_text declares the OCR model; missing, every file of the batch records why."""
+    from media_assets.defs.jobs import PER_FILE_ASSETS
+    from media_assets.lib.samples import solid_image
+    from media_assets.lib.settings import Settings
+
+    monkeypatch.setenv("MEDIA_ASSETS_OCR_MODEL", str(tmp_path / "no-ocr-here"))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(2):
+        solid_image(folder / f"{i}.png", (i * 90, 30, 30))
+    keys = register(FileStore(catalog.engine), walk([folder]))[0].new_keys
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(media_files.name, keys)
+        result = dg.materialize(PER_FILE_ASSETS, instance=instance, tags=range_tags(keys),
+                                resources=resources_from_settings(Settings.from_env()),
+                                selection=[dg.AssetKey("media_file"), dg.AssetKey("image_text")],
+                                raise_on_error=False)
+    assert result.success  # the batch's files failed, not the run
+    results = _results(catalog, "image_text")
+    assert {k: s for k, (s, _) in results.items()} == {k: "failed" for k in keys}
+    with catalog.engine.connect() as conn:
+        errors = conn.execute(sa.text("SELECT error FROM file_asset_results "
+                                      "WHERE asset = 'image_text'")).scalars().all()
+    assert all(e.startswith("no OCR model: ") and "no-ocr-here" in e for e in errors), errors
+
+
 # -- reading a file: the checks before it, and what they may not do --------------------------
 
 def test_checking_a_changed_file_writes_nothing_and_the_next_scan_hashes_it(catalog, tmp_path):
