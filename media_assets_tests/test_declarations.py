@@ -145,6 +145,7 @@ def test_a_version_needs_a_model():
         per_file_asset(group_name="test", file_kinds=("json",), versioned=True)
 
 
+@pytest.mark.slow
 def test_without_its_model_each_file_fails_with_how_to_get_it(settings, catalog, tmp_path,
                                                               monkeypatch):
     """image_text declares the OCR model; missing, every file of the batch records why."""
@@ -241,6 +242,7 @@ def test_the_probe_never_opens_a_fifo_or_follows_a_symlink(tmp_path):
 
 # -- the notebook API (media_assets/notebook.py) ----------------------------------------------
 
+@pytest.mark.slow
 def test_the_notebook_gives_files_search_and_json_tables_as_dataframes(settings, catalog,
                                                                       tiny_models, tmp_path,
                                                                       monkeypatch):
