@@ -22,7 +22,7 @@ from media_assets.lib.settings import PROJECT_ROOT
 GPU_STEPS = {"image_embeddings", "image_analysis", "image_duplicates"}
 
 
-def _wait(what, predicate, timeout: float = 240):
+def _wait(what, predicate, timeout: float = 900):  # generous: a loaded 2-core run took 4.5 min
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
