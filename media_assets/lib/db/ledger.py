@@ -82,12 +82,36 @@ class ModelLedger:
                  "m": model, "mb": mb})
             return True
 
-    def update(self, model: str, mb: float) -> None:
-        """The measured footprint replaces the estimate."""
+    def update(self, model: str, mb: float, footprint_key: str | None = None) -> None:
+        """The measured footprint replaces the estimate, in the lease and, under
+        `footprint_key`, for every later reservation of that model on this device."""
         with self.engine.begin() as conn:
             conn.execute(sa.text("UPDATE model_leases SET mb = :mb, renewed_at = now() "
                                  "WHERE holder = :me AND model = :m"),
                          {"mb": mb, "me": self.holder, "m": model})
+            if footprint_key:
+                conn.execute(sa.text(
+                    "INSERT INTO model_footprints (device, model, mb) VALUES (:d, :k, :mb) "
+                    "ON CONFLICT (device, model) DO UPDATE SET mb = EXCLUDED.mb, "
+                    "measured_at = now()"), {"d": self.device, "k": footprint_key, "mb": mb})
+
+    def footprint(self, footprint_key: str) -> float:
+        """The last measured footprint of that model on this device (0: never measured)."""
+        with self.engine.connect() as conn:
+            mb = conn.execute(sa.text(
+                "SELECT mb FROM model_footprints WHERE device = :d AND model = :k"),
+                {"d": self.device, "k": footprint_key}).scalar()
+        return float(mb or 0.0)
+
+    def holders(self) -> list[tuple[str, str, float]]:
+        """(who, model, MB) of every live lease on this machine's device, largest first."""
+        with self.engine.begin() as conn:
+            self._clean(conn)
+            rows = conn.execute(sa.text(
+                "SELECT holder, model, mb FROM model_leases WHERE device = :d AND host = :h "
+                "ORDER BY mb DESC"), {"d": self.device, "h": self.host}).all()
+        return [(("this process" if h == self.holder else f"pid {h.split(':')[1]}"), m,
+                 float(mb)) for h, m, mb in rows]
 
     def release(self, model: str) -> None:
         with self.engine.begin() as conn:

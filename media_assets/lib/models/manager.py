@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -77,6 +78,14 @@ def release_memory(device: str) -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+log = logging.getLogger(__name__)
+WAIT_REPORT_S = 10.0  # a wait for memory says who holds what this often
+
+
+def _footprint_key(spec: ModelSpec) -> str:
+    return f"{spec.name}:{spec.model_id}"
 
 
 _frozen = False
@@ -172,13 +181,26 @@ class ModelManager:
                     self._unload_locked(name)
                 self._cond.notify_all()
 
+    def _need_mb(self, spec: ModelSpec) -> float:
+        """What a load reserves before it starts: the larger of the estimate and what this
+        model last measured on this device in any process (the ledger keeps it), so a
+        first guess of a few MB cannot let two processes past the budget together."""
+        if self.ledger is None or spec.fixed:
+            return spec.estimate_mb
+        try:
+            return max(spec.estimate_mb, self.ledger.footprint(_footprint_key(spec)))
+        except Exception:  # noqa: BLE001 - a catalogue without the table: the estimate
+            return spec.estimate_mb
+
     def _acquire(self, spec: ModelSpec) -> _Entry:
-        if spec.estimate_mb > self.budget_mb:
+        need = self._need_mb(spec)
+        if need > self.budget_mb:
             raise ModelBudgetError(
                 f"model {spec.name!r} ({spec.model_id or 'no id'}) needs about "
-                f"{spec.estimate_mb:.0f} MB but the memory budget is {self.budget_mb:.0f} MB "
+                f"{need:.0f} MB but the memory budget is {self.budget_mb:.0f} MB "
                 f"on {self.device}: raise the budget or configure a smaller model")
-        deadline = time.monotonic() + self._wait_timeout_s
+        start = time.monotonic()
+        deadline, next_report = start + self._wait_timeout_s, start + WAIT_REPORT_S
         with self._cond:
             while True:
                 entry = self._entries.get(spec.name)
@@ -188,28 +210,46 @@ class ModelManager:
                     entry.in_use += 1
                     self._entries.move_to_end(spec.name)
                     return entry
-                elif self._make_room(spec.estimate_mb) and self._lease(spec):
+                elif self._make_room(need) and self._lease(spec, need):
                     entry = self._entries.setdefault(spec.name, _Entry())
                     entry.loading, entry.in_use = True, entry.in_use + 1
-                    entry.charged_mb = spec.estimate_mb  # reserved until measured
-                    self._charge(spec.estimate_mb)
+                    entry.charged_mb = need  # reserved until measured
+                    self._charge(need)
                     self._entries.move_to_end(spec.name)
                     return entry
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
+                remaining = deadline - now
                 if remaining <= 0:
                     raise ModelBudgetError(
-                        f"waited {self._wait_timeout_s:.0f} s for {spec.estimate_mb:.0f} MB for "
-                        f"{spec.name!r}; models in use: {self._in_use_names()} "
+                        f"waited {self._wait_timeout_s:.0f} s for {need:.0f} MB for "
+                        f"{spec.name!r}; {self._holders_text()} "
                         f"(budget {self.budget_mb:.0f} MB)")
+                if now >= next_report:  # a wait is never silent
+                    next_report = now + WAIT_REPORT_S
+                    log.warning("waiting %.0f s for %.0f MB of model memory for %r; %s "
+                                "(budget %.0f MB on %s)", now - start, need, spec.name,
+                                self._holders_text(), self.budget_mb, self.device)
                 # Another process may hold the memory (ledger): poll, not only notifications.
-                self._cond.wait(timeout=min(remaining, 0.5 if self.ledger else remaining))
+                self._cond.wait(timeout=min(remaining, 0.5 if self.ledger else remaining,
+                                            max(0.05, next_report - now)))
 
-    def _lease(self, spec: ModelSpec) -> bool:
+    def _holders_text(self) -> str:
+        """Who holds what: this process's models, and every process's leases (ledger)."""
+        if self.ledger is not None:
+            try:
+                held = self.ledger.holders()
+                return "held: " + (", ".join(f"{who} {model} {mb:.0f} MB"
+                                             for who, model, mb in held) or "nothing")
+            except Exception:  # noqa: BLE001 - the report must not break the wait
+                pass
+        return (f"models in use: {self._in_use_names()}, "
+                f"{self._used_mb:.0f} MB charged")
+
+    def _lease(self, spec: ModelSpec, need: float) -> bool:
         """The ledger's consent (other processes' models count too). Refused: this
         process's idle models go (they may be what the other process waits for), and the
         caller waits."""
-        if self.ledger is None or self.ledger.reserve(spec.name, spec.estimate_mb,
-                                                      self.budget_mb):
+        if self.ledger is None or self.ledger.reserve(spec.name, need, self.budget_mb):
             return True
         idle = [n for n, e in self._entries.items()
                 if e.model is not None and not e.in_use and not e.loading]
@@ -268,7 +308,7 @@ class ModelManager:
                 entry.charged_mb = measured
                 spec.estimate_mb = measured
                 if self.ledger is not None:
-                    self.ledger.update(spec.name, measured)
+                    self.ledger.update(spec.name, measured, _footprint_key(spec))
                 self.peak_mb = max(self.peak_mb, self._used_mb)
             if self._used_mb > self.budget_mb:  # bigger than estimated: evict others
                 freed = False
