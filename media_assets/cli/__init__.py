@@ -1,9 +1,9 @@
 """The `media-assets` command: one module per area, assembled here.
 
 `ingest` (and `samples`), the catalogue readers (`status`, `where`, `search`, `similar`,
-`classify`, `duplicates`), `clusters` and `organize`, `doctor` and `models`, and the servers
-(`serve`, `dev`, `db`). `run` is the one in-process Dagster runner; `output` holds what every
-command shares (clean errors, settings, printing).
+`classify`, `duplicates`), `speakers` and `transcript`, `clusters` and `organize`, `doctor`
+and `models`, and the servers (`serve`, `dev`, `db`). `run` is the one in-process Dagster
+runner; `output` holds what every command shares (clean errors, settings, printing).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import warnings
 import click
 from dagster_shared.utils.warnings import BetaWarning, PreviewWarning, SupersessionWarning
 
-from media_assets.cli import catalogue, clusters, ingest, models, serve
+from media_assets.cli import catalogue, clusters, ingest, models, serve, speakers
 from media_assets.cli.run import instance_for
 
 
@@ -38,6 +38,7 @@ def main():
 for _command in (ingest.ingest, ingest.samples,
                  catalogue.status, catalogue.where, catalogue.search, catalogue.similar,
                  catalogue.classify, catalogue.duplicates,
+                 speakers.speakers, speakers.transcript,
                  clusters.clusters, clusters.organize,
                  models.doctor, models.models,
                  serve.serve, serve.dev, serve.db):
