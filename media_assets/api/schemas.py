@@ -306,6 +306,11 @@ class FileRecord(_Response):
     map_url: str | None
     content: str | None
     thumbnail: str | None
+    speakers: dict | None = Field(None, description="audio and video: speakers (label S1, "
+                                  "S2, ..., name, talk time) and turns; null before the "
+                                  "`speakers` asset ran")
+    picture_text: dict | None = Field(None, description="images and videos: text read in "
+                                      "the picture (lines with boxes), document flag")
 
 
 class SimilarPage(_Response):

@@ -124,10 +124,13 @@ def where(file: Path, as_json: bool, ui: str | None):
 @click.option("--max-duration", type=click.FloatRange(0), default=None,
               help="Audio and video at most this many seconds long.")
 @click.option("--lang", default=None, help="Spoken language (en, de, es, ...).")
+@click.option("--speaker", default=None,
+              help="Only files where this speaker talks: a name given with `speakers name` "
+                   "(any case), or a label (S1, S2, ...).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def search(text: str, k: int, kind: str | None, after, before, under: Path | None,
            min_duration: float | None, max_duration: float | None, lang: str | None,
-           as_json: bool):
+           speaker: str | None, as_json: bool):
     """Find media by what it shows (CLIP), what is said in it, its captions and answers, and
     its name; the legs are fused by relevance (README "Search")."""
     from datetime import timezone
@@ -139,7 +142,9 @@ def search(text: str, k: int, kind: str | None, after, before, under: Path | Non
 
     settings = get_settings()
     catalog = open_db(settings)
+    speaker = " ".join(speaker.split()) if speaker else None
     filters = Filters(kind=kind, lang=lang, min_duration=min_duration, max_duration=max_duration,
+                      speaker=speaker,
                       after=after.replace(tzinfo=timezone.utc) if after else None,
                       before=before.replace(tzinfo=timezone.utc) if before else None,
                       under=str(under.expanduser().resolve()) if under else None)
@@ -148,7 +153,12 @@ def search(text: str, k: int, kind: str | None, after, before, under: Path | Non
                            filters=filters)
     except QueryError as exc:
         fail(str(exc), 2)
-    for note in found.notes:
+    notes = list(found.notes)
+    if speaker:
+        from media_assets.lib.speech.speaker_store import unknown_speaker_note
+
+        notes += [n for n in [unknown_speaker_note(catalog.engine, speaker)] if n]
+    for note in notes:
         click.secho(note, fg="yellow", err=True)
     print_hits(found.hits, as_json, found.model_ref)
 

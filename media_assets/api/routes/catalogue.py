@@ -51,7 +51,11 @@ async def search(st: State = Depends(state), q: str = Query(max_length=1000, des
                  min_duration: float | None = Query(None, ge=0, le=10**7),
                  max_duration: float | None = Query(None, ge=0, le=10**7),
                  lang: str | None = Query(None, max_length=100, description=
-                                          "the spoken language: en, de, ...")) -> dict:
+                                          "the spoken language: en, de, ..."),
+                 speaker: str | None = Query(None, max_length=200, description=
+                                             "only files where this speaker talks: a name "
+                                             "given to a voice (any case) or a label S1, "
+                                             "S2, ...")) -> dict:
     """Every search leg, fused (README "Search"), with the search filters. `results`: the
     relevant hits only, one per file with its moments and why in words, `count` of them;
     `visually_similar`: the nearest pictures nothing else made relevant; `hits`: the fused
@@ -77,19 +81,25 @@ async def search(st: State = Depends(state), q: str = Query(max_length=1000, des
                                 ) from None
         if empty:
             raise HTTPException(422, f"after ({after}) is not earlier than before ({before})")
-    filters = Filters(kind, after, before, under, min_duration, max_duration, lang)
+    speaker = " ".join(speaker.split()) if speaker else None
+    filters = Filters(kind, after, before, under, min_duration, max_duration, lang, speaker)
     try:
         result = await st.lanes.run("search", lambda: run(st.engine, st.models, q, k,
                                                            filters=filters))
     except QueryError as exc:
         raise HTTPException(422, str(exc)) from None
+    notes = list(result.notes)
+    if speaker:
+        from media_assets.lib.speech.speaker_store import unknown_speaker_note
+
+        notes += [n for n in [unknown_speaker_note(st.engine, speaker)] if n]
     results, similar = present(result.hits)
     for r in results:
         r["thumbnail"] = f"/files/{r['key']}/thumbnail" if r["kind"] in ("image", "video") \
             else None
         r["frame"] = (f"/files/{r['key']}/frame?t={r['at_s']}" if r["kind"] == "video"
                       and r["at_s"] is not None else None)
-    return {"query": q, "model": result.model_ref, "notes": result.notes,
+    return {"query": q, "model": result.model_ref, "notes": notes,
             "count": len(results), "results": results,
             "visually_similar": [hit_json(h) for h in similar],
             "hits": [hit_json(h) for h in result.hits]}
@@ -147,17 +157,24 @@ def similar(key: str = Key, st: State = Depends(state), k: int = Query(20, ge=1,
 @router.get("/files/{key}", responses=FILE_ERRORS, response_model=FileRecord)
 def file_record(key: str = Key, st: State = Depends(state)) -> dict:
     """Everything the catalogue knows about one file: its record and EXIF, analysis,
-    transcript, video frames, JSON table design, clusters and per-asset results."""
+    transcript (with the speaker of each segment), speakers and turns, text read in the
+    picture, video frames, JSON table design, clusters and per-asset results."""
     from media_assets.lib.clusters.store import clusters_of_file
     from media_assets.lib.files.results import results_of
     from media_assets.lib.files.store import recorded_paths
     from media_assets.lib.images.store import analysis_of
+    from media_assets.lib.images.text_store import picture_text_of
     from media_assets.lib.json_docs.store import load_design
+    from media_assets.lib.speech.speaker_store import speakers_of
     from media_assets.lib.speech.store import transcript_of
     from media_assets.lib.video.store import frames_of
 
     row = _row(st, key)
     engine = st.engine
+    transcript = transcript_of(engine, key)
+    voices = speakers_of(engine, key) if row.kind in ("audio", "video") else None
+    if transcript and voices:
+        _speaker_per_segment(engine, key, transcript, voices)
     design = load_design(engine, key) if row.kind == "json" else None
     results = [{"asset": asset, "status": r["status"], "error": r["error"],
                 "version": r["version"]} for asset, r in results_of(engine, key).items()]
@@ -165,7 +182,9 @@ def file_record(key: str = Key, st: State = Depends(state)) -> dict:
             "path": row.primary_path, "paths": recorded_paths(engine, key), "kind": row.kind,
             "mime_type": row.mime_type, "status": row.status, "error": row.error,
             "details": row.details, "analysis": analysis_of(engine, [key]).get(key),
-            "transcript": transcript_of(engine, key),
+            "transcript": transcript, "speakers": voices,
+            "picture_text": picture_text_of(engine, key) if row.kind in ("image", "video")
+            else None,
             "frames": frames_of(engine, key) if row.kind == "video" else None,
             "json_design": design.to_json() if design else None,
             "clusters": clusters_of_file(engine, key), "results": results,
@@ -173,6 +192,17 @@ def file_record(key: str = Key, st: State = Depends(state)) -> dict:
             else None}
     out.update(viewer_extras(st, row, out))
     return out
+
+
+def _speaker_per_segment(engine, key: str, transcript: dict, voices: dict) -> None:
+    """`speaker` (the label of most of the segment) and `speaker_name` on each segment."""
+    from media_assets.lib.speech.speaker_store import segment_speakers
+
+    by_idx = segment_speakers(engine, key)
+    names = {s["label"]: s["name"] for s in voices["speakers"]}
+    for i, seg in enumerate(transcript["segments"]):
+        seg["speaker"] = by_idx.get(i)
+        seg["speaker_name"] = names.get(by_idx.get(i))
 
 
 def viewer_extras(st: State, row: FileRow, record: dict) -> dict:

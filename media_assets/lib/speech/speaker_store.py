@@ -138,6 +138,20 @@ def files_of_speaker(engine: sa.Engine, name: str) -> list[tuple[str, str]]:
             {"n": " ".join(name.split()), "name_distance": NAME_DISTANCE}).all()]
 
 
+def unknown_speaker_note(engine: sa.Engine, speaker: str) -> str | None:
+    """Why a speaker filter can match nothing: no file speaker carries the name or label
+    (a note for the person searching, not an error: files ingested later may)."""
+    with engine.connect() as conn:
+        known = conn.execute(sa.text(
+            "SELECT EXISTS (SELECT 1 FROM file_speakers WHERE label = :s) OR EXISTS "
+            "(SELECT 1 FROM speaker_names WHERE lower(name) = lower(:s))"),
+            {"s": " ".join(speaker.split())}).scalar()
+    if known:
+        return None
+    return (f"no speaker is named {speaker!r}: name one with `media-assets speakers name "
+            f"FILE S1 {speaker!r}` (labels S1, S2, ... are per file)")
+
+
 def speaker_filter_sql(alias: str = "f") -> str:
     """` AND ...`: the file has a speaker with this name (as resolved above) or label."""
     return (f" AND (CAST(:f_speaker AS text) IS NULL OR EXISTS (SELECT 1 FROM file_speakers fs "
