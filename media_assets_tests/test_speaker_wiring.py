@@ -131,6 +131,8 @@ def test_the_file_record_shows_speaker_turns_and_the_text_in_a_picture(lib):
         assert [t["speaker"] for t in turns[:2]] == ["S1", "S2"] and all(
             t["text"] for t in turns), turns
         assert {t["speaker"] for t in turns} == {"S1", "S2"}, turns
+        said = re.findall(r"\w+", rec["transcript"]["text"].lower())
+        assert re.findall(r"\w+", " ".join(t["text"] for t in turns).lower()) == said, turns
         # Whisper's segments can hold several turns: each says whose voice is most of it.
         segs = rec["transcript"]["segments"]
         assert segs and {s["speaker"] for s in segs} <= {"S1", "S2"}, segs
@@ -139,3 +141,43 @@ def test_the_file_record_shows_speaker_turns_and_the_text_in_a_picture(lib):
         assert shot["speakers"] is None and shot["picture_text"]["is_document"], shot
         read = shot["picture_text"]["texts"][0]["text"]
         assert "Dentist appointment tomorrow" in read, read
+
+
+def test_transcribe_diarize_gives_a_speaker_per_segment(lib):
+    audio = base64.b64encode((lib["folder"] / "interview.wav").read_bytes()).decode()
+    # A voice named in the catalogue (the one-speaker file's) is named in the answer too.
+    assert cli("speakers", "name", lib["keys"]["one speaker.wav"], "S1", "Ana")[0] == 0
+    with TestClient(create_app(lib["settings"]), base_url="http://127.0.0.1") as client:
+        r = client.post("/transcribe", json={"audio": audio, "options": {"diarize": True}})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        segs = body["segments"]
+        assert [s["speaker"] for s in segs][:2] == ["S1", "S2"], segs
+        assert all(s["text"] and s["start"] < s["end"] and "words" not in s for s in segs)
+        assert [s["label"] for s in body["speakers"]] == ["S1", "S2"], body["speakers"]
+        # Cut at turn changes, the segments still say everything Whisper heard.
+        words = re.findall(r"\w+", body["text"].lower())
+        assert re.findall(r"\w+", " ".join(s["text"] for s in segs).lower()) == words
+        assert sorted(map(str, (s["name"] for s in body["speakers"]))) == ["Ana", "None"], \
+            body["speakers"]
+        short = base64.b64encode((lib["folder"] / "one speaker.wav").read_bytes()).decode()
+        plain = client.post("/transcribe", json={"audio": short}).json()  # the seed's shape
+        assert "speakers" not in plain and all("speaker" not in s for s in plain["segments"])
+
+
+def test_analyze_image_reads_the_text_in_a_picture(lib):
+    image = base64.b64encode((lib["folder"] / "screen.png").read_bytes()).decode()
+    with TestClient(create_app(lib["settings"]), base_url="http://127.0.0.1") as client:
+        r = client.post("/analyze-image", json={"image": image, "tasks": ["text"]})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["caption"] is None and body["objects"] is None
+        text = body["text"]
+        assert "Dentist appointment tomorrow at 9:30" in text["text"], text
+        assert text["is_document"] and text["language"] == "en", text
+        line = next(x for x in text["lines"] if "invoice" in x["text"])
+        assert 0.5 < line["confidence"] <= 1 and len(line["box"]) == 4, line
+        xs = [p[0] for p in line["box"]]
+        assert 0 <= min(xs) < max(xs) <= 1280, line  # the screenshot's own pixels
+        seed = client.post("/analyze-image", json={"image": image, "tasks": ["colors"]})
+        assert seed.json()["text"] is None and seed.json()["dominant_colors"]

@@ -38,15 +38,23 @@ async def analyze_image(req: AnalyzeImageRequest, st: State = Depends(state)) ->
     """Caption (BLIP-2), objects and scene (CLIP zero-shot) and dominant colours of one
     image. `bbox` is always null: CLIP zero-shot finds what is in the picture, not where,
     and no box is ever invented. Without the captioner the caption is CLIP-only and
-    `degraded` says why."""
+    `degraded` says why. The task "text" (beyond the seed) reads the text written in the
+    picture (PP-OCRv6): its lines with boxes, confidence and language."""
     from media_assets.lib.images.analysis import AnalysisSettings, analyse_images
 
     tasks = set(req.tasks)
 
     def work() -> dict:
+        start = time.perf_counter()
         raw = decode_base64(req.image, "image")
         with probed(raw, ("image",), st.limits, "image") as (path, _):
             img = reduced(path, THUMB)
+            text = _read_text(st, path) if "text" in tasks else None
+        if not tasks - {"text"}:  # only the text: no CLIP, no captioner
+            return {"caption": None, "objects": None, "scene_type": None,
+                    "dominant_colors": None, "dominant_colors_detail": None,
+                    "processing_time_ms": _ms(start), "degraded": False,
+                    "degraded_reason": None, "text": text}
         a = analyse_images(st.models, [img], AnalysisSettings(
             questions=[], use_captioner="caption" in tasks))[0]
         return {"caption": a.caption if "caption" in tasks else None,
@@ -59,9 +67,25 @@ async def analyze_image(req: AnalyzeImageRequest, st: State = Depends(state)) ->
                 "dominant_colors_detail": a.dominant_colors if "colors" in tasks else None,
                 "processing_time_ms": round(a.processing_time_ms, 1),
                 "degraded": a.degraded and "caption" in tasks,
-                "degraded_reason": a.degraded_reason if "caption" in tasks else None}
+                "degraded_reason": a.degraded_reason if "caption" in tasks else None,
+                "text": text}
 
     return await st.lanes.run("vision", work)
+
+
+def _read_text(st: State, path: str) -> dict:
+    """The picture's text, read from the original reduced to at most OCR_SIDE px (a
+    320-px thumbnail is too small for ordinary print)."""
+    from media_assets.lib.images.ocr import language_of, read_path
+
+    st.inventory.locate(Role.OCR)  # ModelNotFound: 503 with what to install
+    with st.models.use(Role.OCR) as engine:
+        t = read_path(engine, path)
+    language = t.language
+    return {"text": t.text, "language": language, "is_document": t.is_document,
+            "note": t.note,
+            "lines": [{**line.as_dict(), "language": language_of(line.text) or language}
+                      for line in t.lines]}
 
 
 @router.post("/label-cluster", response_model=LabelClusterResponse)
@@ -89,27 +113,60 @@ async def label_cluster(req: LabelClusterRequest, st: State = Depends(state)) ->
 
 @router.post("/transcribe", response_model=TranscribeResponse)
 async def transcribe(req: TranscribeRequest, st: State = Depends(state)) -> dict:
-    """Text, language and timed segments (faster-whisper), optionally with words."""
+    """Text, language and timed segments (faster-whisper), optionally with words. With
+    `"options": {"diarize": true}` (beyond the seed) the segments are cut where the speaker
+    changes and each has `speaker` (S1, S2, ... in order of first speech, GE2E voices
+    clustered); `speakers` lists them with talk time and the name of a voice named in the
+    catalogue when one is within the naming distance."""
     from media_assets.lib.speech.transcribe import transcribe as run
+
+    diarize = req.options.diarize
+    if diarize:
+        st.inventory.locate(Role.SPEAKER)  # ModelNotFound: 503 before any work
 
     def work() -> dict:
         raw = decode_base64(req.audio, "audio")
         with probed(raw, ("audio", "video"), st.limits, "audio") as (path, _):
             with st.models.use(Role.WHISPER) as model:
                 try:
+                    # Words place a turn change inside a segment: timed for diarize too.
                     t = run(model, path, language=None if req.language == "auto"
-                            else req.language, word_timestamps=req.options.word_level)
+                            else req.language,
+                            word_timestamps=req.options.word_level or diarize)
                 except Exception as exc:  # decodes in the probe, fails later: still input
                     raise BadInput(f"audio: cannot be transcribed ({type(exc).__name__}: "
                                    f"{exc})"[:500]) from None
+            voices = _speakers(st, path, t) if diarize else None
         out = t.as_response()
+        if voices is not None:
+            out["segments"], out["speakers"], out["diarization_note"], ms = voices
+            out["processing_time_ms"] += ms
+            if not req.options.word_level:
+                for s in out["segments"]:
+                    s.pop("words", None)
         if not req.options.timestamps:
-            out["segments"] = [{"start": None, "end": None, "text": s["text"]}
+            out["segments"] = [{"start": None, "end": None, "text": s["text"],
+                                **({"speaker": s["speaker"]} if diarize else {})}
                                for s in out["segments"]]
         out["processing_time_ms"] = round(out["processing_time_ms"], 1)
         return out
 
     return await st.lanes.run("speech", work)
+
+
+def _speakers(st: State, path: str, t) -> tuple[list[dict], list[dict], str | None, float]:
+    """(segments cut by speaker, speakers, note, milliseconds) for a transcript of `path`."""
+    from media_assets.lib.speech.speaker_store import names_of_voices
+    from media_assets.lib.speech.speakers import diarize, split_by_speaker
+
+    start = time.perf_counter()
+    segments = t.as_response()["segments"]
+    with st.models.use(Role.SPEAKER) as encoder:
+        d = diarize(encoder, path, segments)
+    names = names_of_voices(st.engine, [s.centroid for s in d.speakers])
+    speakers = [{"label": s.label, "name": n, "talk_s": s.talk_s, "first_s": s.first_s}
+                for s, n in zip(d.speakers, names)]
+    return split_by_speaker(segments, d), speakers, d.note, _ms(start)
 
 
 @router.post("/generate", response_model=GenerateResponse,

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from media_assets.lib.db.vectors import to_pgvector
-from media_assets.lib.speech.speakers import Diarization
+from media_assets.lib.speech.speakers import Diarization, words_text
 
 NAME_DISTANCE = 0.1
 
@@ -92,7 +92,7 @@ def speakers_of(engine: sa.Engine, key: str) -> dict | None:
 def _part_text(p) -> str:
     words = p["words"]
     if words and p["word_start"] is not None:
-        return "".join(w.get("word", "") for w in words[p["word_start"]:p["word_end"]]).strip()
+        return words_text(words[p["word_start"]:p["word_end"]])
     if p["part"] == 0 or not words:  # no word times: the whole segment, once
         return p["text"].strip() if p["part"] == 0 else ""
     return ""
@@ -136,6 +136,16 @@ def files_of_speaker(engine: sa.Engine, name: str) -> list[tuple[str, str]]:
             f"SELECT fs.key, fs.label FROM file_speakers fs {NAMED} "
             "WHERE lower(nm.name) = lower(:n) ORDER BY fs.key, fs.label"),
             {"n": " ".join(name.split()), "name_distance": NAME_DISTANCE}).all()]
+
+
+def names_of_voices(engine: sa.Engine, centroids: Sequence) -> list[str | None]:
+    """The name of the nearest named voice within NAME_DISTANCE of each centroid (a voice
+    heard outside the catalogue, e.g. by the /transcribe service), or None."""
+    with engine.connect() as conn:
+        return [conn.execute(sa.text(
+            "SELECT name FROM speaker_names WHERE (centroid <=> CAST(:c AS vector)) <= :d "
+            "ORDER BY centroid <=> CAST(:c AS vector), named_at DESC LIMIT 1"),
+            {"c": to_pgvector(c), "d": NAME_DISTANCE}).scalar() for c in centroids]
 
 
 def unknown_speaker_note(engine: sa.Engine, speaker: str) -> str | None:

@@ -334,5 +334,34 @@ def _assemble(pieces, labels, vectors, has, segments, note,
     return Diarization(parts, speakers, round(speech, 3), note)
 
 
+def words_text(words: Sequence[dict]) -> str:
+    """Timed words as text (stored words carry no leading space; Whisper's raw ones do)."""
+    return " ".join(t for t in (str(w.get("word", "")).strip() for w in words) if t)
+
+
+def split_by_speaker(segments: Sequence[dict], d: Diarization) -> list[dict]:
+    """The transcript's segments cut where the speaker changes, each with its `speaker`:
+    a part's text is its words (Whisper's segments can hold several turns). A segment
+    without words stays whole, with the speaker of most of it; one without speech found,
+    `speaker` None."""
+    by_segment: dict[int, list[Part]] = {}
+    for p in d.parts:
+        by_segment.setdefault(p.segment, []).append(p)
+    out = []
+    for i, seg in enumerate(segments):
+        parts = by_segment.get(i, [])
+        words = seg.get("words")
+        if not parts or not words or any(p.word_start is None for p in parts):
+            main = max(parts, key=lambda p: p.end - p.start).speaker if parts else None
+            out.append({**seg, "speaker": main})
+            continue
+        for p in parts:
+            mine = words[p.word_start:p.word_end]
+            out.append({"start": float(mine[0]["start"]), "end": float(mine[-1]["end"]),
+                        "text": words_text(mine),
+                        "words": mine, "speaker": p.speaker})
+    return out
+
+
 def _last_part(parts: list[Part], segment: int) -> Part:
     return [p for p in parts if p.segment == segment][-1]
