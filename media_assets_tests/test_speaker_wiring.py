@@ -181,3 +181,31 @@ def test_analyze_image_reads_the_text_in_a_picture(lib):
         assert 0 <= min(xs) < max(xs) <= 1280, line  # the screenshot's own pixels
         seed = client.post("/analyze-image", json={"image": image, "tasks": ["colors"]})
         assert seed.json()["text"] is None and seed.json()["dominant_colors"]
+
+
+def test_the_page_shows_speaker_turns_and_a_screenshots_text(lib):
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from media_assets_tests.test_page import Server
+
+    keys = lib["keys"]
+    assert cli("speakers", "name", keys["one speaker.wav"], "S1", "Ana")[0] == 0
+    with Server(lib["settings"]) as srv, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium")
+                                    or "/usr/bin/chromium", args=["--no-sandbox"])
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{srv.url}/?open={keys['interview.wav']}")
+        page.wait_for_selector("#detail .transcript .who")
+        who = page.eval_on_selector_all("#detail .transcript .who",
+                                        "els => els.map(e => e.textContent)")
+        assert "Ana: " in who and len(set(who)) == 2, who  # the named voice, the other's label
+        assert "2 speakers" in page.inner_text("#detail h3:has-text('Transcript')")
+        page.goto(f"{srv.url}/?open={keys['screen.png']}")
+        page.wait_for_selector("#detail h3:has-text('document or screenshot')")
+        assert "Dentist appointment tomorrow" in page.inner_text("#detail pre.note")
+        browser.close()
+    assert not errors, errors

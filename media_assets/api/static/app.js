@@ -347,9 +347,12 @@ function seekTo(media, s) {
   media.play().catch(() => {});
 }
 function transcriptBox(f, media) {
-  const lines = f.transcript.segments.map((s) => el("li", {},
+  // With speakers known, the lines are their turns (a Whisper segment can hold several).
+  const turns = f.speakers && f.speakers.turns && f.speakers.turns.length ? f.speakers.turns : null;
+  const lines = (turns || f.transcript.segments).map((s) => el("li", {},
     el("button", { type: "button", class: "line", "data-start": s.start, "data-end": s.end,
-                   onclick: () => seekTo(media, s.start) }, el("span", { class: "at" }, clock(s.start)), " ", s.text)));
+                   onclick: () => seekTo(media, s.start) }, el("span", { class: "at" }, clock(s.start)), " ",
+      turns ? el("strong", { class: "who", title: s.speaker }, `${s.name || s.speaker}: `) : null, s.text)));
   const box = el("ol", { class: "transcript", "aria-label": "Transcript; a line plays from there" }, lines);
   if (media) {
     media.addEventListener("timeupdate", () => {
@@ -364,7 +367,13 @@ function transcriptBox(f, media) {
       }
     });
   }
-  return [el("h3", {}, `Transcript (${f.transcript.language || "language unknown"})`), box];
+  const who = turns ? `, ${f.speakers.speaker_count} speakers` : "";
+  return [el("h3", {}, `Transcript (${f.transcript.language || "language unknown"}${who})`), box];
+}
+function pictureTextBox(p) {
+  const read = p.texts.map((t) => (t.frame_ms === null ? "" : `[${clock(t.frame_ms / 1000)}] `) + t.text).join("\n\n");
+  return [el("h3", {}, p.is_document ? "Text (a document or screenshot)" : "Written in the picture"),
+    el("pre", { class: "note" }, read)];
 }
 function imageViewer(f) {
   const img = el("img", { src: f.content, alt: f.analysis && f.analysis.caption ? f.analysis.caption : fileName(f.path), class: "full" });
@@ -431,6 +440,7 @@ async function showDetail(key, at) {
     });
   }
   if (f.transcript && f.transcript.segments && f.transcript.segments.length) body.push(...transcriptBox(f, media));
+  if (f.picture_text && f.picture_text.texts && f.picture_text.texts.length) body.push(...pictureTextBox(f.picture_text));
   if (f.text) {
     body.push(el("h3", {}, "Text"), el("pre", { class: "note" }, f.text.text + (f.text.truncated ? "\n…" : "")));
   }
