@@ -14,7 +14,8 @@ def test_definitions_load():
 
     repo = defs.get_repository_def()
     assert dg.AssetKey("media_file") in repo.asset_graph.get_all_asset_keys()
-    assert {s.name for s in defs.sensors} == {"inbox_sensor", "recluster_sensor"}
+    assert {s.name for s in defs.sensors} == {"inbox_sensor", "recluster_sensor",
+                                             "media_job_failure_sensor"}
     assert "media_job" in [j.name for j in repo.get_all_jobs()]
     assert set(defs.resources) >= {"catalog", "inbox"}
 
