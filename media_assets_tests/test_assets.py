@@ -1,6 +1,7 @@
 """The Definitions load, and `media_job` materialises `media_file` over a batch of partitions."""
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 
 from media_assets.lib.files.store import FileStore
@@ -20,6 +21,7 @@ def test_definitions_load():
     assert set(defs.resources) >= {"catalog", "inbox"}
 
 
+@pytest.mark.slow
 def test_media_job_over_the_sample_folder(settings, catalog, sample_folder, tiny_models,
                                          monkeypatch):
     from media_assets.definitions import defs

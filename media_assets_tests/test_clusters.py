@@ -216,6 +216,7 @@ def test_names_come_from_what_the_captions_share():
     assert agreement(["a red car", "green trees"]) == 0.0
 
 
+@pytest.mark.slow
 def test_photos_to_named_clusters_and_a_tree(settings, tiny_models, monkeypatch, tmp_path):
     """From a folder of photos with the tiny models: ingest, `clusters`, `organize` and its
     re-run, through the CLI as a user runs it."""

@@ -11,9 +11,12 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import sqlalchemy as sa
 
 from media_assets.lib.samples import encode_video, photo_groups
+
+pytestmark = pytest.mark.slow  # a whole scenario per test: the full suite runs it
 
 
 def _videos(folder, n: int = 6, seconds: int = 8):

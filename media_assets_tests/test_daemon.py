@@ -14,10 +14,13 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 
 from media_assets.lib.samples import photo_groups
 from media_assets.lib.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow  # a whole scenario per test: the full suite runs it
 
 GPU_STEPS = {"image_embeddings", "image_analysis", "image_duplicates"}
 

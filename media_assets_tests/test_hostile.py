@@ -54,6 +54,7 @@ def _ingest(folder):
     return out, (json.loads(out.stdout) if out.stdout.strip().startswith("{") else None)
 
 
+@pytest.mark.slow
 def test_hostile_folder_catalogues_every_good_file(settings, catalog, tmp_path):
     folder = tmp_path / "hostile"
     folder.mkdir()

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
+import pytest
 import skimage.data
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -40,6 +41,7 @@ def _run(settings, catalog, folder):
     return result, keys
 
 
+@pytest.mark.slow
 def test_embeddings_are_stored_and_reported(settings, catalog, tiny_models, tmp_path,
                                             monkeypatch):
     monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
@@ -131,6 +133,7 @@ def test_ingest_without_clip_skips_embeddings_and_says_why(settings, tmp_path, m
     assert "skipping image_embeddings: the clip model" in result.output
 
 
+@pytest.mark.slow
 def test_ingest_completes_files_once_the_model_is_present(settings, catalog, tiny_models,
                                                          tmp_path, monkeypatch):
     folder = _photos(tmp_path / "photos")
@@ -151,6 +154,7 @@ def test_ingest_completes_files_once_the_model_is_present(settings, catalog, tin
     assert json.loads(third.stdout)["completed"] == 0  # nothing is done twice
 
 
+@pytest.mark.slow
 def test_a_model_change_reembeds_only_stale_rows(settings, catalog, tiny_models, tmp_path,
                                                   monkeypatch):
     monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))

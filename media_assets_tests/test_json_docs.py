@@ -194,6 +194,7 @@ def test_hostile_json_is_designed_loaded_and_counted(settings, catalog, tmp_path
     assert "stable scalars" in status.output
 
 
+@pytest.mark.slow
 def test_single_file_shows_its_table_in_dagster(settings, catalog, tiny_models, monkeypatch):
     monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
     keys = register(FileStore(catalog.engine), walk([VEGA / "cars.json"]))[0].new_keys

@@ -2,10 +2,13 @@
 command share a model manager (lib/models/kept.py), and the models are freed at its end."""
 
 import dagster as dg
+import pytest
 from click.testing import CliRunner
 
 from media_assets.cli import _instance, main
 from media_assets.lib.samples import solid_image
+
+pytestmark = pytest.mark.slow  # a whole scenario per test: the full suite runs it
 
 
 def test_one_ingest_loads_each_model_once_across_its_runs(settings, catalog, tiny_models,

@@ -5,6 +5,7 @@ import json
 from datetime import datetime
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
@@ -37,6 +38,7 @@ def _photos(folder, n=3, green=10):
     return folder
 
 
+@pytest.mark.slow
 def test_schedule_runs_pending_and_unfinished_files(settings, catalog, tiny_models, tmp_path,
                                                     monkeypatch):
     monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
@@ -71,6 +73,7 @@ def test_schedule_runs_pending_and_unfinished_files(settings, catalog, tiny_mode
 # test_planning.py::test_a_cancelled_run_stays_stopped, test_daemon.py (kill -9).
 
 
+@pytest.mark.slow
 def test_where_names_the_partition_and_each_asset(settings, catalog, tiny_models, tmp_path,
                                                   monkeypatch):
     monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
@@ -115,6 +118,7 @@ with dg.DagsterInstance.get() as instance:
 '''
 
 
+@pytest.mark.slow
 def test_a_run_launched_as_the_ui_launches_it_never_overlaps_model_steps(
         settings, catalog, tiny_models, tmp_path, monkeypatch):
     """The implicit asset job, reconstructed and executed as the UI's run launcher does,

@@ -19,6 +19,8 @@ from media_assets.lib.db import open_catalog
 from media_assets.lib.settings import Settings
 from media_assets_tests.conftest import fresh_databases
 
+pytestmark = pytest.mark.slow  # a whole scenario per test: the full suite runs it
+
 TABLES = ["media_files", "media_paths", "image_embeddings", "image_analysis",
           "near_duplicates", "transcripts", "video_frames", "video_summaries",
           "json_schemas", "json_tables"]

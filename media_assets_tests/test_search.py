@@ -5,6 +5,7 @@ counts once, every filter, captions and names; with real speech, real photos and
 import json
 
 import numpy as np
+import pytest
 import skimage.data
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -22,6 +23,7 @@ def _search(*args):
     return json.loads(out.stdout)
 
 
+@pytest.mark.slow
 def test_words_beat_unrelated_likenesses_and_every_filter_holds(settings, catalog, tiny_models,
                                                                 tmp_path, monkeypatch):
     monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))

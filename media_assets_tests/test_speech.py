@@ -60,6 +60,7 @@ def english_wav(tmp_path_factory) -> Path:
     return speech(" ".join(SENTENCES), folder / "english.wav")
 
 
+@pytest.mark.slow
 def test_english_wer_and_ordered_timestamps(whisper_model, english_wav):
     t = transcribe(whisper_model, str(english_wav))
     assert wer(" ".join(SENTENCES), t.text) <= 0.15, t.text
@@ -99,6 +100,7 @@ def test_corrupt_audio_raises(whisper_model, tmp_path):
         transcribe(whisper_model, str(path))
 
 
+@pytest.mark.slow
 def test_long_audio_is_chunked_with_progress(whisper_model, english_wav, tmp_path):
     samples, rate = read_wav(english_wav)
     long = np.concatenate([samples, np.zeros(rate * 2, np.float32), samples])
@@ -147,6 +149,7 @@ def speech_video(english_wav, tmp_path) -> Path:
     return encode_video(folder / "holiday clip.mp4", frames, fps=1.0, audio=samples, rate=rate)
 
 
+@pytest.mark.slow
 def test_video_frames_transcript_summary_and_spoken_search(settings, catalog, tiny_models,
                                                             speech_video, monkeypatch):
     monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
@@ -178,6 +181,7 @@ def test_video_frames_transcript_summary_and_spoken_search(settings, catalog, ti
     assert {"transcripts", "video_frames", "video_summary"} <= mats
 
 
+@pytest.mark.slow
 def test_word_timestamps_when_asked(whisper_model, english_wav):
     t = transcribe(whisper_model, str(english_wav), word_timestamps=True, batch_size=8)
     words = [w for s in t.segments for w in s.words]
