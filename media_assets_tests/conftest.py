@@ -73,10 +73,6 @@ def db_templates(pg_server, tmp_path_factory) -> tuple[str, str]:
         mp.setenv("MEDIA_ASSETS_HOME", str(home))
         mp.setenv("MEDIA_ASSETS_DATABASE_URL", with_database(
             pg_server, TEMPLATES[0]).render_as_string(hide_password=False))
-        # Named, or open_catalog makes a `dagster` database on the shared server (and
-        # test_deploy's init script needs a server without one).
-        mp.setenv("MEDIA_ASSETS_DAGSTER_DATABASE_URL", with_database(
-            pg_server, TEMPLATES[1], "psycopg2").render_as_string(hide_password=False))
         open_catalog(Settings.from_env()).dispose()
         prepare_dagster_home(home / "dagster", with_database(pg_server, TEMPLATES[1],
                                                              "psycopg2"))
