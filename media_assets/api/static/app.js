@@ -64,6 +64,12 @@ async function api(url) {
   try {
     r = await get();
     if (r.status === 401) { await login(); r = await get(); }
+    // A busy server (its model queue full) says when to come back: wait and ask again.
+    for (let i = 0; i < 3 && r.status === 503 && r.headers.get("Retry-After"); i += 1) {
+      const wait = Math.min(5, Number(r.headers.get("Retry-After")) || 1);
+      await new Promise((done) => setTimeout(done, wait * 1000));
+      r = await get();
+    }
   } catch (e) {
     if (e instanceof ApiError) throw e;
     throw new ApiError(`Cannot reach the server at ${location.host}. Is "media-assets serve" still running? (${e.message})`, 0);
