@@ -23,6 +23,7 @@ from media_assets.api.app import create_app
 from media_assets.cli import main
 from media_assets.lib.samples import photo_groups, png_bomb
 from media_assets.lib.settings import Settings
+from media_assets_tests.live_server import Server
 
 PATHS = {"/analyze-image", "/label-cluster", "/transcribe", "/generate", "/analyze-json-schema",
          "/enrich-cluster", "/health", "/ready", "/search", "/similar/{key}", "/files/{key}",
@@ -214,40 +215,6 @@ def test_a_token_is_required_when_set(library):
         assert refused.status_code == 401 and "URL" in refused.json()["detail"]
     r = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0"])
     assert r.exit_code != 0 and "MEDIA_ASSETS_API_TOKEN" in r.output
-
-
-class Server:
-    """uvicorn on a free loopback port, in a thread; stopped on exit."""
-
-    def __init__(self, settings: Settings):
-        import socket
-
-        import uvicorn
-
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        sock.close()
-        self.app = create_app(settings)
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(30)
 
 
 @pytest.mark.slow

@@ -188,7 +188,7 @@ def test_the_page_shows_speaker_turns_and_a_screenshots_text(lib):
 
     from playwright.sync_api import sync_playwright
 
-    from media_assets_tests.test_page import Server
+    from media_assets_tests.live_server import Server
 
     keys = lib["keys"]
     assert cli("speakers", "name", keys["one speaker.wav"], "S1", "Ana")[0] == 0
