@@ -290,10 +290,13 @@ def test_one_budget_across_the_server_and_a_dagster_run(library, client, tmp_pat
         assert httpx.get(f"{srv.url}/search", params={"q": "cat"}, timeout=60).status_code == 200
         assert "clip" in srv.app.state.media.manager.loaded()
         started = time.monotonic()
+        # Without this module's random LLM: with it, the run would rename the shared
+        # library's JSON (the LLM changed) with gibberish that other modules then search.
+        run_env = {k: v for k, v in {**os.environ, **env, **fixed}.items()
+                   if k != "MEDIA_ASSETS_LLM_MODEL"}
         run = subprocess.run([sys.executable, "-m", "media_assets.cli", "ingest", "-q",
                               "--no-clusters", str(new)],
-                             env={**os.environ, **env, **fixed}, capture_output=True, text=True,
-                             timeout=300)
+                             env=run_env, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr[-2000:]
         waited = time.monotonic() - started
         # The server needs CLIP again after the run: it gets it.

@@ -391,7 +391,8 @@ def test_search_lists_only_what_matched_with_the_why_in_words(library):
     photo = next(r for r in res["results"] if r["name"] == "rocket_00.jpg")
     assert photo["why"] == ["in the file name"] or "in the file name" in photo["why"]
     nothing = httpx.get(srv.url + "/search", params={"q": "xqzzyv blorf"}, timeout=60).json()
-    assert nothing["count"] == 0 and nothing["results"] == [] == nothing["visually_similar"]
+    assert nothing["count"] == 0 and nothing["results"] == [] == nothing["visually_similar"], (
+        nothing["results"], nothing["visually_similar"])
     assert nothing["hits"]  # the fused list still fills k, for the CLI and SQL users
 
 
