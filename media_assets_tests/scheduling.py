@@ -27,7 +27,7 @@ DURATIONS = Path(__file__).with_name("durations.json")
 DEFAULT_S = 2.0  # a test not yet measured
 # Module -> groups: cases that each run a whole scenario; the module fixture is built once
 # per group.
-SPLIT = {"test_resume.py": 2}
+SPLIT: dict[str, int] = {}
 
 
 def worker_threads() -> int | None:

@@ -11,19 +11,21 @@ from PIL import Image, ImageDraw
 
 from media_assets.defs.assets.files import media_file
 from media_assets.defs.assets.picture_text import image_text
+from media_assets.defs.assets.search import text_embeddings
 from media_assets.defs.partitions import media_files, range_tags
 from media_assets.defs.resources import resources_from_settings
 from media_assets.lib.db import open_catalog
 from media_assets.lib.db.server import ensure_database, with_database
 from media_assets.lib.files.inbox import register, walk
-from media_assets.lib.files.results import results_of
+from media_assets.lib.files.results import left_to_do, results_of
 from media_assets.lib.files.store import FileStore
 from media_assets.lib.images import synthetic_text as st
-from media_assets.lib.images.ocr import normalised
-from media_assets.lib.images.text_store import picture_text_of
+from media_assets.lib.images.ocr import Line, PictureText, normalised
+from media_assets.lib.images.text_store import picture_text_of, store_picture_text
 from media_assets.lib.models.registry import load_role
 from media_assets.lib.models.roles import Role
 from media_assets.lib.samples import encode_video
+from media_assets.lib.search.explain import reasons
 from media_assets.lib.search.query import search
 from media_assets.lib.settings import Settings, models_from_env
 from media_assets.lib.video.frame_text import read_frames
@@ -58,7 +60,8 @@ def ingested(pg_server, tiny_models, tmp_path_factory):
         resources = resources_from_settings(settings)
         with dg.instance_for_test() as instance:
             instance.add_dynamic_partitions(media_files.name, keys)
-            result = dg.materialize([media_file, image_text], instance=instance,
+            result = dg.materialize([media_file, image_text, text_embeddings],
+                                    instance=instance,
                                     tags=range_tags(keys), resources=resources)
         store = FileStore(catalog.engine)
         by_name = {store.get([k])[k].primary_path.rsplit("/", 1)[-1]: k for k in keys}
@@ -75,6 +78,36 @@ def test_a_screenshot_is_found_by_a_phrase_written_in_it(ingested):
     assert why.startswith("written in the picture: ") and "Dentist" in why, why
     receipt = search(engine, manager, "Roggenbrot")
     assert receipt.hits[0].key == keys["receipt.png"], receipt.hits
+
+
+def test_a_screenshot_is_found_by_meaning_in_other_words(ingested):
+    """The text read in a picture is in the search by meaning too, a few lines a unit: a
+    query sharing no word with the screenshot finds its line."""
+    engine, _, keys, _, manager = ingested
+    found = search(engine, manager, "visit to the tooth doctor")
+    top = found.hits[0]
+    assert top.key == keys["screenshot.png"] and "meaning" in top.why, found.hits[:3]
+    assert top.why["meaning"]["source"] == "picture_text", top.why
+    assert "Dentist" in top.why["meaning"]["text"] and "Backup" not in top.why["meaning"]["text"]
+    assert reasons(top)[0].startswith("written in the picture, close in meaning: "), top.why
+
+
+def test_changed_text_in_a_picture_makes_its_vectors_pending(ingested):
+    """`image_text` re-run with other text (a better OCR model) drops the file's
+    `text_embeddings` result, so the planner embeds the new text; the same text keeps it."""
+    engine, _, keys, _, _ = ingested
+    key = keys["receipt.png"]
+    done = left_to_do(engine, "text_embeddings", ["image"], None)
+    assert key not in done
+    text = picture_text_of(engine, key)
+    reads = [(t["frame_ms"] if t["frame_ms"] is not None else -1, t["until_ms"],
+              PictureText([Line(x["text"], x["confidence"], x["box"]) for x in t["lines"]]))
+             for t in text["texts"]]
+    store_picture_text(engine, key, text["model_id"], reads, built_on_it=["text_embeddings"])
+    assert key not in left_to_do(engine, "text_embeddings", ["image"], None)  # unchanged
+    store_picture_text(engine, key, text["model_id"], [], built_on_it=["text_embeddings"])
+    assert key in left_to_do(engine, "text_embeddings", ["image"], None)
+    store_picture_text(engine, key, text["model_id"], reads)  # as it was, for the others
 
 
 def test_lines_boxes_language_and_documents(ingested):

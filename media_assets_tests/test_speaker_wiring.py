@@ -17,6 +17,7 @@ from media_assets.cli import main
 from media_assets.defs.assets.files import media_file
 from media_assets.defs.assets.picture_text import image_text
 from media_assets.defs.assets.speakers import speakers
+from media_assets.defs.assets.images import image_embeddings
 from media_assets.defs.assets.speech import transcripts
 from media_assets.defs.partitions import media_files, range_tags
 from media_assets.defs.resources import resources_from_settings
@@ -55,7 +56,9 @@ def lib(pg_server, db_templates, tiny_models, tmp_path_factory):
         keys = register(FileStore(catalog.engine), walk([folder]))[0].new_keys
         with dg.instance_for_test() as instance:
             instance.add_dynamic_partitions(media_files.name, keys)
-            result = dg.materialize([media_file, transcripts, speakers, image_text],
+            # CLIP too: the screenshot is then a visual hit that a speaker filter must drop.
+            result = dg.materialize([media_file, transcripts, speakers, image_text,
+                                     image_embeddings],
                                     instance=instance, tags=range_tags(keys),
                                     resources=resources_from_settings(settings))
         assert result.success

@@ -15,7 +15,7 @@ from media_assets.defs.assets.video import video_frames, video_summary
 # Every asset partitioned by `media_files`, in graph order.
 PER_FILE_ASSETS = [media_file, image_embeddings, image_analysis, image_duplicates,
                    transcripts, video_frames, video_summary, json_schemas, json_tables,
-                   text_embeddings, image_text, speakers]
+                   image_text, text_embeddings, speakers]
 
 media_job = dg.define_asset_job(
     "media_job",

@@ -34,7 +34,8 @@ def image_text(context: dg.AssetExecutionContext, config: ImageTextConfig,
                catalog: CatalogResource, gpu: GpuResource) -> FileOutcome:
     """The text written in each image and in each video's sampled frames (PP-OCRv6 through
     rapidocr): lines with their boxes, confidence and language, joined into the full-text
-    search (`text_in_picture` leg). A text that stays on screen over several frames is stored
+    search (`text_in_picture` leg) and, through `text_embeddings` (made pending again for a
+    file whose text changed), the search by meaning. A text that stays on screen over several frames is stored
     once, with its span. Pictures with little picture and much text are flagged as
     documents or screenshots. Large pictures are read reduced (bounded memory); a picture
     with no text gets a row that says so. Without the OCR model every file records why."""
@@ -59,7 +60,8 @@ def image_text(context: dg.AssetExecutionContext, config: ImageTextConfig,
                                                     ms[:config.max_video_frames], config.side)
                     if not ms:
                         note = "no sampled frames (video_frames found none)"
-                store_picture_text(batch.engine, item.key, ref, reads, read_count, note)
+                store_picture_text(batch.engine, item.key, ref, reads, read_count, note,
+                                   built_on_it=["text_embeddings"])
                 found = [t for _, _, t in reads if t.lines]
                 is_doc = any(t.is_document for t in found)
                 docs += is_doc

@@ -8,6 +8,7 @@ import dagster as dg
 from media_assets.defs.assets.files import media_file
 from media_assets.defs.assets.images import image_analysis
 from media_assets.defs.assets.json_docs import json_schemas
+from media_assets.defs.assets.picture_text import image_text
 from media_assets.defs.assets.speech import transcripts
 from media_assets.defs.assets.video import video_frames
 from media_assets.defs.file_metadata import FileOutcome
@@ -22,13 +23,14 @@ TEXT_KINDS = ("image", "video", "audio", "json", "text")
 
 
 @per_file_asset(group_name=SEARCH_GROUP, file_kinds=TEXT_KINDS,
-                deps=[media_file, transcripts, image_analysis, video_frames, json_schemas],
+                deps=[media_file, transcripts, image_analysis, video_frames, json_schemas,
+                      image_text],
                 model=Role.TEXT, versioned=True, kinds={"python", "postgres"})
 def text_embeddings(context: dg.AssetExecutionContext, catalog: CatalogResource,
                     gpu: GpuResource) -> FileOutcome:
     """Sentence vectors (the multilingual text model, 384-d for multilingual-e5-small) of
     every text a file holds, each unit with where it is: transcript moments (time), image
-    and frame captions and visual answers, text-file chunks (character offsets), what a
+    and frame captions and visual answers, text read in pictures (a few lines a unit), text-file chunks (character offsets), what a
     JSON table is about and its records' words (record numbers). Stored in `text_units`
     (pgvector HNSW, and full text for notes and JSON); a unit whose text and model are
     unchanged keeps its vector, so re-runs embed only what is stale."""

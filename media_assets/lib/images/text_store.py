@@ -12,9 +12,12 @@ from media_assets.lib.images.ocr import TS_CONFIG, PictureText
 
 def store_picture_text(engine: sa.Engine, key: str, model_id: str,
                        reads: Sequence[tuple[int, int | None, PictureText]],
-                       frames_read: int = 1, note: str | None = None) -> None:
+                       frames_read: int = 1, note: str | None = None,
+                       built_on_it: Sequence[str] = ()) -> None:
     """Replace a file's text atomically. `reads`: (frame_ms, until_ms, text) with frame_ms
-    -1 for an image; only reads with text get a row; the file's summary row always."""
+    -1 for an image; only reads with text get a row; the file's summary row always. When
+    the text changed, the file's results of the assets `built_on_it` (the search by
+    meaning's vectors) are dropped, so the planner runs them for it again."""
     with_text = [(ms, until, t) for ms, until, t in reads if t.lines]
     chars = sum(len(t.text) for _, _, t in with_text)
     is_document = any(t.is_document for _, _, t in with_text)
@@ -23,6 +26,13 @@ def store_picture_text(engine: sa.Engine, key: str, model_id: str,
     if not with_text and not any("no text" in n for n in notes):
         notes.append("no text found")
     with engine.begin() as conn:
+        before = conn.execute(sa.text(
+            "SELECT frame_ms, text FROM picture_texts WHERE key = :k ORDER BY frame_ms"),
+            {"k": key}).all()
+        if built_on_it and [tuple(r) for r in before] != sorted(
+                (ms, t.text) for ms, _, t in with_text):
+            conn.execute(sa.text("DELETE FROM file_asset_results WHERE key = :k "
+                                 "AND asset = ANY(:a)"), {"k": key, "a": list(built_on_it)})
         conn.execute(sa.text("DELETE FROM picture_texts WHERE key = :k"), {"k": key})
         conn.execute(sa.text("DELETE FROM picture_text_files WHERE key = :k"), {"k": key})
         conn.execute(sa.text(

@@ -46,6 +46,8 @@ def plain(leg: str, why: dict, kind: str) -> str:
         return "in the file name"
     if leg == "cluster":
         return f"in the name of its group: {_quote(text, 60)}"
+    if leg == "meaning" and why.get("source") == "picture_text":
+        return f"written in the picture{where}, close in meaning: {_quote(text)}"
     if leg == "meaning":
         return f"close in meaning{where}: {_quote(text)}"
     return "looks like what you described" + (f"{where}" if kind == "video" else "")

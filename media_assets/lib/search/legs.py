@@ -66,7 +66,8 @@ def visual(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int,
             "JOIN media_files f ON f.key = s.key "
             "LEFT JOIN image_analysis a ON a.key = s.key AND s.frame_ms = -1 "
             "LEFT JOIN video_frames v ON v.key = s.key AND v.frame_ms = s.frame_ms "
-            "ORDER BY s.distance"), params).all()
+            # The index scan applies the filters it knows; the rest (a speaker) here.
+            "WHERE true" + Filters.sql("f") + " ORDER BY s.distance"), params).all()
         if not calibrate:
             mean = std = 0.0
         else:

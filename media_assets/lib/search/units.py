@@ -21,6 +21,9 @@ from media_assets.lib.db.values import safe_text
 CHUNK_CHARS = 240  # about 60 tokens: one thought, well under the text model's 512
 MAX_CHUNKS = 2000  # per file: a 64 MB log is not embedded whole (the rest stays unread)
 MAX_TABLE_TEXT = 600
+# Text in pictures is lines that need not belong together (a screenshot's settings, a
+# receipt's items): two or three lines per vector.
+PICTURE_CHUNK = 100
 MAX_VALUE_CHARS = 200
 DATE_LIKE = re.compile(r"^[\d\s:./+TZ-]+$")
 WORD = re.compile(r"[^\W\d_]{2,}")
@@ -42,7 +45,7 @@ def says_something(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Unit:
-    source: str  # speech, caption, answer, text, json_table, json_records
+    source: str  # speech, caption, answer, picture_text, text, json_table, json_records
     text: str
     at_ms: int = -1  # the moment in audio or video; -1: the whole file
     start: int | None = None  # text: character offsets; json_records: record numbers
@@ -196,6 +199,28 @@ def catalogued_units(engine: sa.Engine, key: str) -> list[Unit]:
             if r.caption and r.caption != previous:
                 units.append(Unit("caption", r.caption, int(r.frame_ms)))
             previous = r.caption
+        for r in conn.execute(sa.text(
+                "SELECT frame_ms, text FROM picture_texts WHERE key = :k ORDER BY frame_ms"),
+                {"k": key}):
+            units += picture_text_units(r.text, int(r.frame_ms))
+    return units
+
+
+def picture_text_units(text: str, frame_ms: int = -1, size: int = PICTURE_CHUNK) -> list[Unit]:
+    """Text read in a picture (one line per line read), in chunks of whole lines of about
+    `size` characters: a screenshot's eight unrelated lines would blur into one vector that
+    means none of them."""
+    units: list[Unit] = []
+    lines: list[str] = []
+    for line in (x.strip() for x in text.splitlines()):
+        if not line:
+            continue
+        if lines and sum(len(x) + 3 for x in lines) + len(line) > size:
+            units.append(Unit("picture_text", " / ".join(lines), frame_ms))
+            lines = []
+        lines.append(line)
+    if lines:
+        units.append(Unit("picture_text", " / ".join(lines), frame_ms))
     return units
 
 
