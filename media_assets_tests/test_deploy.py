@@ -282,8 +282,28 @@ def test_init_script_creates_every_extension_the_migrations_need():
     assert needed and needed <= made, needed - made
 
 
+@pytest.fixture
+def init_server(pg_server):
+    """A server the init script may set up: an embedded one of its own (the session's
+    server gets a `dagster` database from tests that name none), or the given one."""
+    import tempfile
+
+    from media_assets.lib.db.server import start_embedded, stop_embedded
+
+    if os.environ.get("MEDIA_ASSETS_TEST_DATABASE_URL"):
+        yield pg_server
+        return
+    root = Path(tempfile.mkdtemp(prefix="media-assets-init-pg-"))
+    root.chmod(0o755)  # the server's own user reads it (see conftest.pg_server)
+    try:
+        yield start_embedded(root / "pgdata")
+    finally:
+        stop_embedded(root / "pgdata")
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.mark.slow
-def test_init_script_prepares_a_server_the_project_and_dagster_can_use(pg_server, tmp_path):
+def test_init_script_prepares_a_server_the_project_and_dagster_can_use(init_server, tmp_path):
     """The script the postgres container runs, run the same way (psql, ON_ERROR_STOP) on a
     real PostgreSQL with pgvector; then, as the role it made (not a superuser), the project's
     migrations and self-check, and Dagster's storage in its own database."""
@@ -293,15 +313,16 @@ def test_init_script_prepares_a_server_the_project_and_dagster_can_use(pg_server
     from media_assets.lib.db.server import with_database
     from media_assets.lib.settings import Settings
 
-    admin = sa.create_engine(with_database(pg_server, "postgres"), isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(with_database(init_server, "postgres"),
+                          isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         taken = conn.execute(sa.text(
             "SELECT (SELECT count(*) FROM pg_database WHERE datname IN ('media_assets', "
             "'dagster')) + (SELECT count(*) FROM pg_roles WHERE rolname = 'media')")).scalar()
-    if taken:
+    if taken:  # a server given by URL that holds them: not ours to drop
         admin.dispose()
-        pytest.skip("this server already has media_assets, dagster or a `media` role")
-    uri = with_database(pg_server, "postgres").set(drivername="postgresql").render_as_string(
+        pytest.skip("the given server already has media_assets, dagster or a `media` role")
+    uri = with_database(init_server, "postgres").set(drivername="postgresql").render_as_string(
         hide_password=False)
     psql = [_psql(), "-v", "ON_ERROR_STOP=1", "--no-psqlrc", "-X", "-q", "-d", uri,
             "-f", str(INIT_SQL)]
@@ -312,8 +333,8 @@ def test_init_script_prepares_a_server_the_project_and_dagster_can_use(pg_server
         done = subprocess.run(psql, env=dict(env, MEDIA_ASSETS_DB_PASSWORD="s3cretpass"),
                               capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
-        media = with_database(pg_server, "media_assets").set(username="media",
-                                                              password="s3cretpass")
+        media = with_database(init_server, "media_assets").set(username="media",
+                                                                password="s3cretpass")
         dagster_url = with_database(media, "dagster", "psycopg2")
         settings = Settings().with_(
             home=tmp_path, database_url=media.render_as_string(hide_password=False),
