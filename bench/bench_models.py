@@ -31,7 +31,7 @@ def main() -> None:
         make_tiny(root)
         print(f"(tiny random models written to {root})")
     os.environ["MEDIA_ASSETS_MODEL_DIR"] = str(root)
-    config = ModelConfig(device="auto")
+    config = ModelConfig(device="auto", model_dir=root)
     manager = build_manager(config)
     print(f"device {manager.device}, budget {manager.budget_mb:.0f} MB")
     print(f"{'model':<10} {'files MB':>9} {'bare load s':>12} {'managed load s':>15} "
@@ -62,7 +62,8 @@ def main() -> None:
         a, b = roles[0], roles[1]
         # RSS deltas on CPU are noisy for small models: leave half a model of headroom.
         one = max(manager.spec(a).estimate_mb, manager.spec(b).estimate_mb, 50)
-        small = build_manager(ModelConfig(device=manager.device, budget_mb=one * 1.5))
+        small = build_manager(ModelConfig(device=manager.device, budget_mb=one * 1.5,
+                                            model_dir=root))
         for role in (a, b):  # start from the measured footprints, not file sizes
             small.spec(role).estimate_mb = manager.spec(role).estimate_mb
         t = time.perf_counter()

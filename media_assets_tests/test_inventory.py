@@ -34,7 +34,7 @@ def hashes(monkeypatch) -> list[str]:
 
 
 def test_statuses_say_where_each_model_is_or_why_it_is_missing(tiny_env):
-    inv = ModelInventory(ModelConfig(device="cpu"))
+    inv = ModelInventory(ModelConfig(device="cpu", model_dir=tiny_env))
     by_role = {s.role: s for s in inv.statuses()}
     assert set(by_role) == set(Role)
     clip = by_role[Role.CLIP]
@@ -52,7 +52,7 @@ def test_statuses_say_where_each_model_is_or_why_it_is_missing(tiny_env):
 
 
 def test_ref_is_hashed_once_and_is_what_a_loaded_model_carries(tiny_env, hashes):
-    inv = ModelInventory(ModelConfig(device="cpu", budget_mb=4000))
+    inv = ModelInventory(ModelConfig(device="cpu", budget_mb=4000, model_dir=tiny_env))
     manager = build_manager(inv.config, inv)
     assert manager.inventory is inv
     with manager.use(Role.CLIP) as clip:
@@ -64,8 +64,7 @@ def test_ref_is_hashed_once_and_is_what_a_loaded_model_carries(tiny_env, hashes)
 
 def test_a_model_copied_in_later_is_found_without_a_new_inventory(tiny_env, tmp_path,
                                                                    monkeypatch):
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tmp_path))
-    inv = ModelInventory(ModelConfig(device="cpu"))
+    inv = ModelInventory(ModelConfig(device="cpu", model_dir=tmp_path))
     why = inv.why_missing(Role.CLIP)
     assert why and str(tmp_path) in why
     assert Role.CLIP in {s.role for s in inv.missing_required()}
@@ -82,9 +81,8 @@ def test_other_weights_under_the_same_id_are_another_ref(tiny_env, tmp_path, mon
     weights = next(p for p in (tmp_path / folder).rglob("*")
                    if p.suffix in (".safetensors", ".bin"))
     weights.write_bytes(weights.read_bytes()[::-1])  # same name and size, other bytes
-    before = ModelInventory(ModelConfig()).ref(Role.CLIP)
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tmp_path))
-    after = ModelInventory(ModelConfig()).ref(Role.CLIP)
+    before = ModelInventory(ModelConfig(model_dir=tiny_env)).ref(Role.CLIP)
+    after = ModelInventory(ModelConfig(model_dir=tmp_path)).ref(Role.CLIP)
     assert before.split("@")[0] == after.split("@")[0] and before != after
 
 

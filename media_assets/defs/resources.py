@@ -113,6 +113,7 @@ class GpuResource(dg.ConfigurableResource):
     quantize_8bit: bool
     whisper_compute_type: str
     footprint_mb: dict[str, float]  # role -> MB the operator pinned (MEDIA_ASSETS_<ROLE>_MB)
+    model_dir: str  # MEDIA_ASSETS_MODEL_DIR, "" when unset
     # The catalogue whose `model_leases` table holds the budget across processes (the HTTP
     # server and other runs on this machine); None: this process's models only.
     ledger_catalog: CatalogResource | None
@@ -129,6 +130,7 @@ class GpuResource(dg.ConfigurableResource):
                    quantize_8bit=c.quantize_8bit, whisper_compute_type=c.whisper_compute_type,
                    ledger_catalog=ledger_catalog,
                    footprint_mb={str(r): mb for r, mb in c.footprint_mb.items()},
+                   model_dir=str(c.model_dir or ""),
                    **{f"{role}_model": c.model_id(role) for role in Role})
 
     def config(self) -> ModelConfig:
@@ -137,7 +139,8 @@ class GpuResource(dg.ConfigurableResource):
                            models={role: getattr(self, f"{role}_model") for role in Role},
                            quantize_8bit=self.quantize_8bit,
                            whisper_compute_type=self.whisper_compute_type,
-                           footprint_mb={Role(r): mb for r, mb in self.footprint_mb.items()})
+                           footprint_mb={Role(r): mb for r, mb in self.footprint_mb.items()},
+                           model_dir=Path(self.model_dir) if self.model_dir else None)
 
     def _build(self) -> tuple[ModelManager, ModelLedger | None]:
         manager = build_manager(self.config())

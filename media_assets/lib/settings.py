@@ -131,6 +131,8 @@ def models_from_env() -> ModelConfig:
         whisper_compute_type=env.get("MEDIA_ASSETS_WHISPER_COMPUTE_TYPE") or "auto",
         footprint_mb={role: _float(f"MEDIA_ASSETS_{role.upper()}_MB", 0) for role in ROLES
                       if _float(f"MEDIA_ASSETS_{role.upper()}_MB", 0) > 0},
+        model_dir=(Path(env["MEDIA_ASSETS_MODEL_DIR"].strip()).expanduser()
+                   if env.get("MEDIA_ASSETS_MODEL_DIR", "").strip() else None),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from media_assets.lib.models import loaders
 from media_assets.lib.models.roles import DEFAULT_MODELS, Role
@@ -24,6 +25,9 @@ class ModelConfig:
     # role -> MB: a footprint the operator knows (MEDIA_ASSETS_<ROLE>_MB), charged as is
     # instead of estimated and measured (RSS deltas are noisy when processes share a GPU).
     footprint_mb: dict[Role, float] = field(default_factory=dict)
+    # MEDIA_ASSETS_MODEL_DIR: a folder of models named <org>--<name> (`models pull` fills
+    # it, `models make-tiny` writes the tiny set there); None: paths, HF cache and wheels.
+    model_dir: Path | None = None
 
     def model_id(self, role: str | Role) -> str:
         return self.models[Role(role)]

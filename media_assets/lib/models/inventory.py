@@ -66,7 +66,8 @@ class ModelInventory:
         with self._lock:
             found = self._found.get(role)
         if found is None:
-            found = locate(role, self.config.model_id(role))  # raises ModelNotFound
+            found = locate(role, self.config.model_id(role),  # raises ModelNotFound
+                           self.config.model_dir)
             with self._lock:
                 found = self._found.setdefault(role, found)
         return found

@@ -58,21 +58,17 @@ class Located:
         return h.hexdigest()[:10]
 
 
-def model_dir() -> Path | None:
-    raw = os.environ.get("MEDIA_ASSETS_MODEL_DIR")
-    return Path(raw).expanduser() if raw else None
-
-
 def folder_name(model_id: str) -> str:
     return model_id.strip("/").replace("/", "--")
 
 
-def candidates(role: str, model_id: str) -> Iterator[tuple[str, Path | None]]:
+def candidates(role: str, model_id: str, model_dir: Path | None = None,
+               ) -> Iterator[tuple[str, Path | None]]:
     """(source, folder) in lookup order, computed lazily: the HF cache is only asked when
-    the path and the model folder miss. None where that source does not apply."""
+    the path and the model folder (MEDIA_ASSETS_MODEL_DIR, from the settings) miss. None
+    where that source does not apply."""
     yield "path", Path(model_id).expanduser()
-    mdir = model_dir()
-    yield "model dir", (mdir / folder_name(model_id) if mdir else None)
+    yield "model dir", (model_dir / folder_name(model_id) if model_dir else None)
     try:
         from huggingface_hub import snapshot_download
 
@@ -98,11 +94,11 @@ def _gguf_at(folder: Path) -> Path | None:
     return found[0] if found else None
 
 
-def locate(role: str, model_id: str) -> Located:
+def locate(role: str, model_id: str, model_dir: Path | None = None) -> Located:
     spec = spec_of(role)
     marker = spec.marker
     looked = []
-    for source, folder in candidates(role, model_id):
+    for source, folder in candidates(role, model_id, model_dir):
         if folder is None:
             continue
         looked.append(str(folder))
