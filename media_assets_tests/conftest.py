@@ -113,6 +113,15 @@ def settings(pg_server, db_templates, tmp_path, monkeypatch) -> Settings:
     admin.dispose()
 
 
+def use_models(settings: Settings, monkeypatch, folder) -> Settings:
+    """`settings` with its models looked up in `folder`; also exported for CLI calls (the
+    settings, not the environment, are what locate the models: lib/models/locate.py)."""
+    from dataclasses import replace
+
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(folder))
+    return settings.with_(models=replace(settings.models, model_dir=Path(folder)))
+
+
 @pytest.fixture
 def catalog(settings):
     cat = open_catalog(settings)
@@ -134,10 +143,22 @@ def tiny_models(tmp_path_factory) -> Path:
     under the schema constraint would give valid nonsense). The tiny Phi-3 is in
     `tiny-phi3` for tests that need that architecture (MEDIA_ASSETS_LLM_MODEL=<that path>);
     the real SmolLM2 is the `real_llm` fixture's (test_llm_real.py)."""
+    from filelock import FileLock
+
     from media_assets.lib.models.tiny import make_tiny
 
-    root = tmp_path_factory.mktemp("models")
-    make_tiny(root, llm="none")
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        root = tmp_path_factory.mktemp("models")
+        make_tiny(root, llm="none")
+        return root
+    # Under xdist the first worker writes them into the run's shared base folder and the
+    # others read that copy (about 5 CPU-s per worker otherwise). No test writes into it.
+    root = tmp_path_factory.getbasetemp().parent / "tiny-models"
+    with FileLock(str(root) + ".lock"):
+        if not (root / ".complete").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            make_tiny(root, llm="none")
+            (root / ".complete").touch()
     return root
 
 

@@ -8,6 +8,7 @@ from media_assets.lib.files.store import FileStore
 from media_assets.defs.partitions import media_files, range_tags
 from media_assets.defs.resources import resources_from_settings
 from media_assets.lib.files.inbox import register, walk
+from media_assets_tests.conftest import use_models
 
 
 def test_definitions_load():
@@ -26,7 +27,7 @@ def test_media_job_over_the_sample_folder(settings, catalog, sample_folder, tiny
                                          monkeypatch):
     from media_assets.definitions import defs
 
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    settings = use_models(settings, monkeypatch, tiny_models)
     folder, expected = sample_folder
     registration, _ = register(FileStore(catalog.engine), walk([folder]))
     keys = registration.new_keys
@@ -75,7 +76,7 @@ def test_single_file_run_shows_its_facts(settings, catalog, sample_folder, tiny_
                                          monkeypatch):
     from media_assets.definitions import defs
 
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    settings = use_models(settings, monkeypatch, tiny_models)
     folder, _ = sample_folder
     registration, _ = register(FileStore(catalog.engine), walk([folder / "red.jpg"]))
     key = registration.new_keys[0]

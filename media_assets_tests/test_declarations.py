@@ -18,6 +18,7 @@ from media_assets.lib.files.store import FileStore
 from media_assets.lib.models.inventory import ModelInventory
 from media_assets.lib.models.roles import Role
 from media_assets.lib.samples import tone, write_wav
+from media_assets_tests.conftest import use_models
 
 
 @per_file_asset(group_name="test", file_kinds=("json",), deps=[media_file], model=Role.CLIP,
@@ -86,7 +87,7 @@ def _results(catalog, asset):
 
 def test_the_decorator_declares_kinds_model_and_version_once(settings, catalog, tiny_models,
                                                              registered, monkeypatch):
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    settings = use_models(settings, monkeypatch, tiny_models)
     keys, names = registered
     assert versioned_by(json_by_clip) is Role.CLIP and versioned_by(forgets_its_outcome) is None
     assert _run(settings, keys, "media_file").success
@@ -254,7 +255,7 @@ def test_the_notebook_gives_files_search_and_json_tables_as_dataframes(settings,
     from media_assets.lib.samples import solid_image
     from media_assets.notebook import Catalogue
 
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    settings = use_models(settings, monkeypatch, tiny_models)
     folder = tmp_path / "in"
     folder.mkdir()
     cars = [{"model": "beetle", "year": 1970}, {"model": "golf", "year": 1974}]

@@ -12,6 +12,7 @@ from PIL import Image, TiffImagePlugin
 from media_assets.cli import main
 from media_assets.lib.files.store import FileStore
 from media_assets.lib.samples import solid_image
+from media_assets_tests.conftest import use_models
 
 LONG = "a" * 45
 
@@ -195,7 +196,7 @@ def test_many_channels_header_bombs_and_big_text(settings, catalog, tiny_models,
 
     import numpy as np
 
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    settings = use_models(settings, monkeypatch, tiny_models)
     monkeypatch.setenv("MEDIA_ASSETS_MAX_TEXT_MB", "1")
     folder = tmp_path / "in"
     folder.mkdir()

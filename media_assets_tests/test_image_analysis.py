@@ -18,6 +18,7 @@ from media_assets.defs.partitions import media_files, range_tags
 from media_assets.defs.resources import resources_from_settings
 from media_assets.lib.files.inbox import register, walk
 from media_assets.lib.images.colors import dominant_colors
+from media_assets_tests.conftest import use_models
 
 SKIMAGE = Path(skimage.data.__file__).parent
 
@@ -62,7 +63,7 @@ def _meta(result, asset):
 
 
 def test_analysis_with_the_captioner(settings, catalog, tiny_models, tmp_path, monkeypatch):
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    settings = use_models(settings, monkeypatch, tiny_models)
     result = _materialise(settings, catalog, _photos(tmp_path / "p"), run_config={
         "ops": {"image_analysis": {"config": {"questions": ["Is there an animal?"]}}}})
     with catalog.engine.connect() as conn:
@@ -86,7 +87,7 @@ def test_degraded_mode_when_the_captioner_is_broken(settings, catalog, tiny_mode
     broken = tmp_path / "models"
     shutil.copytree(tiny_models, broken, symlinks=True)
     (broken / "Salesforce--blip2-opt-2.7b" / "model.safetensors").write_bytes(b"not weights")
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(broken))
+    settings = use_models(settings, monkeypatch, broken)
     result = _materialise(settings, catalog, _photos(tmp_path / "p"))
     with catalog.engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT caption, degraded, degraded_reason, "
@@ -102,7 +103,7 @@ def test_degraded_mode_when_the_captioner_is_broken(settings, catalog, tiny_mode
 
 def test_reencoded_copy_is_a_near_duplicate(settings, catalog, tiny_models, tmp_path,
                                             monkeypatch):
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    settings = use_models(settings, monkeypatch, tiny_models)
     _materialise(settings, catalog, _photos(tmp_path / "p"))
     out = CliRunner().invoke(main, ["duplicates", "--json"])
     assert out.exit_code == 0, out.output

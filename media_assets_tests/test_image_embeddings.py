@@ -18,6 +18,7 @@ from media_assets.defs.resources import resources_from_settings
 from media_assets.lib.files.inbox import register, walk
 from media_assets.lib.images.vectors import store_embeddings
 from media_assets.lib.search.query import nearest
+from media_assets_tests.conftest import use_models
 
 PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "horse.png"]
 
@@ -44,7 +45,7 @@ def _run(settings, catalog, folder):
 @pytest.mark.slow
 def test_embeddings_are_stored_and_reported(settings, catalog, tiny_models, tmp_path,
                                             monkeypatch):
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    settings = use_models(settings, monkeypatch, tiny_models)
     result, keys = _run(settings, catalog, _photos(tmp_path / "photos"))
     with catalog.engine.connect() as conn:
         rows = conn.execute(sa.text(
@@ -78,7 +79,7 @@ def test_embeddings_are_stored_and_reported(settings, catalog, tiny_models, tmp_
 def test_search_is_ordered_uses_the_index_and_ignores_other_models(settings, catalog,
                                                                     tiny_models, tmp_path,
                                                                     monkeypatch):
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    settings = use_models(settings, monkeypatch, tiny_models)
     _run(settings, catalog, _photos(tmp_path / "photos"))
     with catalog.engine.connect() as conn:
         model_ref = conn.execute(sa.text("SELECT DISTINCT model_id FROM image_embeddings")).scalar()
@@ -126,7 +127,7 @@ def test_search_is_ordered_uses_the_index_and_ignores_other_models(settings, cat
 
 
 def test_ingest_without_clip_skips_embeddings_and_says_why(settings, tmp_path, monkeypatch):
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tmp_path / "no-models"))
+    settings = use_models(settings, monkeypatch, tmp_path / "no-models")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     result = CliRunner().invoke(main, ["ingest", "-q", str(_photos(tmp_path / "photos"))])
     assert result.exit_code == 0, result.output
@@ -137,11 +138,11 @@ def test_ingest_without_clip_skips_embeddings_and_says_why(settings, tmp_path, m
 def test_ingest_completes_files_once_the_model_is_present(settings, catalog, tiny_models,
                                                          tmp_path, monkeypatch):
     folder = _photos(tmp_path / "photos")
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tmp_path / "no-models"))
+    settings = use_models(settings, monkeypatch, tmp_path / "no-models")
     assert CliRunner().invoke(main, ["ingest", "-q", str(folder)]).exit_code == 0
     with catalog.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM image_embeddings")).scalar() == 0
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    settings = use_models(settings, monkeypatch, tiny_models)
     second = CliRunner().invoke(main, ["ingest", "-q", "--json", str(folder)])
     assert second.exit_code == 0, second.output
     import json
@@ -157,7 +158,7 @@ def test_ingest_completes_files_once_the_model_is_present(settings, catalog, tin
 @pytest.mark.slow
 def test_a_model_change_reembeds_only_stale_rows(settings, catalog, tiny_models, tmp_path,
                                                   monkeypatch):
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    settings = use_models(settings, monkeypatch, tiny_models)
     _, keys = _run(settings, catalog, _photos(tmp_path / "photos"))
     with catalog.engine.begin() as conn:
         # Pretend two images were embedded by an older model and one is already current.

@@ -19,6 +19,7 @@ from media_assets.lib.json_docs.load import (IdentifierError, check_table_name,
                                                  quote_ident, read_records)
 from media_assets.lib.json_docs.schema import infer_schema
 from media_assets.lib.files.inbox import register, walk
+from media_assets_tests.conftest import use_models
 
 VEGA = Path(vega_datasets.__file__).parent / "_data"
 
@@ -130,7 +131,7 @@ def _hostile(folder: Path) -> dict[str, int]:
 
 
 def test_hostile_json_is_designed_loaded_and_counted(settings, catalog, tmp_path, monkeypatch):
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tmp_path / "no-models"))
+    settings = use_models(settings, monkeypatch, tmp_path / "no-models")
     expected = _hostile(tmp_path / "docs")
     keys = register(FileStore(catalog.engine), walk([tmp_path / "docs"]))[0].new_keys
     with dg.instance_for_test() as instance:
@@ -196,7 +197,7 @@ def test_hostile_json_is_designed_loaded_and_counted(settings, catalog, tmp_path
 
 @pytest.mark.slow
 def test_single_file_shows_its_table_in_dagster(settings, catalog, tiny_models, monkeypatch):
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    settings = use_models(settings, monkeypatch, tiny_models)
     keys = register(FileStore(catalog.engine), walk([VEGA / "cars.json"]))[0].new_keys
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(media_files.name, keys)

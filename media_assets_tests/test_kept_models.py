@@ -7,13 +7,14 @@ from click.testing import CliRunner
 
 from media_assets.cli import _instance, main
 from media_assets.lib.samples import solid_image
+from media_assets_tests.conftest import use_models
 
 pytestmark = pytest.mark.slow  # a whole scenario per test: the full suite runs it
 
 
 def test_one_ingest_loads_each_model_once_across_its_runs(settings, catalog, tiny_models,
                                                           tmp_path, monkeypatch):
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    settings = use_models(settings, monkeypatch, tiny_models)
     monkeypatch.setenv("MEDIA_ASSETS_BATCH_SIZE", "2")  # 6 photos: three runs
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -12,6 +12,7 @@ from media_assets.defs.resources import resources_from_settings
 from media_assets.lib.files.inbox import register, walk
 from media_assets.lib.files.store import FileStore
 from media_assets.lib.samples import tone, write_wav
+from media_assets_tests.conftest import use_models
 
 
 def _materialise(settings, keys, selection):
@@ -31,7 +32,7 @@ def _results(catalog) -> dict[tuple[str, str], tuple[str, str | None]]:
 
 
 def test_a_vanished_file_fails_alone(settings, catalog, tiny_models, tmp_path, monkeypatch):
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    settings = use_models(settings, monkeypatch, tiny_models)
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "kept.json").write_text(json.dumps([{"id": 1, "name": "a"}, {"id": 2}]))
@@ -87,7 +88,7 @@ def test_garbage_vectors_fail_a_blocking_check_and_stop_duplicates(settings, cat
                                                                    monkeypatch):
     from media_assets.lib.samples import solid_image
 
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    settings = use_models(settings, monkeypatch, tiny_models)
     folder = tmp_path / "img"
     folder.mkdir()
     for i in range(2):

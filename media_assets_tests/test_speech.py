@@ -23,6 +23,7 @@ from media_assets.lib.video.store import frames_of
 from media_assets.lib.files.inbox import register, walk
 from media_assets.lib.speech.transcribe import transcribe
 from media_assets.lib.samples import encode_audio, encode_video, read_wav, speech, write_wav
+from media_assets_tests.conftest import use_models
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
@@ -152,7 +153,7 @@ def speech_video(english_wav, tmp_path) -> Path:
 @pytest.mark.slow
 def test_video_frames_transcript_summary_and_spoken_search(settings, catalog, tiny_models,
                                                             speech_video, monkeypatch):
-    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    settings = use_models(settings, monkeypatch, tiny_models)
     keys = register(FileStore(catalog.engine), walk([speech_video]))[0].new_keys
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(media_files.name, keys)
