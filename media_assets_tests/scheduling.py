@@ -113,3 +113,17 @@ def pytest_configure(config):
     # On the controller (or a run without xdist): it sees every worker's reports.
     if config.getoption("--store-durations") and not os.environ.get("PYTEST_XDIST_WORKER"):
         config.pluginmanager.register(_Recorder(), "media-assets-durations")
+
+
+def pytest_collection_finish(session):
+    """Fail loudly if pytest-xdist ignored the groups (it marks a grouped test by appending
+    `@<group>` to its id): with pytest 9.2 it silently did, and every worker built the shared
+    catalogue again."""
+    if not os.environ.get("PYTEST_XDIST_WORKER") or not session.config.getvalue("loadgroup"):
+        return
+    lost = [i.nodeid for i in session.items
+            if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+    if lost:
+        raise pytest.UsageError(
+            f"pytest-xdist did not group {len(lost)} tests (e.g. {lost[0]}): use the pytest "
+            "and pytest-xdist versions pyproject.toml pins")
