@@ -96,6 +96,14 @@ def pytest_collection_modifyitems(config, items):
     items[:] = [i for unit in sorted(units, key=lambda u: -weight[u]) for i in units[unit]]
 
 
+def _still_there(nodeid: str) -> bool:
+    """Whether the test's module still defines its function (params aside)."""
+    module, _, name = nodeid.partition("::")
+    path = DURATIONS.parent.parent / module
+    name = name.split("[", 1)[0].split("::")[-1]
+    return path.is_file() and f"def {name}(" in path.read_text(encoding="utf-8")
+
+
 class _Recorder:
     def __init__(self):
         self.seconds: dict[str, float] = defaultdict(float)
@@ -105,6 +113,7 @@ class _Recorder:
 
     def pytest_sessionfinish(self, session):
         old = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+        old = {k: v for k, v in old.items() if _still_there(k)}  # renamed or removed: gone
         old.update({k: round(v, 2) for k, v in self.seconds.items()})
         DURATIONS.write_text(json.dumps(dict(sorted(old.items())), indent=0) + "\n")
 
