@@ -106,6 +106,14 @@ def test_transcribe_generate_schema_and_enrich(client, library):
     assert t["segments"][0]["end"] > t["segments"][0]["start"] >= 0
     assert t["segments"][0]["words"]
 
+    # "auto" chooses among MEDIA_ASSETS_LANGUAGES, as ingest does: with English not among
+    # them, the same memo is not reported as English.
+    with TestClient(create_app(library[0].with_(languages=("de", "fr"))),
+                    base_url="http://127.0.0.1") as narrow:
+        r = narrow.post("/transcribe", json={"audio": b64(memo), "language": "auto"})
+    assert r.status_code == 200, r.text
+    assert r.json()["language"] in ("de", "fr"), r.json()
+
     g = client.post("/generate", json={"prompt": "Say hello.", "max_tokens": 8,
                                        "temperature": 0, "stop_sequences": []}).json()
     assert 1 <= g["tokens_generated"] <= 8 and isinstance(g["text"], str)

@@ -130,9 +130,12 @@ async def transcribe(req: TranscribeRequest, st: State = Depends(state)) -> dict
             with st.models.use(Role.WHISPER) as model:
                 try:
                     # Words place a turn change inside a segment: timed for diarize too.
+                    # "auto" chooses among MEDIA_ASSETS_LANGUAGES, as ingest does (Whisper
+                    # alone took clear German for Yiddish).
                     t = run(model, path, language=None if req.language == "auto"
                             else req.language,
-                            word_timestamps=req.options.word_level or diarize)
+                            word_timestamps=req.options.word_level or diarize,
+                            languages=st.settings.languages)
                 except Exception as exc:  # decodes in the probe, fails later: still input
                     raise BadInput(f"audio: cannot be transcribed ({type(exc).__name__}: "
                                    f"{exc})"[:500]) from None
