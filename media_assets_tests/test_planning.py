@@ -78,7 +78,7 @@ def test_a_missing_model_is_left_out_by_the_sensor_and_the_schedule_alike(
     from_sensor = _names(first.run_requests[0])
     # No run asks for an asset whose required model is missing (it would fail the run).
     assert "transcripts" not in from_sensor
-    assert {"media_file", "image_embeddings", "video_frames"} <= from_sensor
+    assert {"media_file", "image_embeddings", "speakers"} <= from_sensor
     # The files were never run (the request was not launched): the schedule plans them
     # with the same assets.
     data = _schedule_tick(instance)
@@ -86,6 +86,49 @@ def test_a_missing_model_is_left_out_by_the_sensor_and_the_schedule_alike(
     assert _names(data.run_requests[0]) == from_sensor
     for request in (*first.run_requests, *data.run_requests):
         assert request.tags[MAX_RETRIES_TAG] == RETRIES  # Dagster retries what fails
+
+
+def test_a_batch_starts_only_the_assets_its_files_have_work_for(
+        settings, catalog, tiny_models, instance, monkeypatch):
+    """A batch of photos starts no speech, video or JSON step (each empty step still costs
+    its start, events and a materialisation per file); a name that says nothing (no
+    suffix) leaves every asset in."""
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    for i in range(2):
+        _old(solid_image(settings.inbox / f"p{i}.png", (i * 90, 20, 90)))
+    photos = _names(_sensor_tick(instance).run_requests[0])
+    assert {"media_file", "image_analysis", "image_embeddings", "image_duplicates",
+            "image_text", "text_embeddings"} == photos
+    _old(solid_image(settings.inbox / "no suffix", (1, 2, 3), fmt="PNG"))
+    anything = _names(_sensor_tick(instance).run_requests[0])
+    assert {"transcripts", "video_frames", "json_schemas"} <= anything and photos < anything
+
+
+def test_ingest_finishes_a_file_whose_name_misled_the_plan(settings, catalog, tiny_models,
+                                                           monkeypatch):
+    """`export.jpg` holds JSON: its batch of "photos" starts no JSON step, and the same
+    `ingest` plans what it missed once the probe has told the kind."""
+    import json
+
+    import sqlalchemy as sa
+    from click.testing import CliRunner
+
+    from media_assets.cli import main
+
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    solid_image(settings.inbox / "photo.png", (200, 30, 30))
+    (settings.inbox / "export.jpg").write_text(json.dumps(
+        [{"artist": "Radiohead", "plays": i} for i in range(5)]), encoding="utf-8")
+    out = CliRunner().invoke(main, ["ingest", "-q", str(settings.inbox)])
+    assert out.exit_code == 0, out.output
+    with catalog.engine.connect() as conn:
+        done = conn.execute(sa.text(
+            "SELECT r.asset, r.status FROM file_asset_results r JOIN media_files f USING (key) "
+            "WHERE f.primary_path LIKE '%export.jpg' AND f.kind = 'json'")).all()
+    assert {("json_schemas", "ok"), ("json_tables", "ok"), ("text_embeddings", "ok")} <= \
+        set(done), done
+    hits = CliRunner().invoke(main, ["search", "Radiohead", "--json"])
+    assert hits.exit_code == 0 and "export.jpg" in hits.output, hits.output
 
 
 def test_the_schedule_leaves_work_in_flight_to_its_run_and_says_why(

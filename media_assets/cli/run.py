@@ -201,27 +201,38 @@ def run_batches(settings: Settings, catalog, quiet: bool,
     quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     # One model manager for all of this command's runs: each model loads once, not once per
     # batch (lib/models/kept.py), and is unloaded when the last run ends.
+    def execute(run) -> None:
+        # A run of the named `media_job` (the UI lists it and can re-execute it), with
+        # this process's resources and only the planned assets. No retry tag: a failed
+        # `ingest` run is reported here, and the next `ingest` finishes it.
+        result = _in_worker(job.execute_in_process, instance=instance,
+                            tags={**range_tags(run.keys), HOST_TAG: host,
+                                  PID_TAG: str(os.getpid())},
+                            run_config=quiet_logs, raise_on_error=False,
+                            asset_selection=run.selection)
+        if not result.success:
+            failed_runs.append(result.run_id)
+            for event in result.all_events:
+                if event.is_step_failure:
+                    err = event.step_failure_data.error
+                    click.secho(f"\n{event.step_key} failed: "
+                                f"{(err.cause or err).message.strip()}", fg="red", err=True)
+
     with kept_between_runs(), tqdm(total=len(pending) + len(stale), desc="processing",
                                    unit="file", disable=quiet, file=sys.stderr) as bar:
         for run in runs:
             if stop.requested():
                 break
-            # A run of the named `media_job` (the UI lists it and can re-execute it), with
-            # this process's resources and only the planned assets. No retry tag: a failed
-            # `ingest` run is reported here, and the next `ingest` finishes it.
-            result = _in_worker(job.execute_in_process, instance=instance,
-                                tags={**range_tags(run.keys), HOST_TAG: host,
-                                      PID_TAG: str(os.getpid())},
-                                run_config=quiet_logs, raise_on_error=False,
-                                asset_selection=run.selection)
-            if not result.success:
-                failed_runs.append(result.run_id)
-                for event in result.all_events:
-                    if event.is_step_failure:
-                        err = event.step_failure_data.error
-                        click.secho(f"\n{event.step_key} failed: "
-                                    f"{(err.cause or err).message.strip()}", fg="red", err=True)
+            execute(run)
             bar.update(len(run.keys))
+        # New files' runs start only the assets their names allow (lib/files/kinds.py); a
+        # name that misled (a `.jpg` holding JSON) left work undone, planned again here.
+        if runs and pending and not stop.requested() and not failed_runs:
+            for run in plan_runs(catalog.engine, order, settings.models, settings.batch_size,
+                                 [], only=set(pending), busy=busy).runs:
+                if stop.requested():
+                    break
+                execute(run)
     return failed_runs, len(stale)
 
 

@@ -6,8 +6,9 @@ say) behaves the same whoever plans:
 - which per-file assets can run on this machine (`available_assets`, asking the model
   inventory: an asset whose required model is missing is left out, with the reason;
   optional models degrade inside their assets);
-- which files need which assets (new files: every available asset; catalogued files with
-  unfinished work: what is left and everything downstream of it, `resume_plan`);
+- which files need which assets (new files: every available asset their names allow, so a
+  batch of photos starts no speech, video or JSON step, `lib/files/kinds.py`; catalogued
+  files with unfinished work: what is left and everything downstream of it, `resume_plan`);
 - which of those a queued or running run already covers (`in_flight`): those are left to
   that run, never asked for twice.
 
@@ -30,6 +31,8 @@ from media_assets.defs.jobs import PER_FILE_ASSETS
 from media_assets.defs.partitions import RANGE_END, RANGE_START, range_tags
 from media_assets.defs.per_file import file_kinds_of, model_of, versioned_by
 from media_assets.lib.files.ingestion import PerFileAsset, left_over, plan_batches
+from media_assets.lib.files.kinds import kinds_of_batch
+from media_assets.lib.files.store import FileStore
 from media_assets.lib.models.config import ModelConfig
 from media_assets.lib.models.inventory import ModelInventory
 from media_assets.lib.models.roles import Role, spec_of
@@ -182,18 +185,28 @@ def plan_runs(engine, order: list[str], config: ModelConfig, batch_size: int,
     busy = busy or {}
     plan = Plan(left_out=left_out)
 
-    def add(keys: list[str], selection: list[dg.AssetKey]) -> list[str]:
+    def add(keys: list[str], selection: list[dg.AssetKey], narrow=None) -> list[str]:
         names = {k.to_user_string() for k in selection}
         free = [k for k in keys if not busy.get(k, set()) & names]
         plan.busy += [k for k in keys if busy.get(k, set()) & names]
-        plan.runs.extend(PlannedRun(b, selection)
+        plan.runs.extend(PlannedRun(b, narrow(b) if narrow else selection)
                          for b in plan_batches(order, set(free), batch_size))
         return free
 
-    add(pending, [a.key for a in assets])
+    paths = {k: row.primary_path for k, row in FileStore(engine).get(pending).items()}
+    add(pending, [a.key for a in assets],
+        narrow=lambda batch: for_kinds(assets, kinds_of_batch([paths.get(k, "") for k in batch])))
     for names, keys in groups.items():
         plan.completed += add(keys, [dg.AssetKey(n) for n in sorted(names)])
     return plan
+
+
+def for_kinds(assets: list[dg.AssetsDefinition], kinds: frozenset[str] | None,
+              ) -> list[dg.AssetKey]:
+    """The assets with work for files of these kinds (`media_file` always); all of them
+    when the kinds are not known."""
+    return [a.key for a in assets
+            if kinds is None or not file_kinds_of(a) or kinds & set(file_kinds_of(a))]
 
 
 def retired(order: list[str], catalogued: set[str], busy: dict[str, set[str]]) -> list[str]:
