@@ -149,3 +149,25 @@ def test_video_frames_with_the_same_text_are_stored_once(tmp_path):
     assert [(ms, until) for ms, until, _ in reads] == [(0, 2000), (3000, 3000)], reads
     assert "Quarterly report" in reads[0][2].text and "Questions" in reads[1][2].text
     assert read_count == 2  # unchanged frames are not read again
+
+
+def test_a_blank_picture_is_not_read_and_one_thin_line_of_text_is(tmp_path):
+    """A flat picture (a black frame, a blank slide, JPEG noise aside) holds no text: the
+    detector is not asked. One short line on a white page is enough to read it."""
+    from PIL import Image
+
+    from media_assets.lib.images.ocr import is_blank, read_image
+
+    def must_not_read(_):
+        raise AssertionError("the detector was asked about a blank picture")
+
+    flat = Image.new("RGB", (640, 360), (30, 30, 30))
+    flat.save(tmp_path / "flat.jpg", quality=70)  # JPEG noise stays under the contrast
+    for picture in (flat, Image.open(tmp_path / "flat.jpg")):
+        assert is_blank(picture)
+        assert read_image(must_not_read, picture).lines == []
+    font = (st.fonts() or [None])[0]
+    line = st.render_lines(["Call Ana"], (640, 360), font, 18)
+    assert not is_blank(line)
+    engine = load_role(Role.OCR, models_from_env(), "cpu")
+    assert "Call Ana" in read_image(engine, line).text

@@ -21,6 +21,7 @@ from media_assets.lib.imaging import open_reduced
 OCR_SIDE = 2000
 HUGE_RETRY_SIDE = 640
 MIN_CONFIDENCE = 0.5  # lines read with less are noise (textures, foliage)
+BLANK_CONTRAST = 12  # grey levels between the darkest and the lightest pixel
 # A document or screenshot: at least this much text, covering this share of the picture
 # (boxes' area) or in this many lines.
 DOCUMENT_CHARS, DOCUMENT_AREA, DOCUMENT_LINES = 80, 0.10, 8
@@ -117,6 +118,8 @@ def read_image(engine, image: Image.Image, original_size: tuple[int, int] | None
     if max(image.size) > side:
         image = image.copy()
         image.thumbnail((side, side))
+    if is_blank(image):  # nothing drawn, nothing written: the detector is not asked
+        return PictureText([], tuple(size), image.size, time.perf_counter() - start)
     lines = _lines(engine, image, size)
     if not lines and max(image.size) > HUGE_RETRY_SIDE:
         # Letters hundreds of pixels tall are beyond the detector's view: nothing found at
@@ -125,6 +128,15 @@ def read_image(engine, image: Image.Image, original_size: tuple[int, int] | None
         small.thumbnail((HUGE_RETRY_SIDE, HUGE_RETRY_SIDE))
         lines = _lines(engine, small, size)
     return PictureText(lines, tuple(size), image.size, time.perf_counter() - start)
+
+
+def is_blank(image: Image.Image) -> bool:
+    """A picture of one flat colour (a blank slide, a black video frame; JPEG noise aside)
+    holds no text: writing needs contrast, and text under BLANK_CONTRAST levels of 255 is
+    unreadable anyway. Checked on every pixel, so one thin line of text keeps it
+    non-blank."""
+    grey = np.asarray(image.convert("L"))
+    return grey.size == 0 or int(grey.max()) - int(grey.min()) < BLANK_CONTRAST
 
 
 def _lines(engine, image: Image.Image, size: tuple[int, int]) -> list[Line]:
