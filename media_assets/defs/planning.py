@@ -194,8 +194,11 @@ def plan_runs(engine, order: list[str], config: ModelConfig, batch_size: int,
         return free
 
     paths = {k: row.primary_path for k, row in FileStore(engine).get(pending).items()}
-    add(pending, [a.key for a in assets],
-        narrow=lambda batch: for_kinds(assets, kinds_of_batch([paths.get(k, "") for k in batch])))
+
+    def by_name(batch: list[str]) -> list[dg.AssetKey]:
+        return for_kinds(assets, kinds_of_batch([paths.get(k, "") for k in batch]))
+
+    add(pending, [a.key for a in assets], narrow=by_name)
     for names, keys in groups.items():
         plan.completed += add(keys, [dg.AssetKey(n) for n in sorted(names)])
     return plan

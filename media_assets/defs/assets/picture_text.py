@@ -35,8 +35,8 @@ def image_text(context: dg.AssetExecutionContext, config: ImageTextConfig,
     """The text written in each image and in each video's sampled frames (PP-OCRv6 through
     rapidocr): lines with their boxes, confidence and language, joined into the full-text
     search (`text_in_picture` leg) and, through `text_embeddings` (made pending again for a
-    file whose text changed), the search by meaning. A text that stays on screen over several frames is stored
-    once, with its span. Pictures with little picture and much text are flagged as
+    file whose text changed), the search by meaning. A text that stays on screen over
+    several frames is stored once, with its span. Pictures with little picture and much text are flagged as
     documents or screenshots. Large pictures are read reduced (bounded memory); a picture
     with no text gets a row that says so. Without the OCR model every file records why."""
     batch = FileBatch(context, catalog, gpu, columns=["lines", "document", "text"])

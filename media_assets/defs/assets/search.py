@@ -30,10 +30,11 @@ def text_embeddings(context: dg.AssetExecutionContext, catalog: CatalogResource,
                     gpu: GpuResource) -> FileOutcome:
     """Sentence vectors (the multilingual text model, 384-d for multilingual-e5-small) of
     every text a file holds, each unit with where it is: transcript moments (time), image
-    and frame captions and visual answers, text read in pictures (a few lines a unit), text-file chunks (character offsets), what a
-    JSON table is about and its records' words (record numbers). Stored in `text_units`
-    (pgvector HNSW, and full text for notes and JSON); a unit whose text and model are
-    unchanged keeps its vector, so re-runs embed only what is stale."""
+    and frame captions and visual answers, text read in pictures (a few lines a unit),
+    text-file chunks (character offsets), what a JSON table is about and its records'
+    words (record numbers). Stored in `text_units` (pgvector HNSW, and full text for notes
+    and JSON); a unit whose text and model are unchanged keeps its vector, so re-runs embed
+    only what is stale."""
     batch = FileBatch(context, catalog, gpu, columns=["units", "embedded"])
     max_chars = catalog.settings().max_text_bytes
     units_total = embedded = 0

@@ -28,7 +28,7 @@ def store_picture_text(engine: sa.Engine, key: str, model_id: str,
     with engine.begin() as conn:
         before = conn.execute(sa.text(
             "SELECT frame_ms, text FROM picture_texts WHERE key = :k ORDER BY frame_ms"),
-            {"k": key}).all()
+            {"k": key}).all() if built_on_it else []
         if built_on_it and [tuple(r) for r in before] != sorted(
                 (ms, t.text) for ms, _, t in with_text):
             conn.execute(sa.text("DELETE FROM file_asset_results WHERE key = :k "
