@@ -53,6 +53,13 @@ def test_words_beat_unrelated_likenesses_and_every_filter_holds(settings, catalo
     assert hits[0]["path"].endswith("reise.wav")
     # Nothing said or written matches: the nearest images still come, after nothing better.
     assert len(_search("a photo of a cat", "-k", "3")) == 3
+    # As text, only what matched is a result; a memo merely nearest in meaning, scored 0,
+    # is not listed (it was, as "0.0000 [audio, meaning]").
+    text = CliRunner().invoke(main, ["search", "tomatoes plumber"]).output
+    assert text.lstrip().startswith("1.") and "errands.wav" in text.splitlines()[0]
+    assert "0.0000" not in text and "reise.wav" not in text
+    assert CliRunner().invoke(main, ["search", "xqzzyv blorf"]).output.startswith(
+        'nothing matched "xqzzyv blorf"')
 
     # A caption match (known captions stored, as a real captioner would write them).
     with catalog.engine.begin() as conn:

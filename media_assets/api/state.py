@@ -18,12 +18,17 @@ class State:
     """The catalogue, the model manager (with the ledger), the lanes and the caches."""
 
     def __init__(self, settings: Settings):
+        import torch
+
         from media_assets.lib.db import open_catalog
         from media_assets.lib.db.ledger import ModelLedger
         from media_assets.lib.models.registry import build_manager
 
         self.settings = settings
-        self.catalog = open_catalog(settings)
+        torch.set_num_threads(settings.api_torch_threads)  # requests run side by side
+        threads = {"speech": 2, "vision": 2, "llm": 2, "search": 8, "pictures": 2}
+        # A connection for each lane thread, and two for the event loop and the ledger.
+        self.catalog = open_catalog(settings, pool_size=sum(threads.values()) + 2)
         # The models on this machine, located and fingerprinted once for the process; the
         # manager loads through it, /ready and the optional-model routes ask it.
         self.inventory = ModelInventory(settings.models)
@@ -36,8 +41,7 @@ class State:
         wide = max(64, 8 * q)  # searches and pictures are short: a deeper queue
         self.lanes = Lanes(depths={"speech": q, "vision": q, "llm": q, "search": wide,
                                    "pictures": wide},
-                           threads={"speech": 2, "vision": 2, "llm": 2, "search": 8,
-                                    "pictures": 2})
+                           threads=threads)
         self.limits = Limits(settings.max_image_pixels, settings.max_json_bytes,
                              settings.max_text_bytes)
         self.pictures = PictureCache(settings.home / "api-cache", settings.api_cache_mb * 2**20,

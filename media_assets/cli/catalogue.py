@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from media_assets.cli.output import (fail, get_settings, name_of, open_db,
-                                     print_asset_failures, print_hits, print_summary,
-                                     summarize)
+                                     print_asset_failures, print_hits, print_search,
+                                     print_summary, summarize)
 
 MAX_K = 1000  # results per query: more is a listing, not a search
 
@@ -160,7 +160,7 @@ def search(text: str, k: int, kind: str | None, after, before, under: Path | Non
         notes += [n for n in [unknown_speaker_note(catalog.engine, speaker)] if n]
     for note in notes:
         click.secho(note, fg="yellow", err=True)
-    print_hits(found.hits, as_json, found.model_ref)
+    print_search(found, text, as_json)
 
 
 def clip_for_file(path: Path):

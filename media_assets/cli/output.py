@@ -107,10 +107,39 @@ def print_hits(hits, as_json: bool, model_ref: str) -> None:
         return
     if not hits:
         click.echo(f"no results in the {model_ref} space (run `media-assets ingest` first)")
+    _hit_lines(hits)
+
+
+def _shown(path: str) -> str:
+    return json.dumps(path, ensure_ascii=False)[1:-1]  # a newline in a name stays one line
+
+
+def _hit_lines(hits) -> None:
     for i, h in enumerate(hits, 1):
-        name = json.dumps(h.path, ensure_ascii=False)[1:-1]
         at = f" @ {h.frame_ms / 1000:.1f}s" if h.frame_ms >= 0 else ""
-        click.echo(f"{i:>3}. {h.score:.4f}  [{h.kind}, {h.source}] {name}{at}")
+        click.echo(f"{i:>3}. {h.score:.4f}  [{h.kind}, {h.source}] {_shown(h.path)}{at}")
         if h.caption:
             click.echo(f"       {h.caption[:200]}")
+
+
+def print_search(found, text: str, as_json: bool) -> None:
+    """A search's hits: with --json the whole fused list (relevant first, then the fillers
+    scored 0, as the API's `hits`); as text, what the page shows: the relevant hits, then
+    the nearest pictures nothing else matched as "visually similar". A filler scored 0 (a
+    note merely nearest in meaning) is not a result."""
+    from media_assets.lib.search.explain import present
+
+    if as_json:
+        print_hits(found.hits, True, found.model_ref)
+        return
+    relevant = [h for h in found.hits if (h.fused or 0) > 0]
+    if not relevant:
+        click.echo(f"nothing matched {json.dumps(text, ensure_ascii=False)}" if found.hits
+                   else f"no results in the {found.model_ref} space (run `media-assets "
+                        "ingest` first)")
+        return
+    _hit_lines(relevant)
+    _, similar = present(found.hits)
+    if similar:
+        click.echo("visually similar: " + ", ".join(_shown(h.path) for h in similar))
 

@@ -34,11 +34,14 @@ class Catalog:
         self.engine.dispose()
 
 
-def open_catalog(settings: Settings, sql_dir: Path = SQL_DIR) -> Catalog:
-    """Start or reach the server, apply migrations, and run the 512-d self-check."""
+def open_catalog(settings: Settings, sql_dir: Path = SQL_DIR, pool_size: int = 4) -> Catalog:
+    """Start or reach the server, apply migrations, and run the 512-d self-check.
+    `pool_size`: the connections kept open, as many as the threads that query at once (a
+    connection past it is opened and closed per use, and a new one costs a connect and the
+    vector type's lookup)."""
     url, dagster_url = resolve_urls(settings.database_url, settings.pgdata,
                                     settings.dagster_database_url)
-    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=4)
     try:
         with engine.connect():
             pass

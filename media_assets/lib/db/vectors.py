@@ -38,5 +38,7 @@ def bind_vectors(engine: sa.Engine) -> None:
 def tune_hnsw(conn) -> None:
     """Per-transaction HNSW settings for recall: ef_search for the candidate list, and
     iterative scans so a filter (model, kind) still yields k rows."""
-    conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}"))
-    conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+    # One round trip: set_config(..., true) is SET LOCAL.
+    conn.execute(sa.text(
+        f"SELECT set_config('hnsw.ef_search', '{int(EF_SEARCH)}', true), "
+        "set_config('hnsw.iterative_scan', 'relaxed_order', true)"))

@@ -193,6 +193,12 @@ class ModelManager:
             return spec.estimate_mb
 
     def _acquire(self, spec: ModelSpec) -> _Entry:
+        with self._cond:  # loaded already: shared at once (no footprint to look up)
+            entry = self._entries.get(spec.name)
+            if entry is not None and entry.model is not None and not entry.loading:
+                entry.in_use += 1
+                self._entries.move_to_end(spec.name)
+                return entry
         need = self._need_mb(spec)
         if need > self.budget_mb:
             raise ModelBudgetError(

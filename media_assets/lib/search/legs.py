@@ -11,7 +11,10 @@ folder names, tokenised).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import sqlalchemy as sa
@@ -36,6 +39,29 @@ def share(tsv: str) -> str:
             f"/ greatest(cardinality({QUERY_WORDS}), 1)")
 
 
+Db = sa.Engine | sa.Connection
+
+
+@lru_cache(maxsize=64)
+def _statement(sql: str) -> sa.TextClause:
+    """One TextClause per SQL text: building it parses the text for its parameters (a
+    tenth of a search's Python time under load, for the long lexical statement)."""
+    return sa.text(sql)
+
+
+@contextmanager
+def _connection(db: Db) -> Iterator[sa.Connection]:
+    """`db` as a connection: an Engine gives one of its own for this leg; a Connection is
+    used as it is, so the legs of one search share one checkout and one transaction (each
+    checkout costs the pool's ping and a reset: two round trips per leg, under load a third
+    of a search's time)."""
+    if isinstance(db, sa.Connection):
+        yield db
+    else:
+        with db.begin() as conn:
+            yield conn
+
+
 @dataclass(frozen=True)
 class LegHit:
     leg: str  # visual, speech, caption, answer, name
@@ -50,15 +76,15 @@ class LegHit:
     share: float = 0.5  # partial: the share of the query's words it has
 
 
-def visual(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int,
+def visual(db: Db, query: np.ndarray, model_ref: str, k: int,
            filters: Filters = Filters(), calibrate: bool = True,
            ) -> tuple[list[LegHit], tuple[float, float]]:
     """The k nearest images and frames, and (mean, std) of the query's similarity to this
     model's corpus (a sample of it): what "unrelated" looks like for this query."""
     params = {"q": to_pgvector(query), "m": model_ref, "k": k, **filters.params()}
-    with engine.begin() as conn:
+    with _connection(db) as conn:
         tune_hnsw(conn)
-        rows = conn.execute(sa.text(
+        rows = conn.execute(_statement(
             "SELECT s.key, s.frame_ms, s.path, s.distance, f.kind, "
             "       coalesce(a.caption, v.caption) AS caption "
             "FROM search_media(CAST(:q AS vector), :m, :k, :f_kind, :f_after, :f_before, "
@@ -71,7 +97,7 @@ def visual(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int,
         if not calibrate:
             mean = std = 0.0
         else:
-            mean, std = conn.execute(sa.text(
+            mean, std = conn.execute(_statement(
                 "SELECT avg(1 - (embedding <=> CAST(:q AS vector))), "
                 "       stddev_samp(1 - (embedding <=> CAST(:q AS vector))) "
                 "FROM (SELECT embedding FROM image_embeddings WHERE model_id = :m "
@@ -81,18 +107,101 @@ def visual(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int,
     return hits, (float(mean or 0.0), float(std or 0.0))
 
 
-def _lexical(engine: sa.Engine, leg: str, table: str, tsv: str, select: str, text: str,
-             k: int, filters: Filters, weight: str = "1") -> list[LegHit]:
-    """Rows of `table` whose `tsv` has all the words (or, partial, any of them), best
-    first; `select` gives key, path, kind, frame_ms and text; `weight` scales the rank."""
-    sql = (f"SELECT {select}, {tsv} @@ {TSQUERY} AS full_match, {share(tsv)} AS share, "
-           f"       ts_rank_cd({tsv}, {ANY_WORD} || {TSQUERY}) * {weight} AS rank "
-           f"FROM {table} WHERE ({tsv} @@ {TSQUERY} OR {tsv} @@ {ANY_WORD})"
-           + Filters.sql("f") + " ORDER BY full_match DESC, rank DESC, key, frame_ms LIMIT :k")
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text(sql), {"q": text, "k": k, **filters.params()}).all()
-    return [LegHit(leg, r.key, r.path, r.kind, r.frame_ms, float(r.rank), r.text,
-                   partial=not r.full_match, share=_half_at_most(r.share)) for r in rows]
+@dataclass(frozen=True)
+class _Source:
+    """Where one lexical leg looks: `table` (with `media_files f` joined), its tsvector,
+    and the SELECT list giving key, path, kind, frame_ms, text, source, char_start and
+    char_end; `weight` scales the rank, `where` narrows the rows."""
+
+    leg: str
+    table: str
+    tsv: str
+    select: str
+    weight: str = "1"
+    where: str = ""
+    order: str = "key, frame_ms"
+
+
+_NO_WHERE = "NULL::text AS source, NULL::int AS char_start, NULL::int AS char_end"
+SOURCES = (
+    # What was said: transcript segments; the moment is the segment start.
+    _Source("speech", "transcript_segments s JOIN media_files f ON f.key = s.key", "s.tsv",
+            "s.key, f.primary_path AS path, f.kind, (s.start_s * 1000)::int AS frame_ms, "
+            f"s.text, {_NO_WHERE}"),
+    # What was seen: image captions, and video frame captions.
+    _Source("caption", "image_analysis a JOIN media_files f ON f.key = a.key",
+            "a.caption_tsv", "a.key, f.primary_path AS path, f.kind, -1 AS frame_ms, "
+            f"a.caption AS text, {_NO_WHERE}"),
+    _Source("caption", "video_frames v JOIN media_files f ON f.key = v.key",
+            "v.caption_tsv", "v.key, f.primary_path AS path, f.kind, v.frame_ms, "
+            f"v.caption AS text, {_NO_WHERE}"),
+    # What was answered: the visual questions.
+    _Source("answer", "image_analysis a JOIN media_files f ON f.key = a.key",
+            "a.answers_tsv", "a.key, f.primary_path AS path, f.kind, -1 AS frame_ms, "
+            f"a.answers::text AS text, {_NO_WHERE}"),
+    # What text files and JSON documents contain; the hit says where.
+    _Source("content", "text_units u JOIN media_files f ON f.key = u.key", "u.tsv",
+            "u.key, f.primary_path AS path, f.kind, u.at_ms AS frame_ms, u.text, "
+            "u.source, u.char_start, u.char_end",
+            where="u.source IN ('text', 'json_table', 'json_records')", order="u.key, u.idx"),
+    # What the file is called: folders and name, split at every non-alphanumeric.
+    _Source("name", "media_files f", "f.name_tsv",
+            "f.key, f.primary_path AS path, f.kind, -1 AS frame_ms, "
+            f"f.primary_path AS text, {_NO_WHERE}"),
+    # The clusters whose hierarchy, tags or search description match ("pets" finds the
+    # cat cluster): their members, the most central first.
+    _Source("cluster", "cluster_hierarchies h JOIN cluster_members cm ON "
+            "cm.cluster_id = h.cluster_id JOIN media_files f ON f.key = cm.key",
+            "h.search_tsv", "cm.key, f.primary_path AS path, f.kind, cm.frame_ms, "
+            f"array_to_string(h.hierarchy, ' › ') AS text, {_NO_WHERE}",
+            weight="greatest(cm.similarity, 0)"),
+    # What is written in the picture (OCR); for a video, the moment the text appears.
+    _Source("text_in_picture", "picture_texts p JOIN media_files f ON f.key = p.key", "p.tsv",
+            "p.key, f.primary_path AS path, f.kind, p.frame_ms, "
+            f"replace(p.text, E'\\n', ' / ') AS text, {_NO_WHERE}"),
+)
+
+
+def _source_sql(src: _Source, n: int) -> str:
+    """One source's rows with all the words (or, partial, any of them), best first, at
+    most :k; `n` numbers it in a UNION."""
+    tsv = src.tsv
+    where = f"{src.where} AND " if src.where else ""
+    return (f"(SELECT {n} AS source_no, {src.select}, {tsv} @@ {TSQUERY} AS full_match, "
+            f"{share(tsv)} AS share, "
+            f"(ts_rank_cd({tsv}, {ANY_WORD} || {TSQUERY}) * {src.weight})::float8 AS rank "
+            f"FROM {src.table} WHERE {where}({tsv} @@ {TSQUERY} OR {tsv} @@ {ANY_WORD})"
+            + Filters.sql("f") + f" ORDER BY full_match DESC, rank DESC, {src.order} "
+            "LIMIT :k)")
+
+
+def _hit(leg: str, r) -> LegHit:
+    text = r.text
+    if leg == "text_in_picture":
+        text = f"written in the picture: {text}"
+    where = _where(r) if r.source is not None else None
+    return LegHit(leg, r.key, r.path, r.kind, r.frame_ms, float(r.rank), text,
+                  partial=not r.full_match, where=where, share=_half_at_most(r.share))
+
+
+def lexical(db: Db, text: str, k: int, filters: Filters = Filters(),
+            legs: tuple[str, ...] | None = None) -> dict[str, list[LegHit]]:
+    """Every lexical leg (or those named), at most `k` hits each, best first, in one SQL
+    statement (one round trip instead of eight per search)."""
+    chosen = [(n, s) for n, s in enumerate(SOURCES) if legs is None or s.leg in legs]
+    found: dict[str, list[LegHit]] = {s.leg: [] for _, s in chosen}
+    if not chosen:
+        return found
+    sql = " UNION ALL ".join(_source_sql(s, n) for n, s in chosen)
+    with _connection(db) as conn:
+        rows = conn.execute(_statement(sql), {"q": text, "k": k, **filters.params()}).all()
+    for r in rows:
+        leg = SOURCES[r.source_no].leg
+        found[leg].append(_hit(leg, r))
+    # A leg with two sources (captions of images and of frames): full matches first, then
+    # the strongest, at most k.
+    return {leg: sorted(hits, key=lambda h: (h.partial, -h.strength))[:k]
+            for leg, hits in found.items()}
 
 
 def _half_at_most(value) -> float:
@@ -100,48 +209,18 @@ def _half_at_most(value) -> float:
     return min(PARTIAL, float(value or 0.0)) or PARTIAL / 2
 
 
-def speech(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) -> list[LegHit]:
-    """Transcript segments whose words match, best first; the moment is the segment start."""
-    return _lexical(engine, "speech",
-                    "transcript_segments s JOIN media_files f ON f.key = s.key", "s.tsv",
-                    "s.key, f.primary_path AS path, f.kind, "
-                    "(s.start_s * 1000)::int AS frame_ms, s.text", text, k, filters)
+def _one(leg: str):
+    def run(db: Db, text: str, k: int, filters: Filters = Filters()) -> list[LegHit]:
+        return lexical(db, text, k, filters, legs=(leg,))[leg]
+
+    run.__name__ = leg
+    run.__doc__ = f"The {leg} leg alone (`lexical`)."
+    return run
 
 
-def captions(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) -> list[LegHit]:
-    """Image captions and video frame captions whose words match."""
-    images = _lexical(engine, "caption", "image_analysis a JOIN media_files f ON f.key = a.key",
-                      "a.caption_tsv", "a.key, f.primary_path AS path, f.kind, "
-                      "-1 AS frame_ms, a.caption AS text", text, k, filters)
-    frames = _lexical(engine, "caption", "video_frames v JOIN media_files f ON f.key = v.key",
-                      "v.caption_tsv", "v.key, f.primary_path AS path, f.kind, v.frame_ms, "
-                      "v.caption AS text", text, k, filters)
-    return sorted(images + frames, key=lambda h: (h.partial, -h.strength))[:k]
-
-
-def answers(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) -> list[LegHit]:
-    """Images whose answers to the visual questions match."""
-    return _lexical(engine, "answer", "image_analysis a JOIN media_files f ON f.key = a.key",
-                    "a.answers_tsv", "a.key, f.primary_path AS path, f.kind, -1 AS frame_ms, "
-                    "a.answers::text AS text", text, k, filters)
-
-
-def names(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) -> list[LegHit]:
-    """Files whose path (folders and name, split at every non-alphanumeric) matches."""
-    return _lexical(engine, "name", "media_files f", "f.name_tsv",
-                    "f.key, f.primary_path AS path, f.kind, -1 AS frame_ms, "
-                    "f.primary_path AS text", text, k, filters)
-
-
-def clusters(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) -> list[LegHit]:
-    """Members of the clusters whose hierarchy, tags or search description match (a query
-    for "pets" finds the cat cluster), the most central members first."""
-    return _lexical(engine, "cluster",
-                    "cluster_hierarchies h JOIN cluster_members cm ON cm.cluster_id = h.cluster_id "
-                    "JOIN media_files f ON f.key = cm.key", "h.search_tsv",
-                    "cm.key, f.primary_path AS path, f.kind, cm.frame_ms, "
-                    "array_to_string(h.hierarchy, ' › ') AS text", text, k, filters,
-                    weight="greatest(cm.similarity, 0)")
+speech, captions, answers, content, names, clusters, text_in_picture = (
+    _one(leg) for leg in ("speech", "caption", "answer", "content", "name", "cluster",
+                          "text_in_picture"))
 
 
 UNIT_COLUMNS = ("u.key, f.primary_path AS path, f.kind, u.at_ms AS frame_ms, u.text, "
@@ -157,7 +236,7 @@ def _where(r) -> dict:
     return out
 
 
-def meaning(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int,
+def meaning(db: Db, query: np.ndarray, model_ref: str, k: int,
             filters: Filters = Filters(), background: np.ndarray | None = None,
             ) -> tuple[list[LegHit], tuple[float, float]]:
     """The k text units nearest the query's sentence vector (HNSW on the dimension's
@@ -166,16 +245,16 @@ def meaning(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int,
     dim = int(len(query))  # an int: safe in the SQL text; each dimension has its own index
     vec = f"CAST(:q AS vector({dim}))"
     params = {"q": to_pgvector(query), "m": model_ref, "k": k, **filters.params()}
-    with engine.begin() as conn:
+    with _connection(db) as conn:
         tune_hnsw(conn)
-        rows = conn.execute(sa.text(
+        rows = conn.execute(_statement(
             f"SELECT {UNIT_COLUMNS}, (u.embedding::vector({dim})) <=> {vec} AS distance "
             "FROM text_units u JOIN media_files f ON f.key = u.key "
             f"WHERE u.model_id = :m AND vector_dims(u.embedding) = {dim}" + Filters.sql("f")
             + f" ORDER BY (u.embedding::vector({dim})) <=> {vec} LIMIT :k"), params).all()
         # The members of the clusters whose name and descriptions mean the same (fewer
         # than a thousand clusters: an exact scan), the most central members first.
-        rows += conn.execute(sa.text(
+        rows += conn.execute(_statement(
             "SELECT cm.key, f.primary_path AS path, f.kind, cm.frame_ms, c.text, "
             "       'cluster' AS source, NULL AS char_start, NULL AS char_end, "
             f"      (c.embedding::vector({dim})) <=> {vec} AS distance "
@@ -192,35 +271,5 @@ def meaning(engine: sa.Engine, query: np.ndarray, model_ref: str, k: int,
     return hits, (float(sims.mean()), float(sims.std(ddof=1)))
 
 
-def content(engine: sa.Engine, text: str, k: int, filters: Filters = Filters()) -> list[LegHit]:
-    """Chunks of text files, JSON records (their string values) and JSON table
-    descriptions whose words match; the hit says where (offsets or record numbers)."""
-    sql = (f"SELECT {UNIT_COLUMNS}, u.tsv @@ {TSQUERY} AS full_match, "
-           f"       {share('u.tsv')} AS share, "
-           f"       ts_rank_cd(u.tsv, {ANY_WORD} || {TSQUERY}) AS rank "
-           "FROM text_units u JOIN media_files f ON f.key = u.key "
-           "WHERE u.source IN ('text', 'json_table', 'json_records') "
-           f"  AND (u.tsv @@ {TSQUERY} OR u.tsv @@ {ANY_WORD})" + Filters.sql("f")
-           + " ORDER BY full_match DESC, rank DESC, u.key, u.idx LIMIT :k")
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text(sql), {"q": text, "k": k, **filters.params()}).all()
-    return [LegHit("content", r.key, r.path, r.kind, r.frame_ms, float(r.rank), r.text,
-                   partial=not r.full_match, where=_where(r),
-                   share=_half_at_most(r.share)) for r in rows]
-
-
-def text_in_picture(engine: sa.Engine, text: str, k: int,
-                    filters: Filters = Filters()) -> list[LegHit]:
-    """Images and video frames whose written text (OCR, `picture_texts`) matches; the hit
-    says "written in the picture: ..." and, for a video, the moment the text appears."""
-    hits = _lexical(engine, "text_in_picture",
-                    "picture_texts p JOIN media_files f ON f.key = p.key", "p.tsv",
-                    "p.key, f.primary_path AS path, f.kind, p.frame_ms, "
-                    "replace(p.text, E'\\n', ' / ') AS text", text, k, filters)
-    return [LegHit(h.leg, h.key, h.path, h.kind, h.frame_ms, h.strength,
-                   f"written in the picture: {h.text}", h.partial) for h in hits]
-
-
 LEXICAL = {"speech": speech, "caption": captions, "answer": answers, "content": content,
-           "name": names, "cluster": clusters,
-           "text_in_picture": text_in_picture}
+           "name": names, "cluster": clusters, "text_in_picture": text_in_picture}

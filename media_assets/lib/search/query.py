@@ -183,25 +183,31 @@ def search(engine: sa.Engine, manager, text: str, k: int = 10,
     def why_not(role: Role) -> str | None:
         return inventory.why_missing(role) if inventory is not None else None
 
+    # The queries' vectors first, then every leg's SQL on one connection in one
+    # transaction: a connection is never held while a model works.
+    meaning_query = visual_query = unrelated = None
     if (why := why_not(Role.TEXT)) is None:
         with manager.use(Role.TEXT) as embedder:
-            qvec = embedder.query([text])[0]
+            meaning_query = embedder.query([text])[0]
             text_ref = embedder.model_ref
             unrelated = background_vectors(embedder)
-        found["meaning"], meaning_calibration = legs.meaning(
-            engine, qvec, text_ref, k * 4, filters, background=unrelated)
     else:
         notes.append(f"search by meaning off: {why}")
     if filters.kind not in ("audio", "json", "text"):
         if (why := why_not(Role.CLIP)) is None:
             with manager.use(Role.CLIP) as clip:
-                query = embed_texts(clip, [text])[0]
+                visual_query = embed_texts(clip, [text])[0]
                 model_ref = clip.model_ref
-            found["visual"], calibration = legs.visual(engine, query, model_ref, k * 2, filters)
         else:
             notes.append(f"visual search off: {why}")
-    for leg, run in legs.LEXICAL.items():
-        found[leg] = run(engine, text, k * 2, filters)
+    with engine.begin() as conn:
+        if meaning_query is not None:
+            found["meaning"], meaning_calibration = legs.meaning(
+                conn, meaning_query, text_ref, k * 4, filters, background=unrelated)
+        if visual_query is not None:
+            found["visual"], calibration = legs.visual(conn, visual_query, model_ref, k * 2,
+                                                       filters)
+        found.update(legs.lexical(conn, text, k * 2, filters))
     return SearchResult(fuse(found, calibration, k, meaning_calibration), model_ref, notes)
 
 
