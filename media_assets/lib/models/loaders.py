@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ class ClipBundle:
     tokenizer: Any
     device: str
     model_ref: str = ""  # model id @ weights fingerprint: the vector space's name
+    # Zero-shot label prompts' vectors, made once per loaded model (`clip.zero_shot`).
+    label_vectors: dict = field(default_factory=dict)
 
 
 def load_clip(path: Path, device: str) -> ClipBundle:

@@ -33,10 +33,15 @@ PARTIAL = 0.5
 QUERY_WORDS = "tsvector_to_array(to_tsvector('english', :q))"
 
 
+# The query parsed once per statement, for every source of it to read (as `q_`).
+QUERY_CTE = (f"WITH q_ AS MATERIALIZED (SELECT {TSQUERY} AS all_words, {ANY_WORD} AS any_word, "
+             f"{QUERY_WORDS} AS words) ")
+
+
 def share(tsv: str) -> str:
-    return (f"(SELECT count(*) FROM unnest({QUERY_WORDS}) w_(lex) "
+    return ("(SELECT count(*) FROM unnest(q_.words) w_(lex) "
             f" WHERE {tsv} @@ CAST(quote_literal(w_.lex) AS tsquery))::float8 "
-            f"/ greatest(cardinality({QUERY_WORDS}), 1)")
+            "/ greatest(cardinality(q_.words), 1)")
 
 
 Db = sa.Engine | sa.Connection
@@ -167,10 +172,11 @@ def _source_sql(src: _Source, n: int) -> str:
     most :k; `n` numbers it in a UNION."""
     tsv = src.tsv
     where = f"{src.where} AND " if src.where else ""
-    return (f"(SELECT {n} AS source_no, {src.select}, {tsv} @@ {TSQUERY} AS full_match, "
+    return (f"(SELECT {n} AS source_no, {src.select}, {tsv} @@ q_.all_words AS full_match, "
             f"{share(tsv)} AS share, "
-            f"(ts_rank_cd({tsv}, {ANY_WORD} || {TSQUERY}) * {src.weight})::float8 AS rank "
-            f"FROM {src.table} WHERE {where}({tsv} @@ {TSQUERY} OR {tsv} @@ {ANY_WORD})"
+            f"(ts_rank_cd({tsv}, q_.any_word || q_.all_words) * {src.weight})::float8 AS rank "
+            f"FROM q_, {src.table} "
+            f"WHERE {where}({tsv} @@ q_.all_words OR {tsv} @@ q_.any_word)"
             + Filters.sql("f") + f" ORDER BY full_match DESC, rank DESC, {src.order} "
             "LIMIT :k)")
 
@@ -192,7 +198,7 @@ def lexical(db: Db, text: str, k: int, filters: Filters = Filters(),
     found: dict[str, list[LegHit]] = {s.leg: [] for _, s in chosen}
     if not chosen:
         return found
-    sql = " UNION ALL ".join(_source_sql(s, n) for n, s in chosen)
+    sql = QUERY_CTE + " UNION ALL ".join(_source_sql(s, n) for n, s in chosen)
     with _connection(db) as conn:
         rows = conn.execute(_statement(sql), {"q": text, "k": k, **filters.params()}).all()
     for r in rows:
