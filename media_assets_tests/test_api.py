@@ -406,3 +406,46 @@ def test_the_page_logs_in_with_a_form_and_shows_pictures_through_the_cookie(libr
         browser.close()
     assert token not in readable
     assert urls and not any(token in u or "token=" in u for u in urls), urls
+
+
+def test_visual_calibration_is_the_corpus_statistic_and_a_full_sample_is_kept(library,
+                                                                               monkeypatch):
+    """The visual leg's (mean, std) is the query's cosine similarity to a sample of the
+    corpus, as the SQL statistic gives it; a full sample is read once a minute, not per
+    search (1000 vectors, 2 MB, each time)."""
+    import numpy as np
+
+    from media_assets.lib.db import open_catalog
+    from media_assets.lib.search import legs
+
+    catalog = open_catalog(library[0])
+    monkeypatch.setattr(legs, "SAMPLE_ROWS", 3)  # this library's sample counts as full
+    monkeypatch.setattr(legs, "_samples", {})
+    rng = np.random.default_rng(0)
+    with catalog.engine.begin() as conn:
+        ref = conn.execute(sa.text("SELECT model_id FROM image_embeddings LIMIT 1")).scalar()
+        reads = []
+        sa.event.listen(conn, "before_cursor_execute",
+                        lambda *a: reads.append(a[2]) if "embedding::text" in a[2] else None)
+        for _ in range(3):
+            q = rng.normal(size=512).astype(np.float32)
+            _, (mean, std) = legs.visual(conn, q, ref, 10)
+            want = conn.execute(sa.text(
+                "SELECT avg(1 - (embedding <=> CAST(:q AS vector))), "
+                "stddev_samp(1 - (embedding <=> CAST(:q AS vector))) FROM (SELECT embedding "
+                "FROM image_embeddings WHERE model_id = :m LIMIT 3) s"),
+                {"q": legs.to_pgvector(q), "m": ref}).one()
+            assert abs(mean - want[0]) < 1e-5 and abs(std - want[1]) < 1e-5
+        assert len(reads) == 1  # read once, then kept
+        # A library smaller than the sample: compared on the server, nothing kept.
+        monkeypatch.setattr(legs, "SAMPLE_ROWS", 1000)
+        monkeypatch.setattr(legs, "_samples", {})
+        q = rng.normal(size=512).astype(np.float32)
+        _, (mean, std) = legs.visual(conn, q, ref, 10)
+        want = conn.execute(sa.text(
+            "SELECT avg(1 - (embedding <=> CAST(:q AS vector))), "
+            "stddev_samp(1 - (embedding <=> CAST(:q AS vector))) FROM image_embeddings "
+            "WHERE model_id = :m"), {"q": legs.to_pgvector(q), "m": ref}).one()
+        assert abs(mean - want[0]) < 1e-5 and abs(std - want[1]) < 1e-5
+        assert len(reads) == 1 and legs._samples == {}
+    catalog.dispose()
