@@ -43,6 +43,27 @@ def test_ndjson_is_read_line_by_line_with_bad_lines_as_rejects(tmp_path):
     assert items[-1]["text"] == "line\u2028separator inside"  # not split at U+2028
 
 
+def test_the_probes_fast_parser_gives_jsons_verdict_on_every_line():
+    """The probe reads NDJSON lines with orjson and falls back to json: the verdict
+    (valid or not) and the top-level type are json's, line by line, for what the two
+    parsers treat differently."""
+    from media_assets.lib.files.json_read import PARSE_ERRORS, shape_of_line
+
+    lines = ['{"a": 1, "a": 2}', '{"x": NaN}', '{"x": -Infinity}', '{"x": "\\ud800"}',
+             '123456789012345678901234567890', '{"x": 18446744073709551616}',
+             "[" * 600 + "]" * 600, "[" * 5000 + "]" * 5000, '{"x": 1', "nul\x00",
+             '"\u2028"', "  [1, 2]  ", "{'single': 1}", "[1,]", "tru", "1e400"]
+
+    def verdict(parse, text):
+        try:
+            return type(parse(text)).__name__.replace("float", "int")
+        except PARSE_ERRORS:
+            return "invalid"
+
+    assert [verdict(shape_of_line, t) for t in lines] == [verdict(json.loads, t)
+                                                          for t in lines]
+
+
 # -- NDJSON loaded by the server (raw lines by COPY, cast in SQL) -----------------------------
 def _messy_ndjson(path):
     """Lines with every value the typed columns must refuse or repair."""
@@ -115,6 +136,50 @@ def test_server_load_matches_the_python_path(catalog, tmp_path):
     assert any("expected boolean" in r for r in reasons), reasons
     assert [r.record for r in rejects if "invalid JSON" in r.reason] == [51]
     assert "line 51: invalid JSON" in next(r for r in reasons if "invalid JSON" in r)
+
+
+@pytest.mark.parametrize("case", ["misfits only", "a value that does not convert"])
+def test_the_optimistic_pass_and_its_fallback_give_the_python_paths_rows(
+        catalog, tmp_path, monkeypatch, case):
+    """Valid JSON lines go through the optimistic pass (types tested, casts unchecked);
+    what it sets aside (wrong types, non-objects, lines Python judged) gets its reason
+    from the checked pass. A value of the right type that does not convert (2024-02-30)
+    stops the optimistic statement and the checked pass takes every line. Either way the
+    rows and rejects are the Python path's."""
+    from media_assets.lib.json_docs import server_load
+
+    passes = []
+    checked = server_load._convert_checked
+
+    def spy(*args, only="true"):
+        passes.append(only)
+        return checked(*args, only=only)
+
+    monkeypatch.setattr(server_load, "_convert_checked", spy)
+    lines = [json.dumps({"id": i, "name": f"n{i}", "day": "2024-03-02", "n": i / 4})
+             for i in range(40)]
+    lines += ['{"id": "forty", "name": "x"}',            # a type that does not match
+              '[1, 2, 3]',                                # not an object
+              '{"id": 41, "name": "nan", "n": NaN}',       # judged by Python: null
+              '{"id": 42, "name": "bad\\u0000name"}',     # judged by Python: rejected
+              '{"id": 43, "name": "x", "day": "today"}']  # not ISO: set aside
+    if case == "a value that does not convert":
+        lines.append('{"id": 44, "name": "y", "day": "2024-02-30"}')
+    path = tmp_path / "fast.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    design, fast, rows, rejects = _loaded(catalog, path, True, "fast_server")
+    _, slow, rows_py, rejects_py = _loaded(catalog, path, False, "fast_python")
+    assert (fast.row_count, fast.reject_count) == (slow.row_count, slow.reject_count)
+    strip = [{k: v for k, v in r.items() if k != "_row"} for r in rows]
+    assert strip == [{k: v for k, v in r.items() if k != "_row"} for r in rows_py]
+    assert [r.reason for r in rejects] == [r.reason for r in rejects_py]
+    assert any("expected integer" in r.reason for r in rejects)
+    assert any("'today' is not a date" in r.reason for r in rejects)
+    if case == "misfits only":  # the checked pass saw only the lines set aside
+        assert passes == ["n IN (SELECT n FROM json_stage_redo)"]
+    else:
+        assert passes == ["true"]
+        assert any("'2024-02-30' is not a date" in r.reason for r in rejects)
 
 
 def test_sql_design_rejects_fields_not_in_the_table_on_the_server(catalog, tmp_path):

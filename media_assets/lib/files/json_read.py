@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from media_assets.lib.files.inbox import open_regular
 
@@ -41,8 +43,23 @@ def open_text(path: str | Path, encoding: str):
     return io.TextIOWrapper(open_regular(str(path)), encoding=encoding, errors="replace")
 
 
-def ndjson_lines(path: str | Path, encoding: str) -> Iterator[Line]:
-    """Each non-blank line of an NDJSON file, parsed on its own."""
+def shape_of_line(text: str) -> Any:
+    """An NDJSON line parsed for the probe, which needs only its verdict and its top-level
+    type: orjson (about 3x json's speed, most of the probe's time on a large file), or
+    `json` where orjson refuses (NaN, lone surrogates: `json` accepts them) and where the
+    two could disagree on depth (a long line of many brackets), so each verdict is `json`'s.
+    Not for values: orjson reads an integer past 64 bits as a float."""
+    if len(text) > 1000 and text.count("[") + text.count("{") > 400:
+        return json.loads(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def ndjson_lines(path: str | Path, encoding: str,
+                 parse: Callable[[str], Any] = json.loads) -> Iterator[Line]:
+    """Each non-blank line of an NDJSON file, parsed on its own (by `parse`)."""
     with open_text(path, encoding) as fh:
         for number, text in enumerate(fh, 1):
             if number == 1:
@@ -50,7 +67,7 @@ def ndjson_lines(path: str | Path, encoding: str) -> Iterator[Line]:
             if not text.strip():
                 continue
             try:
-                yield Line(number, text, json.loads(text))
+                yield Line(number, text, parse(text))
             except PARSE_ERRORS as exc:
                 yield Line(number, text, error=exc)
 

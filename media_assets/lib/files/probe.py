@@ -24,7 +24,8 @@ from media_assets.lib.files.inbox import open_regular
 from media_assets.lib.imaging import TooLargeToDecode, check_decodes, decode_mode
 from media_assets.lib.files.json_depth import MAX_JSON_DEPTH, json_depth, too_deep_message
 from media_assets.lib.files.json_read import (PARSE_ERRORS, STREAM_BYTES, ndjson_lines,
-                                              open_binary, open_text, read_bytes)
+                                              open_binary, open_text, read_bytes,
+                                              shape_of_line)
 
 HEAD_BYTES = 8192
 
@@ -383,7 +384,7 @@ _EVENT_KINDS = {"start_map": "object", "start_array": "array", "string": "string
 def _probe_ndjson(path: Path, encoding: str) -> Probe:
     """Each line parsed on its own, in a stream."""
     good, bad, shapes = 0, [], set()
-    for line in ndjson_lines(path, encoding):
+    for line in ndjson_lines(path, encoding, shape_of_line):
         if line.error is not None:
             bad.append(line.number if len(bad) < 100 else None)
             continue

@@ -309,7 +309,7 @@ def _copy_types(design: SchemaDesign) -> list[str]:
 
 
 def _create_sql(table: str, design: SchemaDesign, names: dict[str, str]) -> str:
-    cols = ['"_row" bigint PRIMARY KEY']
+    cols = ['"_row" bigint NOT NULL']  # the primary key is added after the load
     if design.storage_type == "jsonb":
         cols.append('"_doc" jsonb NOT NULL')
     else:
@@ -355,7 +355,8 @@ def load_table(engine: sa.Engine, design: SchemaDesign, records: Iterable,
 
             server_load.stage_lines(cur, records.path, records.details, verdict)
             loaded, server_rejects = server_load.convert(
-                cur, f"{SCHEMA}.{quote_ident(staging)}", design, names, columns)
+                cur, f"{SCHEMA}.{quote_ident(staging)}", design, names, columns,
+                records.details)
         else:
             copy_sql = (f"COPY {SCHEMA}.{quote_ident(staging)} ({', '.join(columns)}) "
                         "FROM STDIN (FORMAT BINARY)")
@@ -369,6 +370,9 @@ def load_table(engine: sa.Engine, design: SchemaDesign, records: Iterable,
                         continue
                     copy.write_row(row)
                     loaded += 1
+        # The key after the rows: one sorted build instead of an index insert per row.
+        cur.execute(f"ALTER TABLE {SCHEMA}.{quote_ident(staging)} ADD CONSTRAINT "
+                    f"{quote_ident(staging + '_pkey')} PRIMARY KEY (_row)")
         index_names = []
         for n, idx in enumerate(design.indexes):
             cols = ", ".join(quote_ident(c if c in RESERVED else names.get(c, c))

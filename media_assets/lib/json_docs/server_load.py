@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
 from psycopg import sql
 
-from media_assets.lib.files.json_read import open_text
+from media_assets.lib.files.json_read import PARSE_ERRORS, open_text
 from media_assets.lib.db.values import json_text, safe_text
 from media_assets.lib.json_docs.schema import FieldSchema, SchemaDesign
 
@@ -68,7 +69,7 @@ def stage_lines(cur, path: Path, details: dict, python_verdict) -> None:
                 continue
             try:
                 rec = json.loads(line)
-            except (json.JSONDecodeError, RecursionError) as exc:
+            except PARSE_ERRORS as exc:
                 write((lineno, safe_text(line[:2000]),
                        f"line {lineno}: invalid JSON: {exc}"))
                 continue
@@ -86,6 +87,35 @@ def _lit(conn, value: str) -> str:
 _PYTYPE = ("CASE jsonb_typeof({v}) WHEN 'string' THEN 'str' WHEN 'boolean' THEN 'bool' "
            "WHEN 'array' THEN 'list' WHEN 'object' THEN 'dict' "
            "ELSE CASE WHEN {v}::text ~ '^-?[0-9]+$' THEN 'int' ELSE 'float' END END")
+
+
+def _fits(f: FieldSchema, v: str) -> tuple[str, str]:
+    """(fits, value) for the optimistic pass: `fits` tests only the JSON type (and the ISO
+    shape of dates), and `value` casts without a check, so a value of the right type that
+    does not convert (an integer past int8, 2024-02-30) stops the statement and the load
+    falls back to the checked pass (`convert`)."""
+    s, t = f"({v} #>> '{{}}')", f"jsonb_typeof({v})"
+    t_ = f.type
+    if t_ == "boolean":
+        fits, value = f"{t} = 'boolean'", f"({v})::boolean"
+    elif t_ == "integer":
+        fits, value = f"{t} = 'number'", f"({v}::text)::bigint"
+    elif t_ == "float":
+        fits, value = f"{t} = 'number'", f"({v})::float8"
+    elif t_ in ("decimal", "bigint_overflow"):
+        fits, value = f"{t} = 'number'", f"({v})::numeric"
+    elif t_ in ("string", "enum", "email", "url"):
+        fits, value = f"{t} = 'string'", s
+    elif t_ == "date":
+        fits = f"{t} = 'string' AND length({s}) = 10 AND {s} LIKE '{_ISO_DAY}'"
+        value = f"{s}::date"
+    elif t_ == "timestamp":
+        fits, value = f"{t} = 'string' AND {s} LIKE '{_ISO_DAY}'", f"{s}::timestamptz"
+    elif t_ == "uuid":
+        fits, value = f"{t} = 'string'", f"{s}::uuid"
+    else:
+        raise ValueError(f"no SQL conversion for {t_}")
+    return f"({v} IS NULL OR {t} = 'null' OR ({fits}))", value
 
 
 def _column(conn, f: FieldSchema, v: str) -> tuple[str, str, str]:
@@ -129,17 +159,98 @@ def _column(conn, f: FieldSchema, v: str) -> tuple[str, str, str]:
     return ok, value, f"{field} || {got}"
 
 
+def _spare(columns: list[str], *names: str) -> list[str]:
+    """Helper column names no data column has (a JSON field may be called anything)."""
+    used = set(columns)
+    while any(f'"{n}"' in used for n in names):
+        names = tuple(n + "_" for n in names)
+    return list(names)
+
+
 def convert(cur, table_sql: str, design: SchemaDesign, names: dict[str, str],
-            columns: list[str]) -> tuple[int, int]:
-    """Fill `table_sql` from the staged lines in one INSERT … SELECT; records that do not
-    fit go to the temporary `json_stage_rejects (record, reason, raw)`. Returns (rows
-    loaded, records rejected)."""
+            columns: list[str], details: dict | None = None) -> tuple[int, int]:
+    """Fill `table_sql` from the staged lines; records that do not fit go to the temporary
+    `json_stage_rejects (record, reason, raw)`. Returns (rows loaded, records rejected).
+
+    Two passes. The optimistic one parses each line once and tests only JSON types, so
+    the checks that cost most (`pg_input_is_valid` per value and per line) run for no
+    one: 25 % less server time on clean data (bench_json). What it sets aside — a type
+    that does not match, a line that is not an object, a line Python already judged —
+    goes through the checked pass, which gives each its reason. When a value of the right
+    type does not convert (2024-02-30) or a line is not JSON, the optimistic statement
+    stops; it is undone and the checked pass takes every line, as before. A file the
+    probe found invalid lines in goes straight to the checked pass."""
+    cur.execute("SET LOCAL TimeZone = 'UTC'")  # a timestamp without an offset is UTC
+    if (details or {}).get("invalid_line_count"):
+        return _convert_checked(cur, table_sql, design, names, columns)
+    cur.execute("SAVEPOINT json_fast")
+    try:
+        loaded, redo = _convert_fitting(cur, table_sql, design, names, columns)
+    except psycopg.DataError:
+        cur.execute("ROLLBACK TO SAVEPOINT json_fast")
+        return _convert_checked(cur, table_sql, design, names, columns)
+    cur.execute("RELEASE SAVEPOINT json_fast")
+    if not redo:
+        cur.execute(f"CREATE TEMP TABLE {REJECTS} (record bigint, reason text, raw text) "
+                    "ON COMMIT DROP")
+        return loaded, 0
+    more, rejected = _convert_checked(cur, table_sql, design, names, columns,
+                                      only=f"n IN (SELECT n FROM {REDO})")
+    return loaded + more, rejected
+
+
+REDO = "json_stage_redo"
+
+
+def _convert_fitting(cur, table_sql: str, design: SchemaDesign, names: dict[str, str],
+                     columns: list[str]) -> tuple[int, int]:
+    """The optimistic pass: every line that is a JSON object whose values have their
+    column's type, cast without checks; the others' line numbers go to `json_stage_redo`.
+    Returns (rows loaded, lines left for the checked pass)."""
     conn = cur.connection
     fields = [f for f in design.fields if f.column] if design.storage_type != "jsonb" else []
-    used = set(columns)
-    reason_col, raw_col = "__reason", "__raw"
-    while f'"{reason_col}"' in used or f'"{raw_col}"' in used:
-        reason_col, raw_col = reason_col + "_", raw_col + "_"
+    bad_col, = _spare(columns, "__misfit")
+    vs = [f"v{i}" for i in range(len(fields))]
+    keys = "ARRAY[" + ", ".join(_lit(conn, f.name) for f in fields) + "]::text[]"
+    parts = [_fits(f, v) for f, v in zip(fields, vs)]
+    fits = ["jsonb_typeof(doc) = 'object'"] + [ok for ok, _ in parts]
+    if design.storage_type == "sql":
+        fits.append(f"(doc - {keys}) = '{{}}'::jsonb")
+    select = ["n"]
+    if design.storage_type == "jsonb":
+        select.append("doc")
+    else:
+        select += [f"CASE WHEN {ok} THEN {value} END" for ok, value in parts]
+        if design.storage_type == "hybrid":
+            select.append(f"nullif(doc - {keys}, '{{}}'::jsonb)")
+    extract = "".join(f", doc -> {_lit(conn, f.name)} AS {v}" for f, v in zip(fields, vs))
+    cur.execute(f"ALTER TABLE {table_sql} ADD COLUMN \"{bad_col}\" boolean")
+    # OFFSET 0: each line parsed once (see _convert_checked).
+    cur.execute(
+        f"INSERT INTO {table_sql} ({', '.join(columns)}, \"{bad_col}\") "
+        f"SELECT {', '.join(select)}, NOT ({' AND '.join(fits)}) FROM ("
+        f" SELECT n, doc{extract} FROM ("
+        f"  SELECT n, line::jsonb AS doc FROM {STAGE} WHERE reason IS NULL OFFSET 0) a "
+        f" OFFSET 0) b")
+    inserted = cur.rowcount
+    cur.execute(f"CREATE TEMP TABLE {REDO} (n bigint) ON COMMIT DROP")
+    cur.execute(f"WITH gone AS (DELETE FROM {table_sql} WHERE \"{bad_col}\" "
+                f"RETURNING _row) INSERT INTO {REDO} SELECT _row FROM gone")
+    misfits = cur.rowcount
+    cur.execute(f"INSERT INTO {REDO} SELECT n FROM {STAGE} WHERE reason IS NOT NULL")
+    judged = cur.rowcount
+    cur.execute(f"ALTER TABLE {table_sql} DROP COLUMN \"{bad_col}\"")
+    return inserted - misfits, misfits + judged
+
+
+def _convert_checked(cur, table_sql: str, design: SchemaDesign, names: dict[str, str],
+                     columns: list[str], only: str = "true") -> tuple[int, int]:
+    """The checked pass over the staged lines `only` selects, in one INSERT … SELECT:
+    every value checked by a SQL predicate, so a record that does not fit gets its reason
+    instead of failing the statement."""
+    conn = cur.connection
+    fields = [f for f in design.fields if f.column] if design.storage_type != "jsonb" else []
+    reason_col, raw_col = _spare(columns, "__reason", "__raw")
     vs = [f"v{i}" for i in range(len(fields))]
     keys = "ARRAY[" + ", ".join(_lit(conn, f.name) for f in fields) + "]::text[]"
     parts = [_column(conn, f, v) for f, v in zip(fields, vs)]
@@ -164,7 +275,6 @@ def convert(cur, table_sql: str, design: SchemaDesign, names: dict[str, str],
     checks = "".join(f", {ok} AS {k}" for k, (ok, _, _) in zip(oks, parts))
     # OFFSET 0 keeps each level a subquery of its own: the planner would otherwise copy
     # the parse into every expression that uses it, and parse each line once per column.
-    cur.execute("SET LOCAL TimeZone = 'UTC'")  # a timestamp without an offset is UTC
     cur.execute(f"ALTER TABLE {table_sql} ADD COLUMN \"{reason_col}\" text, "
                 f"ADD COLUMN \"{raw_col}\" text")
     cur.execute(
@@ -177,7 +287,8 @@ def convert(cur, table_sql: str, design: SchemaDesign, names: dict[str, str],
         f"      WHEN raw IS NOT NULL THEN jsonb_build_object('value', raw) END AS doc FROM ("
         f"      SELECT n, reason AS pre, line, CASE WHEN reason IS NULL AND "
         f"        pg_input_is_valid(line, 'json') THEN line::jsonb END AS raw "
-        f"      FROM {STAGE} OFFSET 0) a OFFSET 0) b OFFSET 0) c OFFSET 0) e OFFSET 0) d")
+        f"      FROM {STAGE} WHERE {only} OFFSET 0) a OFFSET 0) b OFFSET 0) c OFFSET 0) e "
+        "OFFSET 0) d")
     inserted = cur.rowcount
     cur.execute(f"CREATE TEMP TABLE {REJECTS} (record bigint, reason text, raw text) "
                 "ON COMMIT DROP")
