@@ -216,3 +216,53 @@ def test_a_deeply_nested_line_is_one_reject_on_the_server_path(catalog, tmp_path
     assert (result.row_count, result.reject_count) == (4, 1)
     assert [r["id"] for r in rows] == [0, 1, 2, 3]
     assert rejects[0].record == 3 and "line 3: invalid JSON" in rejects[0].reason
+
+
+@pytest.mark.parametrize("case", ["nulls, scalars and fractions", "a number under float8",
+                                  "a number past numeric"])
+def test_nulls_scalar_lines_and_odd_numbers_load_as_the_python_path_does(
+        catalog, tmp_path, monkeypatch, case):
+    """A JSON null in a typed column is SQL NULL (its cast would stop the statement); a
+    line that is a bare 5 or "x", and 1.5 in an integer column, are set aside for the
+    checked pass, not a reason to redo every line. 1e-400 is 0.0 as Python reads it, and
+    a number PostgreSQL cannot hold even as jsonb sends the file to the Python path."""
+    from media_assets.lib.json_docs import server_load
+
+    passes = []
+    checked = server_load._convert_checked
+
+    def spy(*args, only="true"):
+        passes.append(only)
+        return checked(*args, only=only)
+
+    monkeypatch.setattr(server_load, "_convert_checked", spy)
+    lines = [json.dumps({"id": i, "n": i * 3, "ok": i % 2 == 0, "score": i / 4,
+                         "tag": f"t{i}", **({"meta": {"x": i}} if i % 4 == 0 else {})})
+             for i in range(40)]
+    lines += ['{"id": 41, "n": null, "ok": null, "score": null, "tag": null}',
+              '5', '"x"',
+              '{"id": 42, "n": 1.5, "ok": true, "score": 1.0, "tag": "a"}',
+              '{"id": 43, "n": 3, "ok": false, "score": 0.5, "tag": "b", "more": 1}']
+    if case == "a number under float8":
+        lines.append('{"id": 44, "n": 4, "ok": true, "score": 1e-400, "tag": "c"}')
+    if case == "a number past numeric":
+        lines.append('{"id": 45, "n": 5, "ok": true, "score": 1e200000, "tag": "d"}')
+    path = tmp_path / "odd.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    design, fast, rows, rejects = _loaded(catalog, path, True, "odd_server")
+    _, slow, rows_py, rejects_py = _loaded(catalog, path, False, "odd_python")
+    assert design.storage_type == "hybrid"
+    assert (fast.row_count, fast.reject_count) == (slow.row_count, slow.reject_count)
+    strip = [{k: v for k, v in r.items() if k != "_row"} for r in rows]
+    assert strip == [{k: v for k, v in r.items() if k != "_row"} for r in rows_py]
+    assert [r.reason for r in rejects] == [r.reason for r in rejects_py]
+    by_id = {r["id"]: r for r in rows}
+    assert [by_id[41][k] for k in ("n", "ok", "score", "tag")] == [None] * 4
+    assert by_id[43]["_extra"] == {"more": 1}
+    assert any("expected integer, got float" in r.reason for r in rejects)
+    if case == "a number under float8":  # the optimistic cast stops: the checked pass
+        assert by_id[44]["score"] == 0.0 and passes == ["true"]
+    elif case == "a number past numeric":  # no jsonb holds it: the Python path
+        assert by_id[45]["score"] is None  # Python reads an infinity
+    else:
+        assert passes == ["n IN (SELECT n FROM json_stage_redo)"]

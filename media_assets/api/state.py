@@ -18,14 +18,11 @@ class State:
     """The catalogue, the model manager (with the ledger), the lanes and the caches."""
 
     def __init__(self, settings: Settings):
-        import torch
-
         from media_assets.lib.db import open_catalog
         from media_assets.lib.db.ledger import ModelLedger
         from media_assets.lib.models.registry import build_manager
 
         self.settings = settings
-        torch.set_num_threads(settings.api_torch_threads)  # requests run side by side
         threads = {"speech": 2, "vision": 2, "llm": 2, "search": 8, "pictures": 2}
         # A connection for each lane thread, and two for the event loop and the ledger.
         self.catalog = open_catalog(settings, pool_size=sum(threads.values()) + 2)

@@ -90,6 +90,12 @@ def serve(host: str, port: int):
     if host in ("0.0.0.0", "::") and not settings.api_allowed_hosts:
         click.echo("note: only loopback Host names are answered; set "
                    "MEDIA_ASSETS_API_ALLOWED_HOSTS to the names clients use", err=True)
+    import torch
+
+    # Requests run side by side on the lanes' threads: each torch operation on one thread
+    # (MEDIA_ASSETS_API_TORCH_THREADS) instead of all of them fighting over every core.
+    # Process-wide, so set here for the server process, not by the app a test embeds.
+    torch.set_num_threads(settings.api_torch_threads)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 

@@ -22,6 +22,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 
@@ -353,11 +354,19 @@ def load_table(engine: sa.Engine, design: SchemaDesign, records: Iterable,
             def verdict(rec):
                 return next(rows([rec], design, names, []))[2]
 
-            server_load.stage_lines(cur, records.path, records.details, verdict)
-            loaded, server_rejects = server_load.convert(
-                cur, f"{SCHEMA}.{quote_ident(staging)}", design, names, columns,
-                records.details)
-        else:
+            cur.execute("SAVEPOINT json_server")
+            try:
+                server_load.stage_lines(cur, records.path, records.details, verdict)
+                loaded, server_rejects = server_load.convert(
+                    cur, f"{SCHEMA}.{quote_ident(staging)}", design, names, columns,
+                    records.details)
+                cur.execute("RELEASE SAVEPOINT json_server")
+            except psycopg.DataError:
+                # A value the server cannot hold even as jsonb (1e200000 overflows
+                # numeric) stops the statement: this file takes the Python path.
+                cur.execute("ROLLBACK TO SAVEPOINT json_server")
+                on_server = False
+        if not on_server:
             copy_sql = (f"COPY {SCHEMA}.{quote_ident(staging)} ({', '.join(columns)}) "
                         "FROM STDIN (FORMAT BINARY)")
             with cur.copy(copy_sql) as copy:

@@ -99,7 +99,9 @@ def _fits(f: FieldSchema, v: str) -> tuple[str, str]:
     if t_ == "boolean":
         fits, value = f"{t} = 'boolean'", f"({v})::boolean"
     elif t_ == "integer":
-        fits, value = f"{t} = 'number'", f"({v}::text)::bigint"
+        # Up to 18 digits always fits int8; 1.5, 1e3 or 19 digits go to the checked pass.
+        fits = f"{t} = 'number' AND {v}::text ~ '^-?[0-9]{{1,18}}$'"
+        value = f"({v}::text)::bigint"
     elif t_ == "float":
         fits, value = f"{t} = 'number'", f"({v})::float8"
     elif t_ in ("decimal", "bigint_overflow"):
@@ -131,7 +133,9 @@ def _column(conn, f: FieldSchema, v: str) -> tuple[str, str, str]:
     elif t_ == "float":
         # Out of float8's range (1e400): null, as Python reads it as an infinity.
         ok = f"{t} = 'number'"
-        value = f"CASE WHEN pg_input_is_valid({v}::text, 'float8') THEN ({v})::float8 END"
+        # Below its range (1e-400): 0.0, as Python reads it.
+        value = (f"CASE WHEN pg_input_is_valid({v}::text, 'float8') THEN ({v})::float8 "
+                 f"WHEN abs(({v})::numeric) < 1 THEN 0.0::float8 END")
     elif t_ in ("decimal", "bigint_overflow"):
         ok, value = f"{t} = 'number'", f"({v})::numeric"
     elif t_ in ("string", "enum", "email", "url"):
@@ -157,6 +161,13 @@ def _column(conn, f: FieldSchema, v: str) -> tuple[str, str, str]:
         got = (f"CASE WHEN {t} = 'string' THEN quote_literal(left({s}, 40)) || "
                f"' is not {kind}' ELSE {got} END")
     return ok, value, f"{field} || {got}"
+
+
+def _extract(conn, fields: list[FieldSchema], vs: list[str]) -> str:
+    """Each field's value as jsonb, a JSON null as SQL NULL: a cast of 'null' to a column's
+    type would stop the statement."""
+    return "".join(f", nullif(doc -> {_lit(conn, f.name)}, 'null'::jsonb) AS {v}"
+                   for f, v in zip(fields, vs))
 
 
 def _spare(columns: list[str], *names: str) -> list[str]:
@@ -214,16 +225,20 @@ def _convert_fitting(cur, table_sql: str, design: SchemaDesign, names: dict[str,
     keys = "ARRAY[" + ", ".join(_lit(conn, f.name) for f in fields) + "]::text[]"
     parts = [_fits(f, v) for f, v in zip(fields, vs)]
     fits = ["jsonb_typeof(doc) = 'object'"] + [ok for ok, _ in parts]
+    # A line that is not an object (5, "x") has no keys to take away: CASE, not AND, as
+    # the order in which AND evaluates is not promised.
     if design.storage_type == "sql":
-        fits.append(f"(doc - {keys}) = '{{}}'::jsonb")
+        fits.append(f"CASE WHEN jsonb_typeof(doc) = 'object' THEN (doc - {keys}) = "
+                    "'{}'::jsonb ELSE false END")
     select = ["n"]
     if design.storage_type == "jsonb":
         select.append("doc")
     else:
         select += [f"CASE WHEN {ok} THEN {value} END" for ok, value in parts]
         if design.storage_type == "hybrid":
-            select.append(f"nullif(doc - {keys}, '{{}}'::jsonb)")
-    extract = "".join(f", doc -> {_lit(conn, f.name)} AS {v}" for f, v in zip(fields, vs))
+            select.append(f"CASE WHEN jsonb_typeof(doc) = 'object' THEN "
+                          f"nullif(doc - {keys}, '{{}}'::jsonb) END")
+    extract = _extract(conn, fields, vs)
     cur.execute(f"ALTER TABLE {table_sql} ADD COLUMN \"{bad_col}\" boolean")
     # OFFSET 0: each line parsed once (see _convert_checked).
     cur.execute(
@@ -271,7 +286,7 @@ def _convert_checked(cur, table_sql: str, design: SchemaDesign, names: dict[str,
     reason = ("coalesce(pre, CASE WHEN doc IS NULL THEN 'line ' || n || ': invalid JSON: ' "
               "|| (pg_input_error_info(line, 'json')).message "
               + " ".join(whens) + " END)")
-    extract = "".join(f", doc -> {_lit(conn, f.name)} AS {v}" for f, v in zip(fields, vs))
+    extract = _extract(conn, fields, vs)
     checks = "".join(f", {ok} AS {k}" for k, (ok, _, _) in zip(oks, parts))
     # OFFSET 0 keeps each level a subquery of its own: the planner would otherwise copy
     # the parse into every expression that uses it, and parse each line once per column.

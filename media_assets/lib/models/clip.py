@@ -84,7 +84,11 @@ def zero_shot(bundle: ClipBundle, feats: np.ndarray, labels: Sequence[str],
         text = embed_texts(bundle, list(prompts))
         if cache is not None:
             if len(cache) >= 16:
-                cache.pop(next(iter(cache)))
+                # Lanes share the bundle: another thread may evict the same entry first.
+                try:
+                    cache.pop(next(iter(cache), None), None)
+                except RuntimeError:  # changed size while we looked: it has room again
+                    pass
             cache[prompts] = text
     scale = float(bundle.model.logit_scale.exp().item())
     logits = torch.from_numpy(scale * feats @ text.T)
