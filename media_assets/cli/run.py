@@ -26,7 +26,13 @@ PID_TAG = "media_assets/ingest_pid"
 # partition and asset: creating a 256-file run took 38 s, now 2.6 s (bench/bench_runs.py).
 # The cost Dagster names: a failed run does not mark its partitions failed; here a file's
 # failure is its own `file_ok` check, and dead runs are found from the catalogue.
-FAST_PLANNING = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}
+# Dagster settings for runs over many partitions, in this process and (through `dev`) the
+# daemon's and the UI's: one planned event per asset instead of one per partition
+# (bench_runs), and a ranged run's per-partition materialisations written in batches of
+# INSERTs instead of one at a time (Dagster's own batch path, off by default in OSS):
+# about 7 ms less per file and asset (bench_ingest: 120 photos, media_file 1.77 -> 0.86 s).
+FAST_PLANNING = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true",
+                 "DAGSTER_EVENT_BATCH_SIZE": "256"}
 
 
 def instance_for(settings: Settings, catalog):
