@@ -233,8 +233,13 @@ def test_load_with_the_token_on_keeps_search_fast_and_clean(library):
     shared thread pool, where threads sat blocked on one process-wide model lock). The
     README's target, search p95 <= 500 ms, is for idle cores (bench/bench_api.py); a busy
     test run only asserts that search does better than the old server."""
+    import torch
+
     token = "load-test-token-0123456789"
-    with Server(library[0].with_(api_token=token)) as srv:
+    settings = library[0].with_(api_token=token)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(settings.api_torch_threads)  # as `media-assets serve` sets it
+    with Server(settings) as srv:
         run = subprocess.run(
             [sys.executable, str(Path(__file__).parents[1] / "bench" / "bench_api.py"),
              "--url", srv.url, "--requests", "500", "--concurrency", "32",
@@ -243,6 +248,7 @@ def test_load_with_the_token_on_keeps_search_fast_and_clean(library):
             text=True, timeout=300)
         manager = srv.app.state.media.manager
         assert manager.peak_mb <= manager.budget_mb
+    torch.set_num_threads(threads)
     assert run.returncode == 0, run.stderr[-3000:]
     summary = json.loads(run.stdout.strip().splitlines()[-1])
     print("\nload:", json.dumps(summary))

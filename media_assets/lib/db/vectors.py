@@ -31,14 +31,27 @@ def bind_vectors(engine: sa.Engine) -> None:
     from pgvector.psycopg import register_vector
 
     @sa.event.listens_for(engine, "connect")
-    def _register(dbapi_connection, _record) -> None:
+    def _register(dbapi_connection, record) -> None:
         register_vector(dbapi_connection)  # leaves the connection as it found it
+        # The HNSW settings for the whole session, once per connection: a search then
+        # spends no round trip on them (two per search under load, where each round trip
+        # waits for a busy core). Before pgvector's library loads they are placeholders,
+        # which it takes over with their values.
+        with dbapi_connection.cursor() as cur:
+            cur.execute(_HNSW_SQL.replace("true)", "false)"))
+        dbapi_connection.commit()
+        record.info[_TUNED] = True
+
+
+_HNSW_SQL = (f"SELECT set_config('hnsw.ef_search', '{int(EF_SEARCH)}', true), "
+             "set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+_TUNED = "media_assets_hnsw"
 
 
 def tune_hnsw(conn) -> None:
-    """Per-transaction HNSW settings for recall: ef_search for the candidate list, and
-    iterative scans so a filter (model, kind) still yields k rows."""
-    # One round trip: set_config(..., true) is SET LOCAL.
-    conn.execute(sa.text(
-        f"SELECT set_config('hnsw.ef_search', '{int(EF_SEARCH)}', true), "
-        "set_config('hnsw.iterative_scan', 'relaxed_order', true)"))
+    """HNSW settings for recall: ef_search for the candidate list, and iterative scans so a
+    filter (model, kind) still yields k rows. A catalogue connection has them for its
+    session (`bind_vectors`); any other gets them for the transaction (SET LOCAL)."""
+    if conn.connection.info.get(_TUNED):
+        return
+    conn.execute(sa.text(_HNSW_SQL))

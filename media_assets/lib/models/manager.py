@@ -362,9 +362,11 @@ class ModelManager:
                         and now - e.last_used >= idle_s):
                     self._unload_locked(name, release=False)
                     out.append(name)
-            if out:
-                self._release(self.device)
             self._cond.notify_all()
+        if out:
+            # Outside the lock: a full gc and a heap trim take tens of ms, and every
+            # request of the server waits on this lock for its models.
+            self._release(self.device)
         return out
 
     def unload_all(self) -> None:

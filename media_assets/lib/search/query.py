@@ -183,8 +183,8 @@ def search(engine: sa.Engine, manager, text: str, k: int = 10,
     def why_not(role: Role) -> str | None:
         return inventory.why_missing(role) if inventory is not None else None
 
-    # The queries' vectors first, then every leg's SQL on one connection in one
-    # transaction: a connection is never held while a model works.
+    # The queries' vectors first, then every leg's SQL on one connection: a connection is
+    # never held while a model works.
     meaning_query = visual_query = unrelated = None
     if (why := why_not(Role.TEXT)) is None:
         with manager.use(Role.TEXT) as embedder:
@@ -200,7 +200,10 @@ def search(engine: sa.Engine, manager, text: str, k: int = 10,
                 model_ref = clip.model_ref
         else:
             notes.append(f"visual search off: {why}")
-    with engine.begin() as conn:
+    # Read only, so no transaction: psycopg's BEGIN and the COMMIT are two round trips of
+    # a search's six, each waiting for a busy core under load. The legs may then read
+    # through a commit landing between them, which a ranking does not mind.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         if meaning_query is not None:
             found["meaning"], meaning_calibration = legs.meaning(
                 conn, meaning_query, text_ref, k * 4, filters, background=unrelated)
