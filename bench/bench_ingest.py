@@ -2,9 +2,10 @@
 process: how much of an ingest is the models, and how much the pipeline around them.
 
     python bench/bench_ingest.py [--photos 64] [--speech-minutes 1] [--videos 2] [--json 2]
+    python bench/bench_ingest.py --photos 200 --speech-minutes 5 --videos 4 --json 4  # README
 
 The folder: N distinct 384x384 JPEG photos (crops of scikit-image's photographs), voice
-memos spoken by espeak-ng (M minutes in all, about 30 s each), short videos with a
+memos spoken by espeak-ng (M minutes in all, about 40 s each), short videos with a
 soundtrack, and NDJSON exports. Models: CLIP ViT-B-32 with random weights (the real
 model's compute; `--clip tiny` for the test suite's), a tiny random BLIP-2 (the real
 architecture; no trained weights for either can be had here), the real Whisper base, the real
@@ -34,7 +35,6 @@ each phase (sampled every 50 ms).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import shutil
