@@ -11,6 +11,7 @@ import io
 import json
 import math
 import os
+import subprocess
 import struct
 import wave
 import zlib
@@ -164,7 +165,12 @@ def make_sample_folder(folder: Path) -> dict[str, str]:
     png[60:90] = os.urandom(30)  # garbage over the image data: a CRC and inflate error
     put("corrupt.png", "image/failed").write_bytes(bytes(png))
     png_bomb(put("bomb.png", "image/refused"))
-    write_wav(put("voice memo.wav", "audio/ok"), tone(3.0))
+    memo = put("voice memo.wav", "audio/ok")
+    try:  # words, so the transcript and search have something to show (a tone has none)
+        speech("Remember to buy milk on the way home, and call the dentist tomorrow "
+               "morning about the appointment.", memo)
+    except (OSError, subprocess.CalledProcessError):  # no espeak-ng: a tone still decodes
+        write_wav(memo, tone(3.0))
     encode_audio(put("song.mp3", "audio/ok"), tone(4.0, 330))
     frames = [np.full((96, 128, 3), c, np.uint8) for c in (30, 120, 220, 60)]
     encode_video(put("clip.mp4", "video/ok"), frames, fps=1.0, audio=tone(4.0, 520))
