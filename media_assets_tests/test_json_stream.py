@@ -138,24 +138,44 @@ def test_server_load_matches_the_python_path(catalog, tmp_path):
     assert "line 51: invalid JSON" in next(r for r in reasons if "invalid JSON" in r)
 
 
+def _both_paths_agree(catalog, tmp_path, lines: list[str], name: str):
+    """Load `lines` by the server path and by the Python path; assert the same rows (but
+    `_row`) and rejects; return the server path's (design, rows, rejects)."""
+    path = tmp_path / f"{name}.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    design, fast, rows, rejects = _loaded(catalog, path, True, f"{name}_server")
+    _, slow, rows_py, rejects_py = _loaded(catalog, path, False, f"{name}_python")
+    assert (fast.row_count, fast.reject_count) == (slow.row_count, slow.reject_count)
+    strip = [{k: v for k, v in r.items() if k != "_row"} for r in rows]
+    assert strip == [{k: v for k, v in r.items() if k != "_row"} for r in rows_py]
+    assert [r.reason for r in rejects] == [r.reason for r in rejects_py]
+    return design, rows, rejects
+
+
+@pytest.fixture
+def passes(monkeypatch) -> list[str]:
+    """The lines each checked pass of the server load took (its `only` filter), in order."""
+    from media_assets.lib.json_docs import server_load
+
+    seen: list[str] = []
+    checked = server_load._convert_checked
+
+    def spy(*args, only="true"):
+        seen.append(only)
+        return checked(*args, only=only)
+
+    monkeypatch.setattr(server_load, "_convert_checked", spy)
+    return seen
+
+
 @pytest.mark.parametrize("case", ["misfits only", "a value that does not convert"])
 def test_the_optimistic_pass_and_its_fallback_give_the_python_paths_rows(
-        catalog, tmp_path, monkeypatch, case):
+        catalog, tmp_path, passes, case):
     """Valid JSON lines go through the optimistic pass (types tested, casts unchecked);
     what it sets aside (wrong types, non-objects, lines Python judged) gets its reason
     from the checked pass. A value of the right type that does not convert (2024-02-30)
     stops the optimistic statement and the checked pass takes every line. Either way the
     rows and rejects are the Python path's."""
-    from media_assets.lib.json_docs import server_load
-
-    passes = []
-    checked = server_load._convert_checked
-
-    def spy(*args, only="true"):
-        passes.append(only)
-        return checked(*args, only=only)
-
-    monkeypatch.setattr(server_load, "_convert_checked", spy)
     lines = [json.dumps({"id": i, "name": f"n{i}", "day": "2024-03-02", "n": i / 4})
              for i in range(40)]
     lines += ['{"id": "forty", "name": "x"}',            # a type that does not match
@@ -165,14 +185,7 @@ def test_the_optimistic_pass_and_its_fallback_give_the_python_paths_rows(
               '{"id": 43, "name": "x", "day": "today"}']  # not ISO: set aside
     if case == "a value that does not convert":
         lines.append('{"id": 44, "name": "y", "day": "2024-02-30"}')
-    path = tmp_path / "fast.ndjson"
-    path.write_text("\n".join(lines) + "\n")
-    design, fast, rows, rejects = _loaded(catalog, path, True, "fast_server")
-    _, slow, rows_py, rejects_py = _loaded(catalog, path, False, "fast_python")
-    assert (fast.row_count, fast.reject_count) == (slow.row_count, slow.reject_count)
-    strip = [{k: v for k, v in r.items() if k != "_row"} for r in rows]
-    assert strip == [{k: v for k, v in r.items() if k != "_row"} for r in rows_py]
-    assert [r.reason for r in rejects] == [r.reason for r in rejects_py]
+    design, rows, rejects = _both_paths_agree(catalog, tmp_path, lines, "fast")
     assert any("expected integer" in r.reason for r in rejects)
     assert any("'today' is not a date" in r.reason for r in rejects)
     if case == "misfits only":  # the checked pass saw only the lines set aside
@@ -221,21 +234,11 @@ def test_a_deeply_nested_line_is_one_reject_on_the_server_path(catalog, tmp_path
 @pytest.mark.parametrize("case", ["nulls, scalars and fractions", "a number under float8",
                                   "a number past numeric"])
 def test_nulls_scalar_lines_and_odd_numbers_load_as_the_python_path_does(
-        catalog, tmp_path, monkeypatch, case):
+        catalog, tmp_path, passes, case):
     """A JSON null in a typed column is SQL NULL (its cast would stop the statement); a
     line that is a bare 5 or "x", and 1.5 in an integer column, are set aside for the
     checked pass, not a reason to redo every line. 1e-400 is 0.0 as Python reads it, and
     a number PostgreSQL cannot hold even as jsonb sends the file to the Python path."""
-    from media_assets.lib.json_docs import server_load
-
-    passes = []
-    checked = server_load._convert_checked
-
-    def spy(*args, only="true"):
-        passes.append(only)
-        return checked(*args, only=only)
-
-    monkeypatch.setattr(server_load, "_convert_checked", spy)
     lines = [json.dumps({"id": i, "n": i * 3, "ok": i % 2 == 0, "score": i / 4,
                          "tag": f"t{i}", **({"meta": {"x": i}} if i % 4 == 0 else {})})
              for i in range(40)]
@@ -247,15 +250,8 @@ def test_nulls_scalar_lines_and_odd_numbers_load_as_the_python_path_does(
         lines.append('{"id": 44, "n": 4, "ok": true, "score": 1e-400, "tag": "c"}')
     if case == "a number past numeric":
         lines.append('{"id": 45, "n": 5, "ok": true, "score": 1e200000, "tag": "d"}')
-    path = tmp_path / "odd.ndjson"
-    path.write_text("\n".join(lines) + "\n")
-    design, fast, rows, rejects = _loaded(catalog, path, True, "odd_server")
-    _, slow, rows_py, rejects_py = _loaded(catalog, path, False, "odd_python")
+    design, rows, rejects = _both_paths_agree(catalog, tmp_path, lines, "odd")
     assert design.storage_type == "hybrid"
-    assert (fast.row_count, fast.reject_count) == (slow.row_count, slow.reject_count)
-    strip = [{k: v for k, v in r.items() if k != "_row"} for r in rows]
-    assert strip == [{k: v for k, v in r.items() if k != "_row"} for r in rows_py]
-    assert [r.reason for r in rejects] == [r.reason for r in rejects_py]
     by_id = {r["id"]: r for r in rows}
     assert [by_id[41][k] for k in ("n", "ok", "score", "tag")] == [None] * 4
     assert by_id[43]["_extra"] == {"more": 1}
