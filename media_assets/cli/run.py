@@ -79,6 +79,20 @@ def _in_worker(fn, *args, **kwargs):
     return box["result"]
 
 
+def _end_children() -> None:
+    """Kill this process's children before a hard exit. Dagster mirrors a step's captured
+    output with a `tail -F` child writing to our stderr; `os._exit` skips the step's
+    cleanup, so that tail would outlive us, printing to the terminal and holding its pipe
+    open (a caller waiting for our output waited for ever)."""
+    try:
+        import psutil
+
+        for child in psutil.Process().children(recursive=True):
+            child.kill()
+    except Exception:  # noqa: BLE001 - best effort on the way out
+        pass
+
+
 class Interrupts:
     """Ctrl-C and SIGTERM for a long command. The first Ctrl-C asks the work to stop after
     the current file (`lib/stop.py`); a second Ctrl-C, or SIGTERM, stops at once: this
@@ -119,6 +133,7 @@ class Interrupts:
         canceller = threading.Thread(target=self._cancel_runs, args=(why,), daemon=True)
         canceller.start()
         canceller.join(5)  # bookkeeping only: never let it hold the exit up
+        _end_children()
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         os._exit(EXIT_INTERRUPTED)
