@@ -41,7 +41,7 @@ def main() -> None:
     import media_assets.lib.speech.speakers as sp
     from media_assets.lib.models.loaders import load_whisper
     from media_assets.lib.models.packaged import wheel_folder
-    from media_assets.lib.models.tiny import write_whisper_base
+    from media_assets.lib.models.packaged import write_whisper_base
     from media_assets.lib.models.voice import load_voice_encoder
     from media_assets.lib.speech.synthetic import conversation, der
     from media_assets.lib.speech.transcribe import transcribe

@@ -359,28 +359,6 @@ class Bare:
         return time.perf_counter() - start  # without reading the units
 
 
-def write_full_clip(models: Path) -> None:
-    """ViT-B-32 with random weights where the tiny CLIP was: the real model's compute per
-    image and per label prompt (no trained weights can be had here)."""
-    import open_clip
-    import torch
-    from safetensors.torch import save_file
-
-    from media_assets.lib.models.locate import folder_name
-    from media_assets.lib.models.roles import DEFAULT_MODELS, Role
-
-    dest = models / folder_name(DEFAULT_MODELS[Role.CLIP])
-    cfg = open_clip.get_model_config("ViT-B-32")
-    torch.manual_seed(0)
-    model = open_clip.CLIP(**cfg)
-    (dest / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg, "preprocess_cfg": {
-        "size": 224, "mean": [0.48145466, 0.4578275, 0.40821073],
-        "std": [0.26862954, 0.26130258, 0.27577711], "interpolation": "bicubic",
-        "resize_mode": "shortest"}}))
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-              dest / "open_clip_model.safetensors")
-
-
 # Which catalogued kinds each asset takes (as `per_file_asset(file_kinds=...)` says; the
 # transcripts' and speakers' videos only when they have a soundtrack, which ours all do).
 # In the order the in-process executor runs ours' steps (by dependency level, then by name), so
@@ -414,8 +392,12 @@ def main() -> None:
     from media_assets.lib.models.tiny import make_tiny
 
     make_tiny(home / "models", llm="none")
-    if args.clip == "full":
-        write_full_clip(home / "models")
+    if args.clip == "full":  # ViT-B-32 with random weights where the tiny CLIP was
+        from media_assets.lib.models.locate import folder_name
+        from media_assets.lib.models.roles import DEFAULT_MODELS, Role
+        from media_assets.lib.models.tiny import write_clip
+
+        write_clip(home / "models" / folder_name(DEFAULT_MODELS[Role.CLIP]), "ViT-B-32")
     os.environ.update(MEDIA_ASSETS_HOME=str(home / "home"),
                       MEDIA_ASSETS_MODEL_DIR=str(home / "models"))
     folder = home / "inbox"

@@ -29,7 +29,7 @@ def main() -> None:
     from faster_whisper import BatchedInferencePipeline, decode_audio
 
     from media_assets.lib.models.loaders import load_whisper
-    from media_assets.lib.models.tiny import write_whisper_base
+    from media_assets.lib.models.packaged import write_whisper_base
     from media_assets.lib.speech.transcribe import transcribe
     from media_assets.lib.samples import read_wav, speech, write_wav
 

