@@ -209,10 +209,10 @@ def _stop_when(cmd, env, ready, signo):
 @pytest.mark.slow
 def test_ctrl_c_stops_after_the_current_file_and_sigterm_at_once_then_a_rerun_finishes(
         settings, catalog, tiny_models, tmp_path, monkeypatch):
-    # Each video long enough (10 frames through CLIP and the captioner) that the Ctrl-C,
+    # Eight videos, each long enough (10 frames through CLIP and the captioner) that the Ctrl-C,
     # sent once the first is in, lands before the last one starts: with 2-frame videos the
     # whole batch could finish in the signal's 50 ms polling gap.
-    n = 4
+    n = 8
     _videos(tmp_path / "lib", n, seconds=20)
     monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
     env = dict(os.environ)
