@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -111,3 +112,81 @@ def test_daemon_queue_and_pool_and_a_killed_run(settings, catalog, tiny_models, 
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         instance.dispose()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _location(url: str) -> dict:
+    """The UI's view of the code location, as its status page asks for it."""
+    import httpx
+
+    from media_assets.cli.code_watch import LOCATIONS
+
+    with contextlib.suppress(httpx.HTTPError, ValueError, KeyError, TypeError):
+        entries = httpx.post(f"{url}/graphql", json={"query": LOCATIONS}, timeout=30).json()[
+            "data"]["workspaceOrError"]["locationEntries"]
+        return next((e for e in entries if e["name"] == "media_assets"), {})
+    return {}
+
+
+def test_dev_reloads_its_code_location_after_the_code_server_dies(settings, catalog,
+                                                                   tiny_models, monkeypatch):
+    """Issue 20 item 6: `media-assets dev` with its code server killed (as the kernel's OOM
+    killer would): the location is reloaded without anyone clicking Reload, and files dropped
+    afterwards are catalogued by the sensor, which runs in that code server. Before, the
+    location stayed failed and the inbox was never read again."""
+    import psutil
+
+    env = {"MEDIA_ASSETS_MODEL_DIR": str(tiny_models), "MEDIA_ASSETS_SENSOR_INTERVAL_S": "2"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    dev = subprocess.Popen([str(Path(sys.executable).with_name("media-assets")), "dev",
+                            "-p", str(port)], env=dict(os.environ), start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log: list[str] = []
+    reader = threading.Thread(target=lambda: log.extend(dev.stderr), daemon=True)
+    reader.start()
+
+    def code_server():
+        # `dagster dev` -> proxy (`dagster code-server start`) -> `dagster api grpc`: the
+        # process that imports the project and runs its sensor.
+        with contextlib.suppress(psutil.Error):
+            return next((p for p in psutil.Process(dev.pid).children(recursive=True)
+                         if "grpc" in p.cmdline() and "api" in p.cmdline()), None)
+
+    try:
+        _wait("the code location to load", lambda: _location(url).get(
+            "locationOrLoadError", {}).get("__typename") == "RepositoryLocation", 300)
+        first = _wait("the code server", code_server, 60)
+        first.kill()
+        _wait("the UI to see the location unreachable", lambda: _location(url).get(
+            "locationOrLoadError", {}).get("__typename") == "PythonError", 120)
+        photo_groups(settings.inbox / "after", per_group=2, sources=("coffee",))
+        with catalog.engine.connect() as conn:
+            _wait("the photos dropped after the crash to be catalogued", lambda: conn.execute(
+                sa.text("SELECT count(*) FROM image_embeddings")).scalar() == 2, 300)
+        second = code_server()
+        assert second is not None and second.pid != first.pid
+        assert _location(url)["locationOrLoadError"]["__typename"] == "RepositoryLocation"
+        ours = [line for line in log if " - media-assets dev - " in line]
+        assert any("unreachable" in line for line in ours), ours
+        _wait("the watchdog to see it back", lambda: any(
+            "'media_assets' is loaded again" in line for line in log), 30)
+    finally:
+        family = [dev.pid] + [c.pid for c in psutil.Process(dev.pid).children(True)]
+        dev.terminate()  # `dev` hands it to `dagster dev`, which stops its services
+        try:
+            dev.wait(60)
+        except subprocess.TimeoutExpired:
+            pass
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -110,3 +110,82 @@ def test_garbage_vectors_fail_a_blocking_check_and_stop_duplicates(settings, cat
     assert checks[0].metadata["keys"].value == [keys[0]]
     assert dg.AssetKey("image_duplicates") not in {
         m.asset_key for m in again.get_asset_materialization_events()}
+
+
+STATUSES = """query($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { ... on AssetNode {
+  assetPartitionStatuses { ... on DefaultPartitionStatuses {
+    materializedPartitions failedPartitions } }
+  assetChecksOrError { ... on AssetChecks { checks { name partitionStatuses {
+    ... on AssetCheckDefaultPartitionStatuses {
+      succeededPartitions failedPartitions skippedPartitions } } } } } } } }"""
+
+
+def _statuses(instance, asset: str) -> dict[str, set[str]]:
+    """The asset's and its `file_ok` check's partition statuses, through the GraphQL the
+    UI's partition views send (a request context of a workspace on this code)."""
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+    from dagster_graphql.test.utils import execute_dagster_graphql
+
+    target = InProcessWorkspaceLoadTarget([InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(module_name="media_assets.definitions"),
+        location_name="media_assets")])
+    with WorkspaceProcessContext(instance, target) as workspace, \
+            workspace.create_request_context() as ctx:
+        node = execute_dagster_graphql(ctx, STATUSES, {"key": {"path": [asset]}}).data[
+            "assetNodeOrError"]
+    checks = {c["name"]: c["partitionStatuses"] for c in node["assetChecksOrError"]["checks"]}
+    parts = node["assetPartitionStatuses"]
+    return {"materialized": set(parts["materializedPartitions"]),
+            "failed": set(parts["failedPartitions"]),
+            "check passed": set(checks["file_ok"]["succeededPartitions"]),
+            "check failed": set(checks["file_ok"]["failedPartitions"]),
+            "check skipped": set(checks["file_ok"]["skippedPartitions"])}
+
+
+def test_a_failed_file_is_red_in_both_partition_views(settings, catalog, tiny_models,
+                                                      tmp_path, monkeypatch):
+    """Issue 20 item 2: one batch run with a broken WAV and an invalid JSON beside good
+    ones. In the asset's partition view the broken files are Failed and the good ones
+    Materialized; in its `file_ok` check's view they are Failed and Passed. A file the
+    asset has no work for (another kind) is Skipped in the check's view, not Passed. The
+    failures are one failed run of their own, naming each file. Before: every partition
+    Materialized, and the check's view empty (the verdicts were tied to no
+    materialisation)."""
+    settings = use_models(settings, monkeypatch, tiny_models)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "kept.json").write_text(json.dumps([{"id": 1, "name": "a"}, {"id": 2}]))
+    (folder / "bad.json").write_text("{not json")
+    write_wav(folder / "kept.wav", tone(1.0, 300))
+    (folder / "bad.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    keys = register(FileStore(catalog.engine), walk([folder]))[0].new_keys
+    rows = FileStore(catalog.engine).get(keys)
+    key = {rows[k].primary_path.rsplit("/", 1)[-1]: k for k in keys}
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(media_files.name, keys)
+        result = dg.materialize(PER_FILE_ASSETS, instance=instance, tags=range_tags(keys),
+                                resources=resources_from_settings(settings),
+                                selection=[dg.AssetKey(a) for a in ("media_file", "transcripts")],
+                                raise_on_error=False)
+        assert result.success  # the batch run itself went through, green
+        media = _statuses(instance, "media_file")
+        bad = {key["bad.json"], key["bad.wav"]}
+        good = {key["kept.json"], key["kept.wav"]}
+        assert media["failed"] == bad
+        assert media["materialized"] == good
+        assert media["check failed"] == bad and media["check passed"] == good
+        speech = _statuses(instance, "transcripts")
+        assert speech["check passed"] == {key["kept.wav"]}
+        assert key["kept.json"] in speech["check skipped"]
+        assert not speech["failed"] and not speech["check failed"]
+
+        failures = instance.get_runs(dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.FAILURE],
+            tags={"media_assets/failed_in_run": result.run_id}))
+        assert len(failures) == 1 and failures[0].tags["media_assets/failed_files"] == "2"
+        said = [r.event_log_entry.message for r in instance.get_records_for_run(
+            failures[0].run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records]
+        assert any(m.startswith(str(folder / "bad.wav")) for m in said), said

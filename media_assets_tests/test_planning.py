@@ -206,6 +206,8 @@ def test_ingest_runs_are_runs_of_the_named_jobs(api_library):
         for run in runs:
             if run.job_name == "media_job":  # re-executable: the job holds what it selected
                 assert run.asset_selection and run.asset_selection <= media, run.run_id
+                if "media_assets/failed_in_run" in run.tags:
+                    continue  # a record of files that failed in a batch: by partition
                 assert run.tags[RANGE_START] and run.tags[RANGE_END]
     finally:
         instance.dispose()

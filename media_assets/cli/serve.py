@@ -3,8 +3,10 @@ and `db` (the embedded PostgreSQL server)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -41,9 +43,35 @@ def dev(port: int, host: str):
     args = [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
             "-p", str(port), "-h", host, "--log-level", "info"]
     # Run from DAGSTER_HOME: from the project folder, dagster dev warns that the dagster.yaml
-    # there is not the instance's (prepare_dagster_home copied it here).
-    os.chdir(settings.dagster_home)
-    os.execve(str(dagster), args, env)
+    # there is not the instance's (prepare_dagster_home copied it here). A child, not exec:
+    # this process watches the code location beside it (cli/code_watch.py says why).
+    sys.exit(supervise(args, env, cwd=settings.dagster_home, ui=url))
+
+
+def supervise(args: list[str], env: dict, cwd: Path, ui: str) -> int:
+    """Run `dagster dev` (`args`) in its own session, hand it the signals this process gets
+    (Ctrl-C reaches it once, as if typed at it), reload its code location when its server
+    dies, and return its exit status."""
+    import signal
+    import subprocess
+
+    from media_assets.cli.code_watch import CodeWatch
+
+    child = subprocess.Popen(args, env=env, cwd=cwd, start_new_session=True)
+
+    def forward(signo, _frame):
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signo)
+
+    for signo in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signo, forward)
+    watch = CodeWatch(ui, log=lambda line: click.echo(
+        f"{time.strftime('%Y-%m-%d %H:%M:%S %z')} - media-assets dev - {line}", err=True))
+    watch.start()
+    try:
+        return child.wait()
+    finally:
+        watch.stop()
 
 
 UI_URL_FILE = "ui_url"

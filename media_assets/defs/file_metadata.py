@@ -4,10 +4,10 @@ each file's own facts and verdict (`FileOutcome`).
 Per-file truth in the UI: Dagster gives every partition of a ranged run the same
 materialisation metadata (dagster-io/dagster#18123), so each file also gets its own
 `AssetObservation` on its partition (path, kind, status, error, version, seconds, the
-preview cells, a thumbnail for images) and its own evaluation of the `file_ok` check:
-a file that failed shows a failed check on its partition, red in the partition view,
-while the run and the other files stay green. A per-partition check reads better there
-than a failed step, which would fail the whole batch's run.
+preview cells, a thumbnail for images) and its own evaluation of the `file_ok` check,
+tied to its partition's materialisation: a file that failed is Failed in the check's
+partition view while the run and the other files stay green (a failed step would fail
+the whole batch's run). defs/file_failures.py makes it Failed in the asset's view too.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 
 import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 
 from media_assets.lib.files.results import FileResult
 
@@ -101,12 +104,32 @@ class FileOutcome:
 
     def check_evaluations(self) -> Iterator[dg.AssetCheckEvaluation]:
         """Each file's `file_ok` on its partition (a single-partition run's summary
-        already targets its partition)."""
+        already targets its partition), each tied to that partition's materialisation of
+        this run: the check's partition view counts an evaluation only when it targets the
+        partition's latest materialisation (Passed or Failed there; untied, it showed
+        nowhere). Files of the run's range that this asset has no work for (another kind)
+        get no verdict: the view shows them Skipped."""
         if len(self.context.partition_keys) < 2:
             return
+        targets = self._materialisations()
         for key, facts in self.facts.items():
             yield dg.AssetCheckEvaluation(
                 asset_key=self.context.asset_key, check_name=FILE_CHECK,
                 passed=key not in self.failed, partition=key,
+                target_materialization_data=targets.get(key),
                 metadata={"path": facts.get("path", ""),
                           **({"error": self.failed[key]} if key in self.failed else {})})
+
+    def _materialisations(self) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
+        """This run's materialisation of each of its files, by partition: one query, as
+        Dagster's own check results find theirs (`AssetCheckResult`, per partition)."""
+        keys = list(self.facts)
+        records = self.context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=self.context.asset_key, asset_partitions=keys),
+            limit=len(keys)).records
+        found: dict[str, AssetCheckEvaluationTargetMaterializationData] = {}
+        for r in records:  # newest first
+            if r.run_id == self.context.run.run_id and r.partition_key not in found:
+                found[r.partition_key] = AssetCheckEvaluationTargetMaterializationData(
+                    storage_id=r.storage_id, run_id=r.run_id, timestamp=r.timestamp)
+        return found

@@ -8,7 +8,8 @@ times each file, turns one file's exception into that file's recorded failure (t
 goes on), writes each file's result to `file_asset_results` (what `ingest` resumes from,
 at the model's version) and returns the run's outcome. The decorator turns that outcome
 into Dagster events: each file's observation, the materialisation, each file's `file_ok`
-check (defs/file_metadata.py says why per file).
+check (defs/file_metadata.py says why per file), and a failed run recording the files that
+failed (defs/file_failures.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from media_assets.defs.file_failures import record_failed_files
 from media_assets.defs.file_metadata import FILE_CHECK, FileOutcome, file_facts, run_metadata
 from media_assets.defs.partitions import media_files
 from media_assets.defs.resources import CatalogResource, GpuResource
@@ -76,6 +78,9 @@ def per_file_asset(*, group_name: str, file_kinds: Sequence[str], deps=(),
             yield from outcome.observations()
             yield outcome.result
             yield from outcome.check_evaluations()
+            # Then the failed files, red in the asset's partition view (file_failures.py).
+            record_failed_files(outcome.context, outcome.failed,
+                                {k: f.get("path", k) for k, f in outcome.facts.items()})
 
         return dg.asset(partitions_def=media_files, deps=list(deps), group_name=group_name,
                         owners=[OWNER], check_specs=checks,

@@ -12,6 +12,7 @@ import json
 import dagster as dg
 from dagster._core.storage.tags import WILL_RETRY_TAG
 
+from media_assets.defs.file_failures import FAILED_IN_TAG
 from media_assets.defs.jobs import clusters_job, media_job
 from media_assets.defs.partitions import media_files
 from media_assets.defs.planning import (IN_FLIGHT, in_flight, keys_of_run, plan_runs,
@@ -135,6 +136,9 @@ def build_recluster_sensor(settings: Settings) -> dg.SensorDefinition:
 def media_job_failure_sensor(context: dg.RunFailureSensorContext, catalog: CatalogResource):
     """The files a run left behind, by name, in the sensor's log (the UI's tick history)."""
     run = context.dagster_run
+    if FAILED_IN_TAG in run.tags:  # a record of files that failed (defs/file_failures.py)
+        return dg.SkipReason(f"run {run.run_id} records the files that failed in run "
+                             f"{run.tags[FAILED_IN_TAG]}; each one's reason is in its log")
     if run.tags.get(WILL_RETRY_TAG) == "true":
         return dg.SkipReason(f"run {run.run_id} will be retried by Dagster")
     order = context.instance.get_dynamic_partitions(media_files.name)
