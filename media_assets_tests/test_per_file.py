@@ -189,3 +189,8 @@ def test_a_failed_file_is_red_in_both_partition_views(settings, catalog, tiny_mo
         said = [r.event_log_entry.message for r in instance.get_records_for_run(
             failures[0].run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records]
         assert any(m.startswith(str(folder / "bad.wav")) for m in said), said
+        # That record plans nothing else: the batch's own checks keep their verdicts.
+        verdict = dg.AssetCheckKey(dg.AssetKey("media_file"), "every_file_has_a_verdict")
+        latest = instance.event_log_storage.get_latest_asset_check_execution_by_key([verdict])
+        assert latest[verdict].run_id == result.run_id
+        assert latest[verdict].status.value == "SUCCEEDED"

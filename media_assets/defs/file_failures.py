@@ -12,8 +12,9 @@ materialisation per failed file (by partition, whatever DAGSTER_EMIT_PARTITION_S
 PLANNED_EVENTS says for batch runs), a log line per file with its path and error, ended
 FAILURE. The asset's partition view then shows those files red and the others green; the
 run, tagged with the batch run and the number of files, lists them in the Runs page. It
-executes nothing, so it is never retried (no `dagster/max_retries`) and the failure sensor
-leaves it alone; re-executing it from the UI processes those files again.
+executes nothing and plans nothing else (the asset's checks stay as the batch left them),
+so it is never retried (no `dagster/max_retries`) and the failure sensor leaves it alone.
+A file that failed for its content is tried again when its content changes (a new key).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Mapping
 
 import dagster as dg
 from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent, EngineEventData
+from dagster._core.execution.api import create_execution_plan
 
 FAILED_IN_TAG = "media_assets/failed_in_run"  # the batch run the files failed in
 FAILED_FILES_TAG = "media_assets/failed_files"  # how many files this run records
@@ -46,13 +48,13 @@ def _record(context: dg.AssetExecutionContext, failed: Mapping[str, str],
             paths: Mapping[str, str]) -> str:
     instance, asset_key = context.instance, context.asset_key
     step = context.get_step_execution_context()
-    # This asset's step alone (with its checks: the asset cannot be subset without them;
-    # with no partition tag the run plans them for no partition, which no view counts),
-    # selected by asset as the UI's re-execution needs.
-    job = step.job_def
+    # A plan of this asset's step with nothing to execute: Dagster plans nothing for the
+    # run (it would plan the asset's checks too, and a failed run would show them failed);
+    # the planned materialisations are this function's, one per failed file.
+    job = step.job_def.get_subset(asset_selection={asset_key})
     run = instance.create_run_for_job(
-        job_def=job, asset_selection=frozenset({asset_key}),
-        status=dg.DagsterRunStatus.NOT_STARTED,
+        job_def=job, execution_plan=create_execution_plan(job, step_keys_to_execute=[]),
+        asset_selection=frozenset({asset_key}), status=dg.DagsterRunStatus.NOT_STARTED,
         tags={FAILED_IN_TAG: context.run.run_id, FAILED_FILES_TAG: str(len(failed))})
     for key in failed:
         instance.report_dagster_event(DagsterEvent.build_asset_materialization_planned_event(
