@@ -57,14 +57,21 @@ def supervise(args: list[str], env: dict, cwd: Path, ui: str) -> int:
 
     from media_assets.cli.code_watch import CodeWatch
 
-    child = subprocess.Popen(args, env=env, cwd=cwd, start_new_session=True)
+    children: list[subprocess.Popen] = []
 
     def forward(signo, _frame):
-        with contextlib.suppress(ProcessLookupError):
-            child.send_signal(signo)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signo)
 
+    # Handlers before the child starts: a handled signal is reset to its default in the
+    # child, an ignored one stays ignored. Started in the background by a shell, this
+    # process ignores SIGINT, and `dagster dev` (which treats SIGTERM as SIGINT) would then
+    # ignore both and never stop.
     for signo in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signo, forward)
+    children.append(subprocess.Popen(args, env=env, cwd=cwd, start_new_session=True))
+    child = children[0]
     watch = CodeWatch(ui, log=lambda line: click.echo(
         f"{time.strftime('%Y-%m-%d %H:%M:%S %z')} - media-assets dev - {line}", err=True))
     watch.start()
