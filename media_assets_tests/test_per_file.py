@@ -168,7 +168,7 @@ def test_a_failed_file_is_red_in_both_partition_views(settings, catalog, tiny_mo
         instance.add_dynamic_partitions(media_files.name, keys)
         result = dg.materialize(PER_FILE_ASSETS, instance=instance, tags=range_tags(keys),
                                 resources=resources_from_settings(settings),
-                                selection=[dg.AssetKey(a) for a in ("media_file", "transcripts")],
+                                selection=[dg.AssetKey(a) for a in ("media_file", "json_schemas")],
                                 raise_on_error=False)
         assert result.success  # the batch run itself went through, green
         media = _statuses(instance, "media_file")
@@ -177,10 +177,10 @@ def test_a_failed_file_is_red_in_both_partition_views(settings, catalog, tiny_mo
         assert media["failed"] == bad
         assert media["materialized"] == good
         assert media["check failed"] == bad and media["check passed"] == good
-        speech = _statuses(instance, "transcripts")
-        assert speech["check passed"] == {key["kept.wav"]}
-        assert key["kept.json"] in speech["check skipped"]
-        assert not speech["failed"] and not speech["check failed"]
+        design = _statuses(instance, "json_schemas")
+        assert design["check passed"] == {key["kept.json"]}
+        assert key["kept.wav"] in design["check skipped"]
+        assert not design["failed"] and not design["check failed"]
 
         failures = instance.get_runs(dg.RunsFilter(
             statuses=[dg.DagsterRunStatus.FAILURE],
