@@ -148,9 +148,12 @@ def test_dev_reloads_its_code_location_after_the_code_server_dies(settings, cata
         monkeypatch.setenv(k, v)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
+    # Started as a shell's background job starts it: with SIGINT ignored (then `dagster dev`,
+    # which takes SIGTERM for SIGINT, ignored SIGTERM too and never stopped).
     dev = subprocess.Popen([str(Path(sys.executable).with_name("media-assets")), "dev",
                             "-p", str(port)], env=dict(os.environ), start_new_session=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     log: list[str] = []
     reader = threading.Thread(target=lambda: log.extend(dev.stderr), daemon=True)
     reader.start()
@@ -182,7 +185,12 @@ def test_dev_reloads_its_code_location_after_the_code_server_dies(settings, cata
         assert any("unreachable" in line for line in ours), ours
         _wait("the watchdog to see it back", lambda: any(
             "'media_assets' is loaded again" in line for line in log), 30)
-    finally:  # the whole family at once: a graceful stop of `dagster dev` is not tested here
+        # SIGTERM stops `dev` and everything `dagster dev` started.
+        family = [psutil.Process(dev.pid), *psutil.Process(dev.pid).children(True)]
+        dev.terminate()
+        _, alive = psutil.wait_procs(family, timeout=60)
+        assert not alive, [p.cmdline() for p in alive]
+    finally:  # whatever is left after a failure, at once
         with contextlib.suppress(psutil.Error):
             for proc in [psutil.Process(dev.pid), *psutil.Process(dev.pid).children(True)]:
                 with contextlib.suppress(psutil.Error):
