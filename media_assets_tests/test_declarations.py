@@ -110,9 +110,11 @@ def test_the_decorator_declares_kinds_model_and_version_once(settings, catalog, 
     assert clip_meta["preview"].value.index("bad.json") < clip_meta["preview"].value.index(
         "good.json")  # failures first
 
-    observed = {(e.asset_key.to_user_string(), e.event_specific_data.asset_observation.partition):
-                e.event_specific_data.asset_observation.metadata
-                for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"}
+    # Each file's own facts are on its partition's materialisation, over the batch's.
+    observed = {(e.asset_key.to_user_string(), e.partition):
+                e.event_specific_data.materialization.metadata
+                for e in result.get_asset_materialization_events()
+                if "status" in e.event_specific_data.materialization.metadata}
     bad = observed[("json_by_clip", names["bad.json"])]
     assert bad["status"].value == "failed" and "this one is bad" in bad["error"].value
     assert bad["version"].value == clip_ref and bad["kind"].value == "json"

@@ -65,9 +65,11 @@ def test_a_vanished_file_fails_alone(settings, catalog, tiny_models, tmp_path, m
     # that failed has a failed `file_ok` check on its own partition; the others pass.
     by_name = {FileStore(catalog.engine).get([k])[k].primary_path.rsplit("/", 1)[-1]: k
                for k in keys}
-    observed = {(e.asset_key.to_user_string(), e.event_specific_data.asset_observation.partition):
-                e.event_specific_data.asset_observation.metadata
-                for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"}
+    # Each file's own facts are on its partition's materialisation, over the batch's.
+    observed = {(e.asset_key.to_user_string(), e.partition):
+                e.event_specific_data.materialization.metadata
+                for e in result.get_asset_materialization_events()
+                if "status" in e.event_specific_data.materialization.metadata}
     gone = observed[("transcripts", by_name["gone.wav"])]
     assert gone["status"].value == "failed" and "moved or deleted" in gone["error"].value
     assert gone["path"].value.endswith("gone.wav")

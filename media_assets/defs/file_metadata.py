@@ -23,7 +23,7 @@ from media_assets.lib.files.results import FileResult
 
 PREVIEW_ROWS = 50
 FILE_CHECK = "file_ok"
-CELL_CHARS = 2000  # a preview cell in a file's observation
+CELL_CHARS = 2000  # a preview cell in a file's own facts
 
 
 def escape_cell(text: object) -> str:
@@ -61,7 +61,7 @@ def run_metadata(files: int, done: int, failed: Mapping[str, str], seconds: floa
 
 def file_facts(result: FileResult, path: str, kind: str, version: str,
                cells: Mapping[str, object], extra: Mapping[str, object]) -> dict:
-    """One file's observation: where and what it is, its status (and error), the model
+    """One file's facts: where and what it is, its status (and error), the model
     version, its seconds, its preview cells and whatever the asset noted for it."""
     facts: dict = {"path": path, "kind": kind, "status": result.status, "version": version}
     if result.error:
@@ -75,8 +75,9 @@ def file_facts(result: FileResult, path: str, kind: str, version: str,
 
 class FileOutcome:
     """What a per-file asset returns: the run's materialisation (metadata and checks) and
-    each file's facts and verdict. `per_file_asset` yields each file's observation, then
-    the materialisation, then each file's `file_ok` evaluation."""
+    each file's facts and verdict. `per_file_asset` sets each file's facts on its
+    partition's materialisation, yields the materialisation, then each file's `file_ok`
+    evaluation."""
 
     def __init__(self, context: dg.AssetExecutionContext, metadata: dict,
                  facts: Mapping[str, dict], failed: Mapping[str, str],
@@ -95,12 +96,28 @@ class FileOutcome:
             metadata={"failed": dg.MetadataValue.int(len(self.failed)),
                       "files": dg.MetadataValue.int(len(self.facts))})
 
-    def observations(self) -> Iterator[dg.AssetObservation]:
-        """Each file's own facts, on its own partition (the materialisation's metadata is
-        the batch's, repeated on every partition)."""
+    def per_partition(self) -> Iterator[dg.AssetObservation]:
+        """Each file's own facts on its own partition: as that partition's materialisation
+        metadata (merged over the batch's, which Dagster copies to every partition), set
+        before the materialisation is yielded; nothing to yield then. One event per file
+        and asset fewer than an observation each (3.7 ms per file and asset, bench_ingest's
+        profile), and the partition's own page shows its file's facts.
+
+        `context.add_asset_metadata(partition_key=...)` would do the same, but it reads
+        every key of the dynamic partition set on each call (cost per file growing with the
+        library), so the step's accumulator is given them all at once. Should a Dagster
+        upgrade move it, each file gets its observation as before."""
+        step = self.context.get_step_execution_context()
+        accumulator = getattr(step, "_metadata_accumulator", None)
+        if accumulator is None or not hasattr(accumulator, "with_additional_asset_metadata"):
+            for key, facts in self.facts.items():
+                yield dg.AssetObservation(asset_key=self.context.asset_key, partition=key,
+                                          metadata=facts)
+            return
         for key, facts in self.facts.items():
-            yield dg.AssetObservation(asset_key=self.context.asset_key, partition=key,
-                                      metadata=facts)
+            accumulator = accumulator.with_additional_asset_metadata(
+                asset_key=self.context.asset_key, partition_key=key, metadata=facts)
+        step._metadata_accumulator = accumulator
 
     def check_evaluations(self) -> Iterator[dg.AssetCheckEvaluation]:
         """Each file's `file_ok` on its partition (a single-partition run's summary

@@ -7,7 +7,7 @@ reads them from there and gives the asset the files of its kinds with a readable
 times each file, turns one file's exception into that file's recorded failure (the batch
 goes on), writes each file's result to `file_asset_results` (what `ingest` resumes from,
 at the model's version) and returns the run's outcome. The decorator turns that outcome
-into Dagster events: each file's observation, the materialisation, each file's `file_ok`
+into Dagster events: each file's facts on its partition's materialisation, each file's `file_ok`
 check (defs/file_metadata.py says why per file), and a failed run recording the files that
 failed (defs/file_failures.py).
 """
@@ -52,7 +52,7 @@ def per_file_asset(*, group_name: str, file_kinds: Sequence[str], deps=(),
     logic read them.
 
     The body returns its `FileOutcome` (`FileBatch.result`); the decorator yields each
-    file's observation, the materialisation, and each file's `file_ok` evaluation.
+    file's facts on its partition's materialisation, and each file's `file_ok` evaluation.
     """
     if versioned and model is None:
         raise ValueError("a versioned per-file asset names the model that versions it")
@@ -75,7 +75,7 @@ def per_file_asset(*, group_name: str, file_kinds: Sequence[str], deps=(),
             if not isinstance(outcome, FileOutcome):
                 raise TypeError(f"per-file asset {fn.__name__} must return its FileOutcome "
                                 f"(FileBatch.result), not {type(outcome).__name__}")
-            yield from outcome.observations()
+            yield from outcome.per_partition()  # each file's facts on its partition
             yield outcome.result
             yield from outcome.check_evaluations()
             # Then the failed files, red in the asset's partition view (file_failures.py).
@@ -163,7 +163,7 @@ class FileBatch:
         self._table: list[tuple] = []
         self._cells: dict[str, tuple] = {}  # key -> its preview cells
         self._names: dict[str, str] = {}  # key -> display path
-        self._extra: dict[str, dict] = {}  # key -> more facts for its observation
+        self._extra: dict[str, dict] = {}  # key -> more facts for its partition
         self._start = time.perf_counter()
         store = FileStore(self.engine)
         rows = store.get(context.partition_keys)
@@ -269,7 +269,7 @@ class FileBatch:
         self._table.append((item.name, *[""] * len(self.columns), f"skipped: {why}"))
 
     def note(self, key: str, **facts) -> None:
-        """More facts for one file's own observation (a thumbnail, a model)."""
+        """More facts for one file's own partition (a thumbnail, a model)."""
         self._extra.setdefault(key, {}).update(facts)
 
     def ok_all(self) -> list[str]:
