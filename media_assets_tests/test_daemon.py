@@ -6,6 +6,7 @@ failed, frees the pool, and its files are asked for again and catalogued."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -196,3 +197,42 @@ def test_dev_reloads_its_code_location_after_the_code_server_dies(settings, cata
                 with contextlib.suppress(psutil.Error):
                     proc.kill()
         dev.wait(30)
+
+
+def test_the_watchdog_reloads_an_unreachable_location_only_and_not_in_a_loop():
+    """`dev`'s watchdog against the UI's GraphQL answers (a transport that plays the UI:
+    the states are what make the watchdog act, and a dead server is the case the test
+    above makes for real). A location that fails to import (a syntax error being edited)
+    is never reloaded: every reload would fail again, each one a new process. An
+    unreachable one is reloaded once, not again within MIN_GAP_S, and its return is
+    logged."""
+    import httpx
+
+    from media_assets.cli.code_watch import CodeWatch
+
+    states = {"media_assets": ("PythonError", "DagsterUserCodeProcessError")}
+    reloads: list[str] = []
+
+    def ui(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if body["query"].lstrip().startswith("mutation"):
+            reloads.append(body["variables"]["name"])
+            return httpx.Response(200, json={"data": {"reloadRepositoryLocation": {
+                "__typename": "WorkspaceLocationEntry"}}})
+        entries = [{"name": name, "loadStatus": "LOADED", "locationOrLoadError": {
+            "__typename": kind, **({"message": "x", "className": cls} if cls else {})}}
+            for name, (kind, cls) in states.items()]
+        return httpx.Response(200, json={"data": {"workspaceOrError": {
+            "__typename": "Workspace", "locationEntries": entries}}})
+
+    said: list[str] = []
+    watch = CodeWatch("http://127.0.0.1:1", log=said.append)
+    with httpx.Client(transport=httpx.MockTransport(ui)) as client:
+        assert watch.check(client) == [] and not reloads  # a code error: left to the user
+        states["media_assets"] = ("PythonError", "DagsterUserCodeUnreachableError")
+        assert watch.check(client) == ["media_assets"] and reloads == ["media_assets"]
+        assert watch.check(client) == [] and reloads == ["media_assets"]  # not in a loop
+        states["media_assets"] = ("RepositoryLocation", None)
+        watch.check(client)
+    assert said[0].startswith("code location 'media_assets' is unreachable")
+    assert said[-1] == "code location 'media_assets' is loaded again"
