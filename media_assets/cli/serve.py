@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -52,15 +54,12 @@ def supervise(args: list[str], env: dict, cwd: Path, ui: str) -> int:
     """Run `dagster dev` (`args`) in its own session, hand it the signals this process gets
     (Ctrl-C reaches it once, as if typed at it), reload its code location when its server
     dies, and return its exit status."""
-    import signal
-    import subprocess
-
     from media_assets.cli.code_watch import CodeWatch
 
-    children: list[subprocess.Popen] = []
+    child: subprocess.Popen | None = None
 
     def forward(signo, _frame):
-        for child in children:
+        if child is not None:
             with contextlib.suppress(ProcessLookupError):
                 child.send_signal(signo)
 
@@ -70,8 +69,7 @@ def supervise(args: list[str], env: dict, cwd: Path, ui: str) -> int:
     # ignore both and never stop.
     for signo in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signo, forward)
-    children.append(subprocess.Popen(args, env=env, cwd=cwd, start_new_session=True))
-    child = children[0]
+    child = subprocess.Popen(args, env=env, cwd=cwd, start_new_session=True)
     watch = CodeWatch(ui, log=lambda line: click.echo(
         f"{time.strftime('%Y-%m-%d %H:%M:%S %z')} - media-assets dev - {line}", err=True))
     watch.start()

@@ -56,11 +56,10 @@ def _record(context: dg.AssetExecutionContext, failed: Mapping[str, str],
         job_def=job, execution_plan=create_execution_plan(job, step_keys_to_execute=[]),
         asset_selection=frozenset({asset_key}), status=dg.DagsterRunStatus.NOT_STARTED,
         tags={FAILED_IN_TAG: context.run.run_id, FAILED_FILES_TAG: str(len(failed))})
-    for key in failed:
+    for key, error in failed.items():
         instance.report_dagster_event(DagsterEvent.build_asset_materialization_planned_event(
             job.name, step.step.key, AssetMaterializationPlannedData(asset_key, partition=key)),
             run_id=run.run_id)
-    for key, error in failed.items():
         instance.report_engine_event(
             f"{paths.get(key, key)}: {error}", run,
             EngineEventData(metadata={"partition": dg.MetadataValue.text(key),

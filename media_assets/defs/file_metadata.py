@@ -2,9 +2,9 @@
 each file's own facts and verdict (`FileOutcome`).
 
 Per-file truth in the UI: Dagster gives every partition of a ranged run the same
-materialisation metadata (dagster-io/dagster#18123), so each file also gets its own
-`AssetObservation` on its partition (path, kind, status, error, version, seconds, the
-preview cells, a thumbnail for images) and its own evaluation of the `file_ok` check,
+materialisation metadata (dagster-io/dagster#18123), so each file's own facts (path, kind,
+status, error, version, seconds, the preview cells, a thumbnail for images) are added to
+its own partition's materialisation, and it gets its own evaluation of the `file_ok` check,
 tied to its partition's materialisation: a file that failed is Failed in the check's
 partition view while the run and the other files stay green (a failed step would fail
 the whole batch's run). defs/file_failures.py makes it Failed in the asset's view too.
@@ -96,24 +96,19 @@ class FileOutcome:
             metadata={"failed": dg.MetadataValue.int(len(self.failed)),
                       "files": dg.MetadataValue.int(len(self.facts))})
 
-    def per_partition(self) -> Iterator[dg.AssetObservation]:
-        """Each file's own facts on its own partition: as that partition's materialisation
-        metadata (merged over the batch's, which Dagster copies to every partition), set
-        before the materialisation is yielded; nothing to yield then. One event per file
-        and asset fewer than an observation each (3.7 ms per file and asset, bench_ingest's
-        profile), and the partition's own page shows its file's facts.
+    def add_facts_to_partitions(self) -> None:
+        """Each file's own facts as its own partition's materialisation metadata (merged
+        over the batch's, which Dagster copies to every partition); called before the
+        materialisation is yielded. One event per file and asset fewer than an observation
+        each (3.7 ms per file and asset, bench_ingest's profile), and the partition's own
+        page shows its file's facts.
 
         `context.add_asset_metadata(partition_key=...)` would do the same, but it reads
         every key of the dynamic partition set on each call (cost per file growing with the
-        library), so the step's accumulator is given them all at once. Should a Dagster
-        upgrade move it, each file gets its observation as before."""
+        library), so the step's accumulator (private in dagster 1.13, which the project
+        pins) is given them all at once."""
         step = self.context.get_step_execution_context()
-        accumulator = getattr(step, "_metadata_accumulator", None)
-        if accumulator is None or not hasattr(accumulator, "with_additional_asset_metadata"):
-            for key, facts in self.facts.items():
-                yield dg.AssetObservation(asset_key=self.context.asset_key, partition=key,
-                                          metadata=facts)
-            return
+        accumulator = step._metadata_accumulator
         for key, facts in self.facts.items():
             accumulator = accumulator.with_additional_asset_metadata(
                 asset_key=self.context.asset_key, partition_key=key, metadata=facts)

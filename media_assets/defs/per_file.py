@@ -7,9 +7,9 @@ reads them from there and gives the asset the files of its kinds with a readable
 times each file, turns one file's exception into that file's recorded failure (the batch
 goes on), writes each file's result to `file_asset_results` (what `ingest` resumes from,
 at the model's version) and returns the run's outcome. The decorator turns that outcome
-into Dagster events: each file's facts on its partition's materialisation, each file's `file_ok`
-check (defs/file_metadata.py says why per file), and a failed run recording the files that
-failed (defs/file_failures.py).
+into Dagster events: each file's facts on its partition's materialisation, each file's
+`file_ok` check (defs/file_metadata.py says why per file), and a failed run recording the
+files that failed (defs/file_failures.py).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def per_file_asset(*, group_name: str, file_kinds: Sequence[str], deps=(),
             if not isinstance(outcome, FileOutcome):
                 raise TypeError(f"per-file asset {fn.__name__} must return its FileOutcome "
                                 f"(FileBatch.result), not {type(outcome).__name__}")
-            yield from outcome.per_partition()  # each file's facts on its partition
+            outcome.add_facts_to_partitions()
             yield outcome.result
             yield from outcome.check_evaluations()
             # Then the failed files, red in the asset's partition view (file_failures.py).
