@@ -106,6 +106,7 @@ def test_black_cats_go_under_pets_or_animals_with_10_to_20_tags_and_a_safe_folde
                       "pets", ("a black cat sleeping on a sofa", "a black cat on a bed"))
     e = enrich(llm, label, [], "smollm2", llm_ref="smollm2@test")
     assert e.source == "llm", e.source_reason
+    assert e.source_reason is None  # its own 10-20 distinct tags, none made up from the label
     assert 2 <= len(e.hierarchy) <= MAX_DEPTH
     assert {"Pets", "Animals"} & set(e.hierarchy[:2]), e.hierarchy
     assert 10 <= len(e.extended_tags) <= 20 and len(set(e.extended_tags)) == len(e.extended_tags)
@@ -132,6 +133,24 @@ def test_generate_gives_real_text_and_a_true_token_count(smollm2):
                       json_schema=schema)
     assert shaped.constraint == "schema"
     assert set(json.loads(shaped.text)) == {"city"}, shaped.text
+
+
+@pytest.mark.slow
+def test_an_array_of_unique_items_gets_distinct_strings_from_a_model_that_repeats(smollm2):
+    """A grammar cannot forbid a repeated item; `uniqueItems` is enforced beside it. The
+    same prompt without it shows the model repeating itself."""
+    _, llm = smollm2
+    messages = [{"role": "user", "content": "List the word cat twelve times, as JSON."}]
+    words = {"type": "array", "minItems": 12, "maxItems": 12,
+             "items": {"type": "string", "pattern": "^[a-z]{2,12}( [a-z]{2,12})?$"}}
+    schema = {"type": "object", "properties": {"words": words}, "required": ["words"],
+              "additionalProperties": False}
+    repeated = json.loads(generate(llm, messages, 200, json_schema=schema).text)["words"]
+    assert len(set(repeated)) < len(repeated), repeated
+    distinct = json.loads(generate(llm, messages, 200, json_schema={
+        **schema, "properties": {"words": {**words, "uniqueItems": True}}}).text)["words"]
+    assert len(distinct) == 12 and len(set(distinct)) == 12, distinct
+    assert all(re.fullmatch(words["items"]["pattern"], w) for w in distinct), distinct
 
 
 def test_the_answer_schemas_name_only_the_inferred_fields():

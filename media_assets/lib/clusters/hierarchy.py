@@ -22,7 +22,7 @@ import time
 import unicodedata
 from dataclasses import asdict, dataclass
 
-from media_assets.lib.models.text import generate, json_object
+from media_assets.lib.models.text import choose, generate, json_object
 
 MIN_TAGS, MAX_TAGS = 10, 20
 MAX_PART = 40  # characters per hierarchy level / folder name
@@ -131,18 +131,21 @@ TAG_PATTERN = r"^[a-z]{2,15}( [a-z]{1,15}){0,2}$"
 DESCRIPTION_PATTERN = r"^[A-Z][a-z]{0,14}( [a-z0-9,]{1,15}){4,24}\.$"
 
 
-def answer_schema() -> dict:
-    """The JSON schema the answer is generated under (`parse_answer` checks it again)."""
+def answer_schema(category: str | None = None) -> dict:
+    """The JSON schema the answer is generated under (`parse_answer` checks it again);
+    with `category`, that one is the only one allowed (`choose_category` picked it)."""
     return {
         "type": "object",
         "properties": {
-            "category": {"type": "string", "enum": sorted(TREE)},
+            "category": {"type": "string", "enum": [category] if category else sorted(TREE)},
             "subfolders": {"type": "array", "items": {"type": "string",
                                                       "pattern": FOLDER_PATTERN},
                            "minItems": 1, "maxItems": 3},
             "extended_tags": {"type": "array", "items": {"type": "string",
                                                          "pattern": TAG_PATTERN},
-                              "minItems": MIN_TAGS, "maxItems": MAX_TAGS},
+                              "minItems": MIN_TAGS, "maxItems": MAX_TAGS,
+                              # no tag twice: not a grammar's, enforced beside it
+                              "uniqueItems": True},
             "search_description": {"type": "string", "pattern": DESCRIPTION_PATTERN}},
         "required": ["category", "subfolders", "extended_tags", "search_description"],
         "additionalProperties": False}
@@ -169,6 +172,27 @@ def build_prompt(label: LabelView) -> list[dict]:
     return [{"role": "system", "content": "You sort photos into folders. You answer with "
                                           "one JSON object."},
             {"role": "user", "content": user}]
+
+
+# The answer starts with its category (the schema's properties are generated in name order).
+CATEGORY_PREFIX = '{"category": "'
+
+
+def choose_category(llm, label: LabelView) -> str:
+    """The category the LLM finds likeliest for this label, each option scored whole
+    (`text.choose`) and calibrated: minus its score for a label that says nothing, so a
+    category the prompt's wording favours by itself does not win every time (contextual
+    calibration, Zhao et al. 2021). SmolLM2-135M chose "animals" for 19 of the bench's
+    20 labels by greedy decoding under the enum, receipts and wedding included; with this,
+    9 of 20 land in a right category (README "Clusters")."""
+    options = sorted(TREE)
+    neutral = getattr(llm, "_neutral_category_scores", None)
+    if neutral is None:  # the same for every label: once per loaded model
+        nothing = LabelView("N/A", "N/A", [], "objects")
+        neutral = choose(llm, build_prompt(nothing), CATEGORY_PREFIX, options)[1]
+        llm._neutral_category_scores = neutral
+    scores = choose(llm, build_prompt(label), CATEGORY_PREFIX, options)[1]
+    return max(options, key=lambda o: scores[o] - neutral[o])
 
 
 def _hierarchy_of(answer: dict):
@@ -236,7 +260,12 @@ def enrich(llm, label: LabelView, similar: list[dict], model_id: str | None = No
     started = time.perf_counter()
     if llm is not None:
         messages = build_prompt(label)
-        schema = answer_schema() if constrained else None
+        schema = None
+        if constrained:
+            try:
+                schema = answer_schema(choose_category(llm, label))
+            except Exception:  # a model without a usable cache: the enum's greedy choice
+                schema = answer_schema()
         # A constrained answer is well-formed; what validation can still refuse (too few
         # distinct tags) a greedy retry rarely mends, so only a free answer is retried.
         attempts = 1 if constrained else 2
