@@ -16,7 +16,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from media_assets.lib.clusters.hierarchy import MAX_DEPTH, LabelView, enrich
+from media_assets.lib.clusters.hierarchy import MAX_DEPTH, LabelView, choose_category, enrich
 from media_assets.lib.json_docs.llm import answer_schema, described, improve
 from media_assets.lib.json_docs.schema import infer_schema
 from media_assets.lib.models.gguf_file import read_info
@@ -24,7 +24,7 @@ from media_assets.lib.models.locate import ModelNotFound, locate
 from media_assets.lib.models.manager import ModelBudgetError
 from media_assets.lib.models.registry import ModelConfig, build_manager, estimate_mb, llm_ref
 from media_assets.lib.models.roles import DEFAULT_MODELS, Role
-from media_assets.lib.models.text import generate
+from media_assets.lib.models.text import choose, generate
 from media_assets.lib.models.tiny import SMOLLM2_GGUF, smollm2_gguf
 
 ORDERS = [{"order_id": f"A-{1000 + i}", "customer": name, "total": total, "currency": "EUR",
@@ -151,6 +151,26 @@ def test_an_array_of_unique_items_gets_distinct_strings_from_a_model_that_repeat
         **schema, "properties": {"words": {**words, "uniqueItems": True}}}).text)["words"]
     assert len(distinct) == 12 and len(set(distinct)) == 12, distinct
     assert all(re.fullmatch(words["items"]["pattern"], w) for w in distinct), distinct
+
+
+@pytest.mark.slow
+def test_options_are_scored_whole_and_a_category_fits_its_label(smollm2):
+    """`choose` scores each option as the model's next words; a cluster's category is the
+    calibrated best of the 14, not the enum's likeliest first token ("animals" for
+    almost every label under greedy decoding)."""
+    _, llm = smollm2
+    best, scores = choose(llm, [{"role": "user", "content": "What is the capital of France?"}],
+                          "The capital of France is ", ["Berlin", "Paris", "Madrid"], ".")
+    assert best == "Paris" and set(scores) == {"Berlin", "Paris", "Madrid"}
+    assert scores["Paris"] > scores["Berlin"] + 5 and scores["Paris"] < 0  # log-probabilities
+    labels = {"oil paintings": ("a painting on canvas", "an oil painting of a landscape"),
+              "bicycles": ("a bicycle leaning on a wall", "a red bicycle on a street"),
+              "living room": ("a sofa and a lamp in a room", "a cozy living room"),
+              "city skyline": ("tall buildings at night", "a city skyline with skyscrapers")}
+    chosen = {name: choose_category(llm, LabelView(name, desc, [], "objects", (caption,)))
+              for name, (desc, caption) in labels.items()}
+    assert chosen == {"oil paintings": "art", "bicycles": "vehicles", "living room": "home",
+                      "city skyline": "city"}
 
 
 def test_the_answer_schemas_name_only_the_inferred_fields():
