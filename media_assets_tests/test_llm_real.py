@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from media_assets.lib.clusters.hierarchy import MAX_DEPTH, LabelView, choose_category, enrich
-from media_assets.lib.json_docs.llm import answer_schema, described, improve
+from media_assets.lib.json_docs.llm import answer_schema, described, improve, says_nothing
 from media_assets.lib.json_docs.schema import infer_schema
 from media_assets.lib.models.gguf_file import read_info
 from media_assets.lib.models.locate import ModelNotFound, locate
@@ -97,6 +97,10 @@ def test_a_json_schema_gets_a_relevant_table_name_and_field_descriptions(smollm2
     assert set(described(design)) == set(descriptions)
     assert all(d and d != str(ORDERS[0][n]) for n, d in descriptions.items()), descriptions
     assert "Storage:" in improved.reasoning  # the heuristic's storage reasoning is kept
+    # The same records in a file the user named: the name is theirs, the descriptions the LLM's.
+    named, status = improve(llm, infer_schema(ORDERS, "shop_purchases_2024"), ORDERS, None)
+    assert named.table_name == "shop_purchases_2024" and "file's own name kept" in status
+    assert all(f.description for f in named.fields[:len(described(design))])
 
 
 @pytest.mark.slow
@@ -171,6 +175,11 @@ def test_options_are_scored_whole_and_a_category_fits_its_label(smollm2):
               for name, (desc, caption) in labels.items()}
     assert chosen == {"oil paintings": "art", "bicycles": "vehicles", "living room": "home",
                       "city skyline": "city"}
+
+
+def test_only_a_file_name_that_says_nothing_is_replaced_by_the_llms():
+    assert all(says_nothing(n) for n in ["export", "data", "download_2024_03_01", "dump_7"])
+    assert not any(says_nothing(n) for n in ["recipes", "invoices_2024", "trip_data", "history"])
 
 
 def test_the_answer_schemas_name_only_the_inferred_fields():

@@ -44,6 +44,24 @@ EXAMPLE_ANSWER = {"table_name": "books", "fields": {
     "pages": "Number of pages"}, "reasoning": "Each record is a book in a library catalogue."}
 
 
+# Names that say nothing about what a record is: what exporters, browsers and tools call
+# their files. Only then does the LLM's table name replace the file's: a name the user gave
+# ("recipes.json", "invoices_2024.json") is theirs and the strongest signal there is
+# (SmolLM2-135M renamed `reviews` to `curry_urn`, README "JSON to tables"); the LLM still
+# describes the fields and the records.
+GENERIC_NAMES = frozenset({
+    "archive", "backup", "copy", "data", "dataset", "document", "documents", "download",
+    "downloads", "dump", "export", "exports", "file", "files", "items", "json", "list",
+    "new", "out", "output", "records", "response", "result", "results", "sample", "table",
+    "test", "untitled"})
+
+
+def says_nothing(name: str) -> bool:
+    """Whether a table name from a file name says nothing of its records: only generic
+    words, numbers (dates, counters) and one- or two-letter scraps."""
+    return all(w in GENERIC_NAMES or w.isdigit() or len(w) < 3 for w in name.split("_") if w)
+
+
 def _clip(doc, limit: int = MAX_DOC_CHARS) -> str:
     text = json.dumps(doc, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[:limit] + "…"
@@ -142,6 +160,9 @@ def improve(bundle, design: SchemaDesign, records: list, comment: str | None,
         improved, status = parse_answer(answer.text, design)
         if improved is not None and answer.constraint.startswith("unconstrained"):
             status = f"used ({answer.constraint})"[:300]
+        if improved is not None and not says_nothing(design.table_name):
+            improved = replace(improved, table_name=design.table_name)
+            status += "; the file's own name kept as the table's"
     except Exception as exc:  # generation failed (OOM, a broken tokenizer): heuristics stand
         improved, status = None, f"{type(exc).__name__}: {exc}"[:500]
     return (improved, status) if improved is not None else (design, f"not used: {status}")
