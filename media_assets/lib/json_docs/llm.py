@@ -161,8 +161,9 @@ def improve(bundle, design: SchemaDesign, records: list, comment: str | None,
         if improved is not None and answer.constraint.startswith("unconstrained"):
             status = f"used ({answer.constraint})"[:300]
         if improved is not None and not says_nothing(design.table_name):
+            status += (f"; the file's own name kept as the table's (the LLM proposed "
+                       f"{improved.table_name})")
             improved = replace(improved, table_name=design.table_name)
-            status += "; the file's own name kept as the table's"
     except Exception as exc:  # generation failed (OOM, a broken tokenizer): heuristics stand
         improved, status = None, f"{type(exc).__name__}: {exc}"[:500]
     return (improved, status) if improved is not None else (design, f"not used: {status}")
