@@ -237,8 +237,11 @@ def test_load_with_the_token_on_keeps_search_fast_and_clean(library):
 
     token = "load-test-token-0123456789"
     settings = library[0].with_(api_token=token)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(settings.api_torch_threads)  # as `media-assets serve` sets it
+    from media_assets.lib.models import text_embedder
+
+    threads, engine_threads = torch.get_num_threads(), text_embedder._THREADS[0]
+    torch.set_num_threads(settings.api_torch_threads)  # as `media-assets serve` sets them
+    text_embedder.limit_threads(settings.api_torch_threads)
     with Server(settings) as srv:
         run = subprocess.run(
             [sys.executable, str(Path(__file__).parents[1] / "bench" / "bench_api.py"),
@@ -249,6 +252,7 @@ def test_load_with_the_token_on_keeps_search_fast_and_clean(library):
         manager = srv.app.state.media.manager
         assert manager.peak_mb <= manager.budget_mb
     torch.set_num_threads(threads)
+    text_embedder.limit_threads(engine_threads)
     assert run.returncode == 0, run.stderr[-3000:]
     summary = json.loads(run.stdout.strip().splitlines()[-1])
     print("\nload:", json.dumps(summary))

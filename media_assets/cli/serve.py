@@ -125,10 +125,14 @@ def serve(host: str, port: int):
                    "MEDIA_ASSETS_API_ALLOWED_HOSTS to the names clients use", err=True)
     import torch
 
-    # Requests run side by side on the lanes' threads: each torch operation on one thread
-    # (MEDIA_ASSETS_API_TORCH_THREADS) instead of all of them fighting over every core.
-    # Process-wide, so set here for the server process, not by the app a test embeds.
+    from media_assets.lib.models.text_embedder import limit_threads
+
+    # Requests run side by side on the lanes' threads: each torch operation, and each batch
+    # of the text model's engine, on one thread (MEDIA_ASSETS_API_TORCH_THREADS) instead of
+    # all of them fighting over every core. Process-wide, so set here for the server
+    # process, not by the app a test embeds.
     torch.set_num_threads(settings.api_torch_threads)
+    limit_threads(settings.api_torch_threads)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 

@@ -65,7 +65,7 @@ class TextEmbedder:
             # The engine parallelises across texts: one text gains nothing from more
             # threads, and OpenMP's spinning threads on busy cores made a query 4.8 s
             # instead of 0.46 s here (2 cores, load 13).
-            _omp_threads(1 if len(texts) == 1 else _CPUS)
+            _omp_threads(1 if len(texts) == 1 else _THREADS[0])
             out = self.backend.encode(list(texts), is_query)
             return np.asarray(out, np.float32).reshape(len(texts), self.dim)
         return self._transformers(texts, is_query)
@@ -87,6 +87,15 @@ class TextEmbedder:
 _CPUS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
             else (os.cpu_count() or 1))
 _OMP: list = []
+_THREADS = [_CPUS]  # the most threads a batch of texts gets (`limit_threads`)
+
+
+def limit_threads(n: int) -> None:
+    """At most `n` engine threads per batch in this process. `serve` sets 1, as for torch:
+    requests run side by side on 2 cores, and a batch of queries spreading over both made
+    every other request wait (search p95 under the load test 573-707 ms with 2 threads,
+    484-555 ms with 1, alternated runs on idle cores, 2026-12-02)."""
+    _THREADS[0] = max(1, min(int(n), _CPUS))
 
 
 def _omp_threads(n: int) -> None:
