@@ -168,3 +168,44 @@ def test_a_cluster_is_found_by_what_it_means(catalog, embedder):
     assert [(h.key, h.where["source"]) for h in hits] == [("00000000000000bb", "cluster")]
     fused = fuse({"meaning": hits}, (0.0, 0.0), 5, calibration)
     assert 0 < fused[0].fused <= 0.5 and fused[0].why["meaning"]["source"] == "cluster"
+
+
+def test_one_shared_word_does_not_outrank_what_the_query_means(catalog, embedder):
+    """"withdraw cash tomorrow" shares "tomorrow" with an English errand note, and nothing
+    with the German note about going to the bank for money. With the text model on, the
+    meaning decides; the partial word match only counts when the meaning leg is off."""
+    import sqlalchemy as sa
+
+    from media_assets.lib.search import legs
+    from media_assets.lib.search.background import background_vectors
+    from media_assets.lib.search.query import fuse
+
+    notes = {"00000000000000c1": ("/x/errands.txt", "Remember to buy tomatoes and call the "
+                                                    "plumber tomorrow."),
+             "00000000000000c2": ("/x/bank.txt", "Ich muss morgen zur Bank gehen und Geld "
+                                                 "abheben.")}
+    with catalog.engine.begin() as conn:
+        for key, (path, _) in notes.items():
+            conn.execute(sa.text(
+                "INSERT INTO media_files (key, kind, status, primary_path, size_bytes, sha256) "
+                "VALUES (:k, 'text', 'ok', :p, 1, repeat(right(:k, 1), 64))"),
+                {"k": key, "p": path})
+            conn.execute(sa.text("INSERT INTO media_paths (path, key, status) VALUES "
+                                 "(:p, :k, 'registered')"), {"k": key, "p": path})
+    for key, (_, text) in notes.items():
+        store_units(catalog.engine, key, [Unit("text", text, -1, 0, len(text))], embedder)
+    query = "withdraw cash tomorrow"
+    words = legs.lexical(catalog.engine, query, 10)
+    assert [(h.key, h.partial) for h in words["content"]] == [("00000000000000c1", True)]
+    meaning, calibration = legs.meaning(catalog.engine, embedder.query([query])[0],
+                                        embedder.model_ref, 10,
+                                        background=background_vectors(embedder))
+    fused = fuse({"meaning": meaning, **words}, (0.0, 0.0), 5, calibration)
+    assert fused[0].key == "00000000000000c2", [(h.key, h.fused) for h in fused]
+    assert fused[0].fused > 0 and "meaning" in fused[0].why
+    # The errand note is still listed, after it, with the word it shares and no score.
+    errand = next(h for h in fused if h.key == "00000000000000c1")
+    assert errand.why["content"]["score"] == 0
+    # Without the text model the shared word is all there is, and it counts.
+    alone = fuse(words, (0.0, 0.0), 5)
+    assert alone[0].key == "00000000000000c1" and alone[0].fused > 0
