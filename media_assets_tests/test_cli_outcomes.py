@@ -165,6 +165,24 @@ def test_quiet_ingest_prints_no_progress_bars_and_no_dagster_warnings(
         assert noise not in output, output[-3000:]
 
 
+
+@pytest.mark.slow  # two interpreters importing transformers: 17 s on 2 cores
+def test_runs_started_by_dev_print_no_progress_bars(settings, tiny_models, monkeypatch):
+    """Every process `dev` starts gets `dev_env`: a run that loads a model through
+    transformers writes no "Loading weights" bar into dev's output (one per run before)."""
+    from media_assets.cli.serve import dev_env
+
+    load = ("from transformers import AutoModelForCausalLM; "
+            f"AutoModelForCausalLM.from_pretrained({str(tiny_models / 'tiny-phi3')!r})")
+    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
+    plain = subprocess.run([sys.executable, "-c", load], env=dict(os.environ),
+                           capture_output=True, text=True, timeout=120)
+    assert "Loading weights" in plain.stderr  # what a run printed before
+    ran = subprocess.run([sys.executable, "-c", load], env=dev_env(settings),
+                         capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert "Loading weights" not in ran.stderr and "XDG_RUNTIME_DIR" not in ran.stderr
+
 def _videos(folder, n: int, seconds: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)

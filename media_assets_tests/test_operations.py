@@ -2,6 +2,7 @@
 backfill schedule, and `where`."""
 
 import json
+import os
 from datetime import datetime
 
 import dagster as dg
@@ -78,6 +79,15 @@ def test_where_names_the_partition_and_each_asset(settings, catalog, tiny_models
                                                   monkeypatch):
     monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
     folder = _photos(tmp_path / "w", 1)
+    # A JPEG cut short and filled with noise: an image that fails media_file.
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(buf, "JPEG")
+    (folder / "garbled.jpg").write_bytes(buf.getvalue()[:300] + os.urandom(2000))
+    # Exit 0: a file that cannot be catalogued is a verdict on it (README "exit codes").
     assert CliRunner().invoke(main, ["ingest", "-q", str(folder)]).exit_code == 0
     out = CliRunner().invoke(main, ["where", str(folder / "p0.png"), "--json"])
     assert out.exit_code == 0, out.output
@@ -87,6 +97,12 @@ def test_where_names_the_partition_and_each_asset(settings, catalog, tiny_models
         "image_embeddings": "ok", "image_analysis": "ok", "image_duplicates": "ok",
         "image_text": "ok", "text_embeddings": "ok"}
     assert info["ui"].endswith(f"partition={info['key']}")
+    # The failed file: its error, and its assets not promised as "to do".
+    bad = json.loads(CliRunner().invoke(main, ["where", str(folder / "garbled.jpg"),
+                                               "--json"]).stdout)
+    assert bad["kind"] == "image" and bad["status"] == "failed" and bad["error"]
+    assert {r["status"] for r in bad["assets"].values()} == {"not run"}
+    assert "when its content changes" in bad["assets"]["image_embeddings"]["error"]
     missing = CliRunner().invoke(main, ["where", str(tmp_path / "nope.png")])
     assert missing.exit_code == 1 and "not in the catalogue" in missing.output
 

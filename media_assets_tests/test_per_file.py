@@ -147,6 +147,14 @@ def _statuses(instance, asset: str) -> dict[str, set[str]]:
             "check skipped": set(checks["file_ok"]["skippedPartitions"])}
 
 
+def _partition_facts(instance, asset: str, partition: str) -> dict:
+    """The metadata of a partition's latest materialisation, as its page in the UI shows."""
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1,
+        ascending=False).records
+    meta = records[0].asset_materialization.metadata
+    return {k: getattr(v, "value", v) for k, v in meta.items()}
+
 def test_a_failed_file_is_red_in_both_partition_views(settings, catalog, tiny_models,
                                                       tmp_path, monkeypatch):
     """Issue 20 item 2: one batch run with a broken WAV and an invalid JSON beside good
@@ -183,6 +191,13 @@ def test_a_failed_file_is_red_in_both_partition_views(settings, catalog, tiny_mo
         assert design["check passed"] == {key["kept.json"]}
         assert key["kept.wav"] in design["check skipped"]
         assert not design["failed"] and not design["check failed"]
+        # Dagster shows the whole range Materialized in json_schemas; each page says why
+        # there is nothing for a file of another kind, or for one media_file could not read.
+        said = {k: _partition_facts(instance, "json_schemas", k) for k in keys}
+        assert said[key["kept.json"]]["status"] == "ok"
+        assert said[key["kept.wav"]]["status"] == "no work"
+        assert said[key["kept.wav"]]["why"].startswith("not for this asset: it takes json")
+        assert said[key["bad.json"]]["why"].startswith("not run: media_file says failed: ")
 
         failures = instance.get_runs(dg.RunsFilter(
             statuses=[dg.DagsterRunStatus.FAILURE],

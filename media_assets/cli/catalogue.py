@@ -90,10 +90,15 @@ def where(file: Path, as_json: bool, ui: str | None):
     info = {**entry, "assets": {}}
     if entry["key"]:
         done = results_of(catalog.engine, entry["key"])
+        # A file that could not be read is not waiting for these assets: it is tried
+        # again only when its content changes (a new key), so "to do" would be a promise.
+        left = ({"status": "to do"} if entry["status"] in ("ok", "pending") else
+                {"status": "not run", "error": f"the file is {entry['status']}; it is tried "
+                                              "again when its content changes"})
         for asset in PER_FILE_ASSETS[1:]:
             name = asset.key.to_user_string()
             if entry["kind"] in file_kinds_of(asset):
-                info["assets"][name] = done.get(name, {"status": "to do"})
+                info["assets"][name] = done.get(name, left)
         info["ui"] = f"{ui}/assets/media_file?view=partitions&partition={quote(entry['key'])}"
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))

@@ -27,15 +27,7 @@ def dev(port: int, host: str):
     catalog = open_db(settings)
     instance_for(settings, catalog).dispose()
     settings.inbox.mkdir(parents=True, exist_ok=True)
-    env = dict(FAST_PLANNING, **os.environ)  # the daemon and the UI create the runs
-    env.update(MEDIA_ASSETS_HOME=str(settings.home), MEDIA_ASSETS_INBOX=str(settings.inbox))
-    # Every process dagster dev starts (code server, daemon, each run) is a new interpreter:
-    # platformdirs' note on a missing XDG_RUNTIME_DIR (pgserver asks for a runtime folder)
-    # would print once per run. Its fallback folder is the one this process used too. And
-    # `dagster dev` notes that `dg dev` supersedes it: a note for this project's developers.
-    env["PYTHONWARNINGS"] = ",".join(filter(None, [
-        os.environ.get("PYTHONWARNINGS"), "ignore:XDG_RUNTIME_DIR is not set",
-        "ignore:Function `dev_command` is superseded"]))
+    env = dev_env(settings)
     url = ui_url(host, port)
     remember_ui_url(settings, url)
     click.echo(f"inbox: {settings.inbox}\ncatalog: "
@@ -48,6 +40,25 @@ def dev(port: int, host: str):
     # there is not the instance's (prepare_dagster_home copied it here). A child, not exec:
     # this process watches the code location beside it (cli/code_watch.py says why).
     sys.exit(supervise(args, env, cwd=settings.dagster_home, ui=url))
+
+
+def dev_env(settings) -> dict[str, str]:
+    """The environment of every process `dev` starts: the UI, the daemon, the code server
+    and each run."""
+    env = dict(FAST_PLANNING, **os.environ)  # the daemon and the UI create the runs
+    env.update(MEDIA_ASSETS_HOME=str(settings.home), MEDIA_ASSETS_INBOX=str(settings.inbox))
+    # Every process dagster dev starts (code server, daemon, each run) is a new interpreter:
+    # platformdirs' note on a missing XDG_RUNTIME_DIR (pgserver asks for a runtime folder)
+    # would print once per run. Its fallback folder is the one this process used too. And
+    # `dagster dev` notes that `dg dev` supersedes it: a note for this project's developers.
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [
+        os.environ.get("PYTHONWARNINGS"), "ignore:XDG_RUNTIME_DIR is not set",
+        "ignore:Function `dev_command` is superseded"]))
+    # A run's log is no terminal: the model libraries' "Loading weights" bars became one
+    # line of carriage returns per run in dev's output (7 of 206 lines in 10 minutes).
+    # Each run's own log in the UI says which model it loaded and how long it took.
+    env.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    return env
 
 
 def supervise(args: list[str], env: dict, cwd: Path, ui: str) -> int:

@@ -73,6 +73,21 @@ def file_facts(result: FileResult, path: str, kind: str, version: str,
     return facts
 
 
+def no_work_facts(path: str, kind: str, status: str, error: str | None,
+                  kinds: Sequence[str]) -> dict:
+    """The facts of a file in a run's range that this asset did nothing for. Dagster shows
+    every partition of a ranged run's range Materialized, so the page of a sound file in
+    `image_embeddings`, or of an image that `media_file` could not read, says why there is
+    nothing: it is not this asset's kind, or the file failed before it."""
+    if kind not in kinds:
+        why = f"not for this asset: it takes {', '.join(kinds)} files, this one is {kind}"
+    elif status != "ok":
+        why = f"not run: media_file says {status}" + (f": {error}" if error else "")
+    else:  # changed on disk since its scan, or a stop was asked for: the next run does it
+        why = "not done in this run: the next run does it"
+    return {"path": path, "kind": kind, "status": "no work", "why": why[:2000]}
+
+
 class FileOutcome:
     """What a per-file asset returns: the run's materialisation (metadata and checks) and
     each file's facts and verdict. `per_file_asset` sets each file's facts on its
@@ -81,8 +96,10 @@ class FileOutcome:
 
     def __init__(self, context: dg.AssetExecutionContext, metadata: dict,
                  facts: Mapping[str, dict], failed: Mapping[str, str],
-                 check_results: Sequence[dg.AssetCheckResult] = ()):
+                 check_results: Sequence[dg.AssetCheckResult] = (),
+                 others: Mapping[str, dict] | None = None):
         self.context, self.facts, self.failed = context, dict(facts), dict(failed)
+        self.others = dict(others or {})  # the range's files it did nothing for: facts only
         # The run's `file_ok` result goes with the materialisation (a check's output must
         # be yielded once per step); each file's own follows on its partition.
         self.result = dg.MaterializeResult(metadata=metadata,
@@ -109,7 +126,7 @@ class FileOutcome:
         pins) is given them all at once."""
         step = self.context.get_step_execution_context()
         accumulator = step._metadata_accumulator
-        for key, facts in self.facts.items():
+        for key, facts in [*self.facts.items(), *self.others.items()]:
             accumulator = accumulator.with_additional_asset_metadata(
                 asset_key=self.context.asset_key, partition_key=key, metadata=facts)
         step._metadata_accumulator = accumulator

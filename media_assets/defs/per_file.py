@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import dagster as dg
 
 from media_assets.defs.file_failures import record_failed_files
-from media_assets.defs.file_metadata import FILE_CHECK, FileOutcome, file_facts, run_metadata
+from media_assets.defs.file_metadata import (FILE_CHECK, FileOutcome, file_facts, no_work_facts,
+                                             run_metadata)
 from media_assets.defs.partitions import media_files
 from media_assets.defs.resources import CatalogResource, GpuResource
 from media_assets.lib import stop
@@ -313,4 +314,8 @@ class FileBatch:
                                     row.kind if row else "", version,
                                     dict(zip(self.columns, self._cells.get(key, ()))),
                                     self._extra.get(key, {}))
-        return FileOutcome(self.context, meta, facts, failed, check_results)
+        others = {key: no_work_facts(row.primary_path, row.kind or "", row.status,
+                                     row.error, sorted(self.kinds))
+                  for key in self.context.partition_keys
+                  if key not in facts and (row := self._rows.get(key)) is not None}
+        return FileOutcome(self.context, meta, facts, failed, check_results, others)
