@@ -121,7 +121,10 @@ def test_the_decorator_declares_kinds_model_and_version_once(settings, catalog, 
     good = observed[("json_by_clip", names["good.json"])]
     assert good["size"].value == str(FileStore(catalog.engine).get(
         [names["good.json"]])[names["good.json"]].size_bytes)
-    assert ("json_by_clip", names["tone.wav"]) not in observed
+    # A file of another kind has no result of this asset: its page says so, nothing more.
+    other = observed[("json_by_clip", names["tone.wav"])]
+    assert other["status"].value == "no work" and "version" not in other
+    assert other["why"].value.startswith("not for this asset: it takes json files")
 
     verdicts = {(e.event_specific_data.asset_key.to_user_string(),
                  e.event_specific_data.partition): e.event_specific_data.passed
