@@ -4,7 +4,6 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 import pytest
 import skimage.data
 import sqlalchemy as sa
@@ -16,6 +15,7 @@ from media_assets.defs.jobs import PER_FILE_ASSETS
 from media_assets.defs.partitions import media_files, range_tags
 from media_assets.defs.resources import resources_from_settings
 from media_assets.lib.files.inbox import register, walk
+from media_assets.lib.db.vectors import from_pgvector
 from media_assets.lib.images.vectors import store_embeddings
 from media_assets.lib.search.query import nearest
 from media_assets_tests.conftest import use_models
@@ -76,15 +76,20 @@ def test_embeddings_are_stored_and_reported(settings, catalog, tiny_models, tmp_
         assert conn.execute(sa.text("SELECT count(*) FROM image_embeddings")).scalar() == 5
 
 
-def test_search_is_ordered_and_ignores_other_models(settings, catalog, tiny_models, tmp_path,
-                                                    monkeypatch):
+def _ingested(settings, catalog, tiny_models, tmp_path, monkeypatch):
+    """The photos ingested with the tiny models: their CLIP model's ref and one vector."""
     settings = use_models(settings, monkeypatch, tiny_models)
     _run(settings, catalog, _photos(tmp_path / "photos"))
     with catalog.engine.connect() as conn:
         model_ref = conn.execute(sa.text("SELECT DISTINCT model_id FROM image_embeddings")).scalar()
-        vec = np.array(conn.execute(sa.text(
-            "SELECT embedding::text FROM image_embeddings LIMIT 1")).scalar().strip("[]")
-            .split(","), dtype=np.float32)
+        vec = from_pgvector(conn.execute(sa.text(
+            "SELECT embedding::text FROM image_embeddings LIMIT 1")).scalar())
+    return model_ref, vec
+
+
+def test_search_is_ordered_and_ignores_other_models(settings, catalog, tiny_models, tmp_path,
+                                                    monkeypatch):
+    model_ref, vec = _ingested(settings, catalog, tiny_models, tmp_path, monkeypatch)
     # Another model's vectors, placed exactly on the query: they must never be returned.
     with catalog.engine.connect() as conn:
         some_key = conn.execute(sa.text("SELECT key FROM image_embeddings LIMIT 1")).scalar()
@@ -112,13 +117,7 @@ def test_a_realistic_catalogue_is_searched_through_the_hnsw_index(settings, cata
     """The planner only prefers HNSW on a table of realistic size: with the search's
     ef_search of 100 (every catalogue connection has it) from about 6,000 rows; 8,000 rows
     of the catalogue's model are added to an ingested one."""
-    settings = use_models(settings, monkeypatch, tiny_models)
-    _run(settings, catalog, _photos(tmp_path / "photos"))
-    with catalog.engine.connect() as conn:
-        model_ref = conn.execute(sa.text("SELECT DISTINCT model_id FROM image_embeddings")).scalar()
-        vec = np.array(conn.execute(sa.text(
-            "SELECT embedding::text FROM image_embeddings LIMIT 1")).scalar().strip("[]")
-            .split(","), dtype=np.float32)
+    model_ref, vec = _ingested(settings, catalog, tiny_models, tmp_path, monkeypatch)
     with catalog.engine.begin() as conn:
         conn.execute(sa.text(
             "INSERT INTO media_files (key, sha256, size_bytes, primary_path) "
