@@ -36,6 +36,15 @@ def pg_server(tmp_path_factory):
     root.chmod(0o755)
     pgdata = root / "pgdata"
     url = start_embedded(pgdata)
+    # A throwaway server: no commit waits for its WAL to reach the disk, and nothing is
+    # synced. Dagster commits each event on its own, and each test copies two template
+    # databases; durability is the one thing this server never needs.
+    engine = sa.create_engine(with_database(url, "postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(sa.text(f"ALTER SYSTEM SET {setting} = off"))
+        conn.execute(sa.text("SELECT pg_reload_conf()"))
+    engine.dispose()
     yield url
     stop_embedded(pgdata)
     shutil.rmtree(root, ignore_errors=True)
