@@ -21,6 +21,16 @@ from media_assets.lib.settings import Settings
 
 warnings.filterwarnings("ignore", module="dagster")
 
+# The LLM's dequantised copies (lib/models/dequantised.py) in a folder of this run's own, not
+# the user's ~/.cache: made here in pytest's main process, before xdist starts its workers,
+# so all of them and the CLI runs they start share it (the first GGUF load writes it, 15-19
+# s; later ones read it, under a second), and removed when that process ends.
+if "MEDIA_ASSETS_GGUF_CACHE" not in os.environ:
+    import atexit
+
+    os.environ["MEDIA_ASSETS_GGUF_CACHE"] = tempfile.mkdtemp(prefix="media-assets-test-gguf-")
+    atexit.register(shutil.rmtree, os.environ["MEDIA_ASSETS_GGUF_CACHE"], True)
+
 
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory):

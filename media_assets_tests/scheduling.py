@@ -9,11 +9,11 @@ ends soonest on 2 cores without building an expensive fixture twice.
 - The longest work goes out first (longest-processing-time-first): each group's weight is the
   sum of its tests' measured seconds in `durations.json`. Refresh that file with
   `pytest --store-durations` after adding slow tests.
-- One worker more than there are cores for the whole suite (`-n auto`, at most 4; one per
-  core for `-m "not slow"`): a good part of the suite
-  waits on its subprocesses (the daemon's and `dev`'s loops, a CLI run, a browser), and a
-  third worker fills those waits. On 2 idle cores: 7:47 with 3 workers, 8:07 with 2
-  (2026-12-02).
+- One worker per core (`-n auto`; `--maxprocesses 4` caps it). This plugin once asked for
+  one worker more, but pytest-xdist's own `pytest_xdist_auto_num_workers` answered first
+  (a `-p` plugin registers before the installed ones), so 2 workers ran all along. Measured
+  on 2 cores, 2026-12-03: 2 workers 9:16-10:37 (busy from the 10th second to the end, the
+  two within a second of each other), 4 workers 9:53: extra workers only contend.
 - Each worker's OpenMP/BLAS pool gets its share of the cores (at least one thread), so the
   workers do not fight over the cores: set when this plugin loads (`-p` in pyproject.toml), before conftest.py
   imports torch or numpy, and inherited by the CLI subprocesses and the daemon tests start.
@@ -46,16 +46,6 @@ def worker_threads() -> int | None:
 if (_threads := worker_threads()) is not None:
     for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(_name, str(_threads))
-
-
-def pytest_xdist_auto_num_workers(config):
-    """`-n auto`: one worker more than there are cores for the whole suite (the module's
-    docstring says why), one per core for `-m "not slow"`, whose tests seldom wait on a
-    subprocess (2:41 with 2 workers, 2:48 with 3); `--maxprocesses` still caps it."""
-    cores = os.cpu_count() or 1
-    if "not slow" in (config.getoption("markexpr", default="") or ""):
-        return cores
-    return cores + 1
 
 
 def pytest_addoption(parser):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 
 import pytest
@@ -47,15 +48,62 @@ def gguf_path():
 
 
 @pytest.fixture(scope="module")
-def smollm2(gguf_path):
+def gguf_cache(tmp_path_factory):
+    """A dequantised-copy folder of this module's own, empty at first: the module's model is
+    loaded from the GGUF file itself, and that load writes the copy."""
+    folder = tmp_path_factory.mktemp("gguf-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDIA_ASSETS_GGUF_CACHE", str(folder))
+        mp.delenv("MEDIA_ASSETS_GGUF_CACHE_MB", raising=False)
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def smollm2(gguf_path, gguf_cache):
     """(manager, bundle): the real model loaded once through the production manager and
     loader, kept loaded for the module (the LLM role is on demand: unloaded after each use)."""
+    assert not any(gguf_cache.iterdir())  # so this load dequantises the GGUF file
     manager = build_manager(_config(str(gguf_path.parent)))
     manager.spec(Role.LLM).strategy = "resident"  # one load for every test here
     with manager.use(Role.LLM) as bundle:
         pass
     yield manager, bundle
     manager.unload_all()
+
+
+def _greedy(bundle, prompt: str) -> str:
+    out = generate(bundle, [{"role": "user", "content": prompt}], 16)
+    return out.text
+
+
+def test_the_next_load_reads_the_dequantised_copy_and_answers_the_same(
+        smollm2, gguf_path, gguf_cache, monkeypatch):
+    """Loading a GGUF dequantises it in Python (15-19 s for this model on 2 cores, each
+    time a run needs the LLM); the first load keeps the result, and later loads read it
+    (under a second) and give the same greedy answers."""
+    from media_assets.lib.models import dequantised
+    from media_assets.lib.models.loaders import load_gguf_llm
+
+    _, from_gguf = smollm2
+    copies = [p for p in gguf_cache.iterdir() if not p.name.startswith(".")]
+    assert len(copies) == 1 and (copies[0] / dequantised.DONE).is_file(), copies
+    from_copy = load_gguf_llm(gguf_path, "cpu")
+    assert from_copy.model.config._name_or_path == str(copies[0])  # not the GGUF file
+    assert _greedy(from_copy, "Name three fruits.") == _greedy(from_gguf, "Name three fruits.")
+
+    # A copy that cannot be read is removed (the next load rewrites it from the GGUF).
+    damaged = gguf_cache / "damaged"
+    shutil.copytree(copies[0], damaged)
+    (damaged / "model.safetensors").write_bytes(b"not safetensors")
+    assert dequantised.load_copy(damaged, from_copy.model.dtype) is None
+    assert not damaged.exists()
+    # Over MEDIA_ASSETS_GGUF_CACHE_MB no copy is written; 0 turns the cache off.
+    monkeypatch.setenv("MEDIA_ASSETS_GGUF_CACHE_MB", "100")  # the model is 513 MB in fp32
+    assert not dequantised.write_copy(from_copy.model, from_copy.processor,
+                                      gguf_cache / "too-big")
+    assert not (gguf_cache / "too-big").exists()
+    monkeypatch.setenv("MEDIA_ASSETS_GGUF_CACHE_MB", "0")
+    assert dequantised.cache_root() is None
 
 
 def test_a_gguf_file_or_its_folder_is_an_llm_and_its_size_is_the_dequantised_one(

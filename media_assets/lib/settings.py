@@ -122,6 +122,9 @@ def _languages(name: str) -> tuple[str, ...]:
 
 def models_from_env() -> ModelConfig:
     env = os.environ
+    # Read where it is used (lib/models/dequantised.py); a value that cannot work still
+    # stops every command here, as every other setting does.
+    _float("MEDIA_ASSETS_GGUF_CACHE_MB", 4096)
     return ModelConfig(
         device=_device("MEDIA_ASSETS_DEVICE"),
         budget_mb=_float("MEDIA_ASSETS_GPU_BUDGET_MB", 0),
