@@ -76,6 +76,7 @@ def _greedy(bundle, prompt: str) -> str:
     return out.text
 
 
+@pytest.mark.slow  # needs the module's model, loaded from its GGUF (15-26 s)
 def test_the_next_load_reads_the_dequantised_copy_and_answers_the_same(
         smollm2, gguf_path, gguf_cache, monkeypatch):
     """Loading a GGUF dequantises it in Python (15-19 s for this model on 2 cores, each
