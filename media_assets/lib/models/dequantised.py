@@ -9,15 +9,15 @@ was dequantised to, fp32 on the CPU and fp16 on CUDA), so answers do not change.
 Where: MEDIA_ASSETS_GGUF_CACHE, else `$XDG_CACHE_HOME/media_assets/dequantised` (as the
 Hugging Face cache lives in ~/.cache). A copy is only written when it is at most
 MEDIA_ASSETS_GGUF_CACHE_MB (default 4096; 0 turns the cache off): a 3.8B model in fp32 would
-take 15 GB of disk. One copy per GGUF file: a changed file (another size, date or first MB)
-replaces its older copy. A copy that cannot be read is removed and the GGUF loaded again.
+take 15 GB of disk. One copy per GGUF file: a changed file (another name, size or first MB:
+the weights' fingerprint) replaces its older copy. A copy that cannot be read is removed
+and the GGUF loaded again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import logging
 import os
 import shutil
@@ -25,20 +25,28 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from media_assets.lib.models.locate import weights_fingerprint
+
 log = logging.getLogger(__name__)
 
 DONE = "complete"  # written last: a folder without it is a copy that was interrupted
 DEFAULT_MB = 4096
 
 
-def cache_root() -> Path | None:
-    """The folder of the copies, or None when the cache is off."""
+def limit_mb() -> float:
+    """MEDIA_ASSETS_GGUF_CACHE_MB (settings.py refuses a value that is not a number >= 0
+    before any command runs; a caller outside the CLI gets the default)."""
     raw = os.environ.get("MEDIA_ASSETS_GGUF_CACHE_MB", "").strip()
     try:
-        if raw and float(raw) <= 0:
-            return None
+        return float(raw) if raw else DEFAULT_MB
     except ValueError:
-        pass
+        return DEFAULT_MB
+
+
+def cache_root() -> Path | None:
+    """The folder of the copies, or None when the cache is off."""
+    if limit_mb() <= 0:
+        return None
     given = os.environ.get("MEDIA_ASSETS_GGUF_CACHE", "").strip()
     if given:
         return Path(given).expanduser()
@@ -46,24 +54,13 @@ def cache_root() -> Path | None:
     return Path(base) / "media_assets" / "dequantised"
 
 
-def limit_mb() -> float:
-    raw = os.environ.get("MEDIA_ASSETS_GGUF_CACHE_MB", "").strip()
-    try:
-        return float(raw) if raw else DEFAULT_MB
-    except ValueError:
-        log.warning("MEDIA_ASSETS_GGUF_CACHE_MB=%r is not a number: using %s", raw, DEFAULT_MB)
-        return DEFAULT_MB
-
-
-def copy_folder(gguf: Path, dtype_name: str, root: Path) -> Path:
-    """Where this file's copy in this dtype lives: named by the file and a hash of its
-    name, size, modification time and first MB (reading gigabytes to hash them would cost
-    more than the dequantising saves)."""
-    st = gguf.stat()
-    h = hashlib.sha256(f"{gguf.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    with open(gguf, "rb") as fh:
-        h.update(fh.read(1 << 20))
-    return root / f"{gguf.stem}-{h.hexdigest()[:12]}-{dtype_name}"
+def copy_folder(gguf: Path, dtype_name: str) -> Path | None:
+    """Where this file's copy in this dtype lives, named by the file and its weights'
+    fingerprint (the one its model_ref carries); None when the cache is off."""
+    root = cache_root()
+    if root is None:
+        return None
+    return root / f"{gguf.stem}-{weights_fingerprint([gguf])}-{dtype_name}"
 
 
 def load_copy(folder: Path, dtype) -> tuple[Any, Any] | None:
@@ -94,6 +91,7 @@ def write_copy(model, tokenizer, folder: Path) -> bool:
         return False
     from safetensors.torch import save_model
 
+    tmp = None
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".writing-", dir=folder.parent))
@@ -116,7 +114,7 @@ def write_copy(model, tokenizer, folder: Path) -> bool:
             shutil.rmtree(tmp, ignore_errors=True)
     except OSError as exc:  # a full or read-only disk costs the next load time, nothing else
         log.warning("could not keep a dequantised copy in %s: %s", folder.parent, exc)
-        with contextlib.suppress(NameError):
+        if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         return False
     return True

@@ -118,9 +118,7 @@ def load_gguf_llm(path: Path, device: str) -> HfBundle:
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
     # A copy of the weights as dequantised before (lib/models/dequantised.py): 0.4 s
     # against 15-19 s for the 135M SmolLM2 on 2 cores.
-    root = dequantised.cache_root()
-    folder = dequantised.copy_folder(path, str(dtype).removeprefix("torch."), root) \
-        if root is not None else None
+    folder = dequantised.copy_folder(path, str(dtype).removeprefix("torch."))
     loaded = dequantised.load_copy(folder, dtype) if folder is not None else None
     if loaded is None:
         model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,

@@ -48,15 +48,19 @@ class Located:
 
     @property
     def fingerprint(self) -> str:
-        """Short hash of the weight files' names, sizes and first MB: tells weights apart
-        that share a hub id (real vs tiny), without reading gigabytes."""
-        h = hashlib.sha256()
-        for f in sorted(p for p in self.files
-                        if p.suffix in (".safetensors", ".bin", ".pt", ".pth", SUFFIX)):
-            h.update(f"{f.name}:{f.stat().st_size}".encode())
-            with open(f, "rb") as fh:
-                h.update(fh.read(1 << 20))
-        return h.hexdigest()[:10]
+        return weights_fingerprint(self.files)
+
+
+def weights_fingerprint(files: list[Path]) -> str:
+    """Short hash of the weight files' names, sizes and first MB: tells weights apart that
+    share a hub id (real vs tiny), without reading gigabytes."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in files
+                    if p.suffix in (".safetensors", ".bin", ".pt", ".pth", SUFFIX)):
+        h.update(f"{f.name}:{f.stat().st_size}".encode())
+        with open(f, "rb") as fh:
+            h.update(fh.read(1 << 20))
+    return h.hexdigest()[:10]
 
 
 def folder_name(model_id: str) -> str:
