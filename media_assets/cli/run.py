@@ -81,14 +81,36 @@ def _in_worker(fn, *args, **kwargs):
 
 def _end_children() -> None:
     """Kill this process's children before a hard exit. Dagster mirrors a step's captured
-    output with a `tail -F` child writing to our stderr; `os._exit` skips the step's
-    cleanup, so that tail would outlive us, printing to the terminal and holding its pipe
-    open (a caller waiting for our output waited for ever)."""
+    output with a `tail -F` child (and a watcher) writing to our stderr; `os._exit` skips
+    the step's cleanup, so that tail would outlive us, printing to the terminal and holding
+    its pipe open (a caller waiting for our output waited for ever: CI saw it once, a step
+    starting its tail while the handler ran). So first our own stdout and stderr become
+    /dev/null, so that a child started from here on holds no pipe of our caller's, then
+    the children are killed."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            pass
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            os.dup2(null, fd)
+    except OSError:
+        pass
     try:
         import psutil
 
-        for child in psutil.Process().children(recursive=True):
-            child.kill()
+        # Twice, at once: the second look finds a child forked while the first killed.
+        # No waiting between: the run's thread goes on meanwhile and would finish steps
+        # after its run was marked canceled.
+        me = psutil.Process()
+        for _ in range(2):
+            for child in me.children(recursive=True):
+                try:
+                    child.kill()
+                except psutil.Error:
+                    pass
     except Exception:  # noqa: BLE001 - best effort on the way out
         pass
 
@@ -133,9 +155,7 @@ class Interrupts:
         canceller = threading.Thread(target=self._cancel_runs, args=(why,), daemon=True)
         canceller.start()
         canceller.join(5)  # bookkeeping only: never let it hold the exit up
-        _end_children()
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
+        _end_children()  # flushes our output first
         os._exit(EXIT_INTERRUPTED)
 
     def _cancel_runs(self, why: str) -> None:
