@@ -4,11 +4,13 @@ and Ctrl-C / SIGTERM in the middle of an ingest (130, and a re-run finishes the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -203,25 +205,52 @@ def _runs(dagster) -> list[str]:
         return list(conn.execute(sa.text("SELECT status FROM runs ORDER BY id")).scalars())
 
 
+def _holders(pipe) -> list:
+    """The processes that hold the other end of our `pipe` open (its writers)."""
+    import psutil
+
+    want = f"pipe:[{os.fstat(pipe.fileno()).st_ino}]"
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            fds = os.listdir(f"/proc/{proc.pid}/fd")
+            if proc.pid != os.getpid() and any(
+                    os.readlink(f"/proc/{proc.pid}/fd/{fd}") == want for fd in fds):
+                found.append(proc)
+    return found
+
+
 def _stop_when(cmd, env, ready, signo):
     """Start an ingest and send `signo` once `ready()`; returns (exit status, seconds from
-    the signal to the exit, stderr)."""
+    the signal to the exit, stderr). A process left holding the ingest's stderr after it
+    exited (a caller piping its output would wait for ever) fails here, naming it."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
+    chunks: list[str] = []
+    reader = threading.Thread(target=lambda: chunks.extend(proc.stderr), daemon=True)
     try:
+        reader.start()
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and proc.poll() is None and not ready():
             time.sleep(0.05)
         assert proc.poll() is None, "the ingest ended before it could be stopped: " + \
-            proc.stderr.read()[-2000:]
+            "".join(chunks)[-2000:]
         os.kill(proc.pid, signo)
         sent = time.monotonic()
-        _, err = proc.communicate(timeout=120)
-        return proc.returncode, time.monotonic() - sent, err
+        proc.wait(120)
+        seconds = time.monotonic() - sent
+        reader.join(15)
+        left = [] if not reader.is_alive() else [p.cmdline() for p in _holders(proc.stderr)]
+        assert not reader.is_alive(), f"the ingest exited but its stderr stays open: {left}"
+        return proc.returncode, seconds, "".join(chunks)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(30)
+        if reader.is_alive():
+            for holder in _holders(proc.stderr):
+                with contextlib.suppress(Exception):
+                    holder.kill()
 
 
 @pytest.mark.slow
