@@ -60,45 +60,47 @@ def test_daemon_queue_and_pool_and_a_killed_run(settings, catalog, tiny_models, 
     config = (home / "dagster.yaml").read_text()
     (home / "dagster.yaml").write_text(config.replace(
         "free_slots_after_run_end_seconds: 30", "free_slots_after_run_end_seconds: 1"))
-    photo_groups(settings.inbox / "a", per_group=2, sources=("coffee", "rocket"))  # 2 runs
+    # Four photos in batches of 2: two runs, queued together. The `gpu` pool (granularity
+    # `run`) lets the second start only when the first has ended; the second is killed with
+    # -9 while it works, and Dagster's run retries finish its files.
+    photo_groups(settings.inbox / "a", per_group=2, sources=("coffee", "rocket"))
     daemon = subprocess.Popen([str(Path(sys.executable).with_name("dagster-daemon")), "run",
                                "-w", str(PROJECT_ROOT / "workspace.yaml")],
                               cwd=PROJECT_ROOT, env=dict(os.environ), start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        def finished(n):
-            runs = instance.get_runs(filters=dg.RunsFilter(job_name="media_job"))
-            done = [r for r in runs if r.status == dg.DagsterRunStatus.SUCCESS]
-            return done if len(done) >= n else None
+        def runs_of(*statuses):
+            return instance.get_runs(filters=dg.RunsFilter(job_name="media_job",
+                                                           statuses=list(statuses)))
 
-        runs = _wait("two queued runs to succeed", lambda: finished(2))
-        windows = sorted(w for w in (_gpu_window(instance, r.run_id) for r in runs) if w)
-        assert len(windows) == 2
-        assert windows[0][1] <= windows[1][0]  # the gpu pool: one run's model steps at a time
-
-        # A run killed with -9 while it works: marked failed, the pool freed, files redone.
-        photo_groups(settings.inbox / "b", per_group=2, sources=("astronaut",))
-        started = _wait("a third run to start", lambda: next(
-            (r for r in instance.get_runs(filters=dg.RunsFilter(
-                job_name="media_job", statuses=[dg.DagsterRunStatus.STARTED]))), None))
-        start = instance.get_records_for_run(
-            started.run_id, of_type=dg.DagsterEventType.RUN_START, limit=1)
-        pid = _wait("the run worker's pid", lambda: instance.get_records_for_run(
-            started.run_id, of_type=dg.DagsterEventType.RUN_START, limit=1).records)[0] \
-            .event_log_entry.dagster_event.pid
-        os.kill(pid, signal.SIGKILL)
-        failed = _wait("the killed run to be marked failed", lambda: instance.get_run_by_id(
-            started.run_id).status == dg.DagsterRunStatus.FAILURE)
-        assert failed and start is not None
+        first = _wait("the first run to succeed", lambda: runs_of(
+            dg.DagsterRunStatus.SUCCESS))[0]
+        second = _wait("the second run to start", lambda: next(
+            (r for r in runs_of(dg.DagsterRunStatus.STARTED) if r.run_id != first.run_id),
+            None))
+        start = _wait("the second run worker's pid", lambda: instance.get_records_for_run(
+            second.run_id, of_type=dg.DagsterEventType.RUN_START, limit=1).records)[0]
+        # Queued together, started one after the other: the pool held the second back.
+        first_window = _gpu_window(instance, first.run_id)
+        assert first_window is not None and first_window[1] <= start.event_log_entry.timestamp
+        os.kill(start.event_log_entry.dagster_event.pid, signal.SIGKILL)
+        _wait("the killed run to be marked failed", lambda: instance.get_run_by_id(
+            second.run_id).status == dg.DagsterRunStatus.FAILURE)
         _wait("the pool to be free", lambda: not instance.event_log_storage
               .get_concurrency_info("gpu").claimed_slots)
         with catalog.engine.connect() as conn:
             _wait("the killed run's files to be catalogued by a retry", lambda: conn.execute(
-                sa.text("SELECT count(*) FROM image_analysis")).scalar() == 6)
+                sa.text("SELECT count(*) FROM image_analysis")).scalar() == 4)
         # Retried by Dagster's run retries: linked to the killed run as a re-execution is.
-        retry = instance.get_run_by_id(instance.get_run_by_id(started.run_id).tags[
+        retry = instance.get_run_by_id(instance.get_run_by_id(second.run_id).tags[
             "dagster/auto_retry_run_id"])
-        assert retry.parent_run_id == started.run_id and retry.root_run_id == started.run_id
+        assert retry.parent_run_id == second.run_id and retry.root_run_id == second.run_id
+        _wait("the retry to succeed", lambda: instance.get_run_by_id(
+            retry.run_id).status == dg.DagsterRunStatus.SUCCESS)
+        windows = sorted(w for w in (_gpu_window(instance, r) for r in (first.run_id,
+                                                                         retry.run_id)) if w)
+        assert len(windows) == 2
+        assert windows[0][1] <= windows[1][0]  # the gpu pool: one run's model steps at a time
     finally:
         # The daemon and what it started (its code server, run workers), none left behind.
         import psutil
