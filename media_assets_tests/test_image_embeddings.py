@@ -31,17 +31,20 @@ def _photos(folder: Path) -> Path:
     return folder
 
 
+def _selection(only=None) -> list[dg.AssetKey]:
+    """Every per-file asset, or only the assets named in `only`."""
+    return [a.key for a in PER_FILE_ASSETS if only is None or a.key.to_user_string() in only]
+
+
 def _run(settings, catalog, folder, only=None):
-    """Every per-file asset over `folder`'s files, or only the assets named in `only`."""
+    """The per-file assets (`_selection(only)`) over `folder`'s files."""
     registration, _ = register(FileStore(catalog.engine), walk([folder]))
     keys = registration.new_keys
-    selection = [a.key for a in PER_FILE_ASSETS
-                 if only is None or a.key.to_user_string() in only]
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(media_files.name, keys)
         result = dg.materialize(PER_FILE_ASSETS, instance=instance, tags=range_tags(keys),
                                 resources=resources_from_settings(settings),
-                                selection=selection)
+                                selection=_selection(only))
     assert result.success
     return result, keys
 
@@ -74,8 +77,7 @@ def test_embeddings_are_stored_and_reported(settings, catalog, tiny_models, tmp_
         instance.add_dynamic_partitions(media_files.name, keys)
         again = dg.materialize(PER_FILE_ASSETS, instance=instance, tags=range_tags(keys),
                                resources=resources_from_settings(settings),
-                               selection=[a.key for a in PER_FILE_ASSETS
-                                          if a.key.to_user_string() in embedding])
+                               selection=_selection(embedding))
     meta2 = [m for m in again.get_asset_materialization_events()
              if m.asset_key == dg.AssetKey("image_embeddings")][0]
     assert meta2.event_specific_data.materialization.metadata["embedded"].value == 0

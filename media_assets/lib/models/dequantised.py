@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from media_assets.lib.models.locate import weights_fingerprint
+from media_assets.lib.models.fingerprint import weights_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,9 @@ def write_copy(model, tokenizer, folder: Path) -> bool:
         (tmp / DONE).write_text("")
         stem = folder.name.rsplit("-", 2)[0]
         for old in folder.parent.glob(f"{stem}-*"):
-            if old != folder and old.is_dir() and not old.name.startswith("."):
+            # Only this file's older copies: "model-instruct-…" is another file's.
+            if (old != folder and old.is_dir() and not old.name.startswith(".")
+                    and old.name.rsplit("-", 2)[0] == stem):
                 shutil.rmtree(old, ignore_errors=True)
         try:
             tmp.rename(folder)

@@ -9,12 +9,12 @@ into the model folder that is then carried to the offline one.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from media_assets.lib.models.fingerprint import weights_fingerprint
 from media_assets.lib.models.gguf_file import SUFFIX, gguf_in
 from media_assets.lib.models.packaged import write_whisper_base
 from media_assets.lib.models.roles import DEFAULT_MODELS, Role, spec_of
@@ -49,18 +49,6 @@ class Located:
     @property
     def fingerprint(self) -> str:
         return weights_fingerprint(self.files)
-
-
-def weights_fingerprint(files: list[Path]) -> str:
-    """Short hash of the weight files' names, sizes and first MB: tells weights apart that
-    share a hub id (real vs tiny), without reading gigabytes."""
-    h = hashlib.sha256()
-    for f in sorted(p for p in files
-                    if p.suffix in (".safetensors", ".bin", ".pt", ".pth", SUFFIX)):
-        h.update(f"{f.name}:{f.stat().st_size}".encode())
-        with open(f, "rb") as fh:
-            h.update(fh.read(1 << 20))
-    return h.hexdigest()[:10]
 
 
 def folder_name(model_id: str) -> str:
