@@ -98,6 +98,16 @@ def test_the_next_load_reads_the_dequantised_copy_and_answers_the_same(
     (damaged / "model.safetensors").write_bytes(b"not safetensors")
     assert dequantised.load_copy(damaged, from_copy.model.dtype) is None
     assert not damaged.exists()
+    # A new copy of a file replaces that file's older copy, never another file's whose
+    # name starts the same ("notes-instruct" is not an older "notes").
+    older = gguf_cache / "notes-0000000000-float32"
+    other = gguf_cache / "notes-instruct-0000000000-float32"
+    older.mkdir()
+    other.mkdir()
+    newer = gguf_cache / "notes-1111111111-float32"
+    assert dequantised.write_copy(from_copy.model, from_copy.processor, newer)
+    assert (newer / dequantised.DONE).is_file() and other.is_dir() and not older.exists()
+    shutil.rmtree(newer)
     # Over MEDIA_ASSETS_GGUF_CACHE_MB no copy is written; 0 turns the cache off.
     monkeypatch.setenv("MEDIA_ASSETS_GGUF_CACHE_MB", "100")  # the model is 513 MB in fp32
     assert not dequantised.write_copy(from_copy.model, from_copy.processor,
