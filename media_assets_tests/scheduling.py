@@ -1,5 +1,5 @@
-"""How the suite spreads over pytest-xdist workers (`-n auto` in pyproject.toml: 3 workers
-on 2 cores), so it ends soonest without building an expensive fixture twice.
+"""How the suite spreads over pytest-xdist workers (`pytest -n 2`, set in pyproject.toml), so it
+ends soonest on 2 cores without building an expensive fixture twice.
 
 - Tests that share an expensive fixture run on one worker, as one `xdist_group`: everything
   that uses the session's `api_library`, and each module that defines a module- or
@@ -9,14 +9,11 @@ on 2 cores), so it ends soonest without building an expensive fixture twice.
 - The longest work goes out first (longest-processing-time-first): each group's weight is the
   sum of its tests' measured seconds in `durations.json`. Refresh that file with
   `pytest --store-durations` after adding slow tests.
-- One worker more than the cores (`-n auto`, answered by `pytest_xdist_auto_num_workers`
-  below; `--maxprocesses 4` caps it): many tests wait on a subprocess, a daemon tick or a
-  browser, and a third worker fills those waits. An earlier version of this hook lost to
-  pytest-xdist's own (a `-p` plugin registers before the installed ones, and without
-  `tryfirst` theirs answered first), so 2 workers ran until 2026-12-03. Measured on 2 idle
-  cores that day, one run after the other: 2 workers 11:45, 3 workers 10:18, with the cores
-  busy (2 % idle in vmstat) from start to end. Earlier: 4 workers 9:53 against 2 workers'
-  9:16-10:37 on a slower day.
+- One worker per core (`-n auto`; `--maxprocesses 4` caps it). This plugin once asked for
+  one worker more, but pytest-xdist's own `pytest_xdist_auto_num_workers` answered first
+  (a `-p` plugin registers before the installed ones), so 2 workers ran all along. Measured
+  on 2 cores, 2026-12-03: 2 workers 9:16-10:37 (busy from the 10th second to the end, the
+  two within a second of each other), 4 workers 9:53: extra workers only contend.
 - Each worker's OpenMP/BLAS pool gets its share of the cores (at least one thread), so the
   workers do not fight over the cores: set when this plugin loads (`-p` in pyproject.toml), before conftest.py
   imports torch or numpy, and inherited by the CLI subprocesses and the daemon tests start.
@@ -49,11 +46,6 @@ def worker_threads() -> int | None:
 if (_threads := worker_threads()) is not None:
     for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(_name, str(_threads))
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own answer (one per core)
-def pytest_xdist_auto_num_workers(config):
-    return (os.cpu_count() or 1) + 1
 
 
 def pytest_addoption(parser):
