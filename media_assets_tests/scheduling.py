@@ -12,8 +12,12 @@ ends soonest on 2 cores without building an expensive fixture twice.
 - One worker per core (`-n auto`; `--maxprocesses 4` caps it). This plugin once asked for
   one worker more, but pytest-xdist's own `pytest_xdist_auto_num_workers` answered first
   (a `-p` plugin registers before the installed ones), so 2 workers ran all along. Measured
-  on 2 cores, 2026-12-03: 2 workers 9:16-10:37 (busy from the 10th second to the end, the
-  two within a second of each other), 4 workers 9:53: extra workers only contend.
+  on 2 cores: 2026-12-03, 2 workers 9:16-10:37 (busy from the 10th second to the end, the
+  two within a second of each other), 4 workers 9:53; later that day, idle, one run after
+  the other: full suite 2 workers 11:45, 3 workers 10:18, but the `not slow` lane 3:29 with
+  2 and 4:46 with 3. The cores are busy (2 % idle) throughout, so a third worker only
+  shares them: the longest group (the API's shared library) takes longer, and the lane
+  that matters most while working gets slower.
 - Each worker's OpenMP/BLAS pool gets its share of the cores (at least one thread), so the
   workers do not fight over the cores: set when this plugin loads (`-p` in pyproject.toml), before conftest.py
   imports torch or numpy, and inherited by the CLI subprocesses and the daemon tests start.
