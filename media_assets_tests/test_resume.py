@@ -97,7 +97,7 @@ def _snapshot(engine) -> dict:
 
 
 def _ingest(folder):
-    out = CliRunner().invoke(main, ["ingest", "-q", str(folder)])
+    out = CliRunner().invoke(main, ["ingest", "-q", "--no-clusters", str(folder)])
     assert out.exit_code == 0, out.output
 
 
