@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_search_quality import GROUPS, build_corpus  # noqa: E402
+from bench_search_quality import GROUPS, build_corpus, files_in_order  # noqa: E402
 
 TOP = 3  # "every paraphrase target in the top 3"
 LATE = "The second sentence is about the blue boat on the lake."
@@ -55,11 +55,7 @@ def late_video(path: Path) -> float:
 
 
 def rank(hits: list[dict], name: str) -> int | None:
-    files: list[str] = []
-    for h in hits:
-        f = h["path"].rsplit("/", 1)[-1]
-        if f not in files:
-            files.append(f)
+    files = files_in_order(h["path"] for h in hits)
     return files.index(name) + 1 if name in files else None
 
 

@@ -141,6 +141,14 @@ def use_models(settings: Settings, monkeypatch, folder) -> Settings:
     return settings.with_(models=replace(settings.models, model_dir=Path(folder)))
 
 
+def per_file_selection(only=None) -> list:
+    """The keys of the per-file assets named in `only` (all of them when None), for
+    `dg.materialize(PER_FILE_ASSETS, selection=...)`: a test runs what it checks."""
+    from media_assets.defs.jobs import PER_FILE_ASSETS
+
+    return [a.key for a in PER_FILE_ASSETS if only is None or a.key.to_user_string() in only]
+
+
 @pytest.fixture
 def catalog(settings):
     cat = open_catalog(settings)

@@ -18,7 +18,7 @@ from media_assets.defs.partitions import media_files, range_tags
 from media_assets.defs.resources import resources_from_settings
 from media_assets.lib.files.inbox import register, walk
 from media_assets.lib.images.colors import dominant_colors
-from media_assets_tests.conftest import use_models
+from media_assets_tests.conftest import per_file_selection, use_models
 
 SKIMAGE = Path(skimage.data.__file__).parent
 
@@ -59,8 +59,7 @@ def _materialise(settings, catalog, folder, only, run_config=None):
         result = dg.materialize(PER_FILE_ASSETS, instance=instance, tags=range_tags(keys),
                                 resources=resources_from_settings(settings),
                                 run_config=run_config,
-                                selection=[a.key for a in PER_FILE_ASSETS
-                                           if a.key.to_user_string() in only])
+                                selection=per_file_selection(only))
     assert result.success
     return result
 

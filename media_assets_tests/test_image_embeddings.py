@@ -18,7 +18,7 @@ from media_assets.lib.files.inbox import register, walk
 from media_assets.lib.db.vectors import from_pgvector
 from media_assets.lib.images.vectors import store_embeddings
 from media_assets.lib.search.query import nearest
-from media_assets_tests.conftest import use_models
+from media_assets_tests.conftest import per_file_selection, use_models
 
 PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "horse.png"]
 
@@ -31,20 +31,15 @@ def _photos(folder: Path) -> Path:
     return folder
 
 
-def _selection(only=None) -> list[dg.AssetKey]:
-    """Every per-file asset, or only the assets named in `only`."""
-    return [a.key for a in PER_FILE_ASSETS if only is None or a.key.to_user_string() in only]
-
-
 def _run(settings, catalog, folder, only=None):
-    """The per-file assets (`_selection(only)`) over `folder`'s files."""
+    """The per-file assets (`per_file_selection(only)`) over `folder`'s files."""
     registration, _ = register(FileStore(catalog.engine), walk([folder]))
     keys = registration.new_keys
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(media_files.name, keys)
         result = dg.materialize(PER_FILE_ASSETS, instance=instance, tags=range_tags(keys),
                                 resources=resources_from_settings(settings),
-                                selection=_selection(only))
+                                selection=per_file_selection(only))
     assert result.success
     return result, keys
 
@@ -77,7 +72,7 @@ def test_embeddings_are_stored_and_reported(settings, catalog, tiny_models, tmp_
         instance.add_dynamic_partitions(media_files.name, keys)
         again = dg.materialize(PER_FILE_ASSETS, instance=instance, tags=range_tags(keys),
                                resources=resources_from_settings(settings),
-                               selection=_selection(embedding))
+                               selection=per_file_selection(embedding))
     meta2 = [m for m in again.get_asset_materialization_events()
              if m.asset_key == dg.AssetKey("image_embeddings")][0]
     assert meta2.event_specific_data.materialization.metadata["embedded"].value == 0
