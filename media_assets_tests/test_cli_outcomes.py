@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -251,6 +252,40 @@ def _stop_when(cmd, env, ready, signo):
             for holder in _holders(proc.stderr):
                 with contextlib.suppress(Exception):
                     holder.kill()
+
+
+def test_a_run_marked_canceled_stays_canceled_whatever_its_thread_writes_after():
+    # The race CI once lost: SIGTERM right after a run was created, its canceller wrote
+    # RUN_CANCELED, then the run's own thread (alive until the process exits) wrote RUN_START
+    # and the run showed STARTED for ever. Here the two writes are ordered the losing way.
+    import dagster as dg
+
+    from media_assets.cli.run import PID_TAG, Interrupts
+    from media_assets.defs.planning import HOST_TAG
+
+    instance = dg.DagsterInstance.ephemeral()
+    interrupts = Interrupts()
+    interrupts.instance = instance
+    run = instance.create_run_for_job(
+        dg.GraphDefinition("g", node_defs=[]).to_job(),
+        tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())})
+
+    canceller = threading.Thread(target=interrupts._cancel_runs, args=("SIGTERM",))
+    canceller.start()
+    canceller.join(10)
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.CANCELED
+
+    def run_thread_goes_on():  # as the run's thread would, before the process exits
+        instance.report_dagster_event(dg.DagsterEvent(
+            event_type_value=dg.DagsterEventType.RUN_START.value, job_name="g"), run.run_id)
+        instance.create_run_for_job(dg.GraphDefinition("g", node_defs=[]).to_job())
+
+    late = threading.Thread(target=run_thread_goes_on, daemon=True)
+    late.start()
+    late.join(1)
+    assert late.is_alive(), "the run's thread wrote past the stop"
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.CANCELED
+    assert len(instance.get_runs()) == 1
 
 
 @pytest.mark.slow

@@ -74,7 +74,7 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool, clusters: bool):
         if not interrupts.stopped:
             failed_runs, completed = run_batches(settings, catalog, quiet, interrupts)
         if clusters and not interrupts.stopped:
-            failed_runs += run_clusters(settings, catalog, quiet)
+            failed_runs += run_clusters(settings, catalog, quiet, interrupts=interrupts)
         stopped = interrupts.stopped
     paths_seen = [c.path for c in ready]
     summary = summarize(catalog, paths_seen)

@@ -123,8 +123,34 @@ class Interrupts:
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
-        self.instance = None  # set once runs can start: a hard stop cancels them
+        self._instance = None  # set once runs can start: a hard stop cancels them
         self._previous: dict = {}
+        # Held by the canceller from a hard stop on, so that the run's thread, which goes on
+        # until the process exits, can neither write an event nor create a run: without it
+        # a run's RUN_START written after our RUN_CANCELED left it STARTED (Dagster's run
+        # storage takes the last status event as it comes).
+        self._gate = threading.Lock()
+        self._canceller: threading.Thread | None = None  # passes the gate it holds
+
+    @property
+    def instance(self):
+        return self._instance
+
+    @instance.setter
+    def instance(self, instance) -> None:
+        """The instance this command's runs use; its event writes and run creations pass
+        the stop gate (see `_gate`)."""
+        for name in ("handle_new_event", "create_run"):
+            setattr(instance, name, self._gated(getattr(instance, name)))
+        self._instance = instance
+
+    def _gated(self, method):
+        def gated(*args, **kwargs):
+            if self._canceller is threading.current_thread():
+                return method(*args, **kwargs)
+            with self._gate:
+                return method(*args, **kwargs)
+        return gated
 
     def __enter__(self) -> Interrupts:
         stop.clear()
@@ -163,6 +189,11 @@ class Interrupts:
         running for ever (their files would look in flight to every planner)."""
         if self.instance is None:
             return
+        # Waits for a write in flight, then keeps the run's thread out for good; our own
+        # cancel events below pass.
+        if not self._gate.acquire(timeout=4):
+            return
+        self._canceller = threading.current_thread()
         try:
             import dagster as dg
 
@@ -277,7 +308,8 @@ def run_batches(settings: Settings, catalog, quiet: bool,
     return failed_runs, len(stale)
 
 
-def run_clusters(settings: Settings, catalog, quiet: bool, force: bool = False) -> list[str]:
+def run_clusters(settings: Settings, catalog, quiet: bool, force: bool = False,
+                 interrupts: Interrupts | None = None) -> list[str]:
     """Re-cluster, name and place clusters (clusters_job's assets) when files were embedded
     since the last full run or a cluster still lacks its label or hierarchy; failed run
     ids."""
@@ -294,7 +326,10 @@ def run_clusters(settings: Settings, catalog, quiet: bool, force: bool = False) 
     if not quiet:
         click.echo("clustering...", err=True)
     job = job_named("clusters_job", resources_from_settings(settings))
-    result = _in_worker(job.execute_in_process, instance=instance_for(settings, catalog),
+    instance = instance_for(settings, catalog)
+    if interrupts is not None:
+        interrupts.instance = instance
+    result = _in_worker(job.execute_in_process, instance=instance,
                         tags={PID_TAG: str(os.getpid())}, raise_on_error=False,
                         run_config={"loggers": {"console": {"config": {
                             "log_level": "WARNING"}}}})
