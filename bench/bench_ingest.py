@@ -83,7 +83,7 @@ class PeakRss:
 
 
 def make_folder(folder: Path, photos: int, speech_minutes: float, videos: int,
-                json_files: int, seed: int = 0) -> dict[str, int]:
+                json_files: int, seed: int = 0, notes: int = 0) -> dict[str, int]:
     """The generated inbox; returns how many files of each kind it holds."""
     from skimage import data
 
@@ -126,7 +126,12 @@ def make_folder(folder: Path, photos: int, speech_minutes: float, videos: int,
                 fh.write(json.dumps({"id": r, "title": f"song {r}", "artist": f"band {r % 40}",
                                      "plays": int(rng.integers(0, 10_000)),
                                      "at": f"2024-0{1 + r % 9}-1{r % 10}T10:00:00Z"}) + "\n")
-    return {"image": photos, "audio": memos, "video": videos, "json": json_files}
+    for i in range(notes):  # short text notes, each its own content
+        (folder / f"note_{i:05d}.txt").write_text(
+            f"Note {i + 100_000 * seed}. " + " ".join(
+                SENTENCES[(i + j + seed) % len(SENTENCES)] for j in range(1 + i % 3)) + "\n")
+    return {"image": photos, "audio": memos, "video": videos, "json": json_files,
+            "text": notes}
 
 
 def ours(folder: Path) -> dict:
@@ -364,13 +369,13 @@ class Bare:
 # In the order the in-process executor runs ours' steps (by dependency level, then by name), so
 # the first use of a shared model (CLIP's load, its label prompts) falls to the same asset.
 KINDS = {
-    "media_file": ("image", "audio", "video", "json"),
+    "media_file": ("image", "audio", "video", "json", "text"),
     "image_analysis": ("image",), "image_embeddings": ("image",),
     "image_duplicates": ("image",), "image_text": ("image", "video"),
     "transcripts": ("audio", "video"), "speakers": ("audio", "video"),
     "video_frames": ("video",), "video_summary": ("video",),
     "json_schemas": ("json",), "json_tables": ("json",),
-    "text_embeddings": ("image", "audio", "video", "json"),
+    "text_embeddings": ("image", "audio", "video", "json", "text"),
 }
 
 
@@ -380,6 +385,9 @@ def main() -> None:
     ap.add_argument("--speech-minutes", type=float, default=1.0)
     ap.add_argument("--videos", type=int, default=2)
     ap.add_argument("--json", type=int, default=2)
+    ap.add_argument("--notes", type=int, default=0,
+                    help="short text notes: many files, light models (media_file and "
+                         "text_embeddings), so the pipeline's per-file cost at scale shows")
     ap.add_argument("--clip", choices=("full", "tiny"), default="full",
                     help="full: ViT-B-32 with random weights (the real model's compute); "
                          "tiny: the test suite's tiny CLIP")
@@ -402,13 +410,14 @@ def main() -> None:
                       MEDIA_ASSETS_MODEL_DIR=str(home / "models"))
     folder = home / "inbox"
     t = time.perf_counter()
-    counts = make_folder(folder, args.photos, args.speech_minutes, args.videos, args.json)
+    counts = make_folder(folder, args.photos, args.speech_minutes, args.videos, args.json,
+                         notes=args.notes)
     print(f"folder: {counts} made in {time.perf_counter() - t:.1f} s; "
           f"{os.cpu_count()} cores", flush=True)
     # A first ingest of one file of each kind (other files, same catalogue): the libraries
     # each step imports on first use are imported for both loops alike. Models are still
     # loaded inside the measured ingest (it unloads them at its end) and by the bare loop.
-    make_folder(home / "warm-up", 1, 0.1, 1, 1, seed=1)
+    make_folder(home / "warm-up", 1, 0.1, 1, 1, seed=1, notes=1)
     t = time.perf_counter()
     ours(home / "warm-up")
     print(f"warm-up ingest: {time.perf_counter() - t:.1f} s", flush=True)

@@ -196,7 +196,7 @@ def plan_runs(engine, order: list[str], config: ModelConfig, batch_size: int,
     paths = {k: row.primary_path for k, row in FileStore(engine).get(pending).items()}
 
     def by_name(batch: list[str]) -> list[dg.AssetKey]:
-        return for_kinds(assets, kinds_of_batch([paths.get(k, "") for k in batch]))
+        return for_kinds(assets, kinds_of_batch([paths.get(k, "") for k in batch], peek=True))
 
     add(pending, [a.key for a in assets], narrow=by_name)
     for names, keys in groups.items():

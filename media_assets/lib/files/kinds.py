@@ -7,7 +7,9 @@ from the content; a name is only a hint, so each suffix stands for every kind it
 might turn out to be (a `.mp4` may hold sound alone). A name that misleads (a `.jpg` that
 holds JSON) costs time, never work: the assets it missed are planned again by the resume
 pass (`ingest` runs one at its end, the schedule every night). An unknown suffix means any
-kind.
+kind. A document's name (`.txt`, `.json`, `.md` ...) says only "JSON or text"; its first
+bytes say which, by the probe's own rule (`document_kind`), so a batch of notes does not
+start the JSON steps and a batch of exports does not start text-only work.
 """
 
 from __future__ import annotations
@@ -31,16 +33,38 @@ BY_SUFFIX: dict[str, frozenset[str]] = {
 }
 
 
-def possible_kinds(path: str) -> frozenset[str] | None:
-    """The kinds a file of this name may be; None when the name does not say."""
-    return BY_SUFFIX.get(PurePath(path).suffix.lower())
+HEAD_BYTES = 8192  # what the probe reads first, and decides a document's kind from
 
 
-def kinds_of_batch(paths: list[str]) -> frozenset[str] | None:
-    """Every kind the files may be; None as soon as one name does not say."""
+def document_kind(head: bytes) -> str:
+    """'json' or 'text': how the probe reads a document whose file starts with `head`
+    (JSON when the first character after a BOM and white space opens an object or an
+    array)."""
+    return "json" if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[") else "text"
+
+
+def possible_kinds(path: str, peek: bool = False) -> frozenset[str] | None:
+    """The kinds a file of this name may be; None when the name does not say. With
+    `peek`, a document's first bytes narrow "JSON or text" to the one the probe will find
+    (a file that cannot be opened as a regular file keeps both)."""
+    found = BY_SUFFIX.get(PurePath(path).suffix.lower())
+    if peek and found is DOCUMENT:
+        from media_assets.lib.files.inbox import open_regular
+
+        try:
+            with open_regular(path) as fh:
+                return frozenset({document_kind(fh.read(HEAD_BYTES))})
+        except OSError:
+            return found
+    return found
+
+
+def kinds_of_batch(paths: list[str], peek: bool = False) -> frozenset[str] | None:
+    """Every kind the files may be; None as soon as one name does not say (`peek`: see
+    `possible_kinds`)."""
     kinds: set[str] = set()
     for path in paths:
-        found = possible_kinds(path)
+        found = possible_kinds(path, peek)
         if found is None:
             return None
         kinds |= found

@@ -21,13 +21,13 @@ from PIL import Image, UnidentifiedImageError
 
 from media_assets.lib.files.exif import read_exif
 from media_assets.lib.files.inbox import open_regular
+from media_assets.lib.files.kinds import HEAD_BYTES, document_kind
 from media_assets.lib.imaging import TooLargeToDecode, check_decodes, decode_mode
 from media_assets.lib.files.json_depth import MAX_JSON_DEPTH, json_depth, too_deep_message
 from media_assets.lib.files.json_read import (PARSE_ERRORS, STREAM_BYTES, ndjson_lines,
                                               open_binary, open_text, read_bytes,
                                               shape_of_line)
 
-HEAD_BYTES = 8192
 
 
 class ProbeError(Exception):
@@ -266,8 +266,7 @@ def _decode(data: bytes) -> tuple[str | None, str | None]:
 def probe_text(path: Path, head: bytes, limits: Limits) -> Probe:
     """Encoding, characters, lines and words, read in a stream: memory stays bounded for
     any size, and text over the size limit is refused."""
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if stripped[:1] in (b"{", b"["):
+    if document_kind(head) == "json":  # the planner decides by the same rule (kinds.py)
         return probe_json(path, limits)
     size = path.stat().st_size
     if size > limits.max_text_bytes:
