@@ -146,3 +146,20 @@ def test_make_tiny_says_loudly_that_outputs_are_meaningless(tmp_path):
     assert result.exit_code == 0
     assert "MEANINGLESS" in result.output
     assert (tmp_path / "m" / "WARNING-TINY-MODELS.txt").exists()
+
+
+def test_auto_device_without_a_gpu_is_the_cpu_without_importing_torch():
+    """"auto" on a machine with no GPU device node answers "cpu" without importing torch
+    (3-4 s and some 200 MB in a fresh process that loads no torch model: notes, JSON,
+    speech); with one, torch is asked as before."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from media_assets.lib.models.loaders import resolve_device, "
+            "_no_gpu_here; print(resolve_device(), _no_gpu_here(), 'torch' in sys.modules)")
+    device, no_gpu, imported = subprocess.run([sys.executable, "-c", code], check=True,
+                                              capture_output=True, text=True).stdout.split()
+    if no_gpu == "True":
+        assert (device, imported) == ("cpu", "False")
+    else:
+        assert device == ("cuda" if torch.cuda.is_available() else "cpu")

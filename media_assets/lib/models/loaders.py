@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import glob
 import logging
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,9 +13,21 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+def _no_gpu_here() -> bool:
+    """True on a Linux machine with no GPU device node: NVIDIA's (/dev/nvidia0...), AMD's
+    ROCm (/dev/kfd) or WSL's (/dev/dxg). There `torch.cuda.is_available()` can only say
+    False, so "auto" is the CPU without importing torch (3-4 s and some 200 MB in a fresh
+    process): a run of notes, JSON or speech, whose models need no torch, never imports it.
+    Elsewhere (macOS, Windows) torch is asked."""
+    return (sys.platform == "linux" and not glob.glob("/dev/nvidia[0-9]*")
+            and not os.path.exists("/dev/kfd") and not os.path.exists("/dev/dxg"))
+
+
 def resolve_device(device: str = "auto") -> str:
     if device != "auto":
         return device
+    if "torch" not in sys.modules and _no_gpu_here():
+        return "cpu"
     try:
         import torch
 
