@@ -149,9 +149,9 @@ def test_make_tiny_says_loudly_that_outputs_are_meaningless(tmp_path):
 
 
 def test_auto_device_without_a_gpu_is_the_cpu_without_importing_torch():
-    """"auto" on a machine with no GPU device node answers "cpu" without importing torch
-    (3-4 s and some 200 MB in a fresh process that loads no torch model: notes, JSON,
-    speech); with one, torch is asked as before."""
+    """"auto" on a machine with no sign of a GPU answers "cpu" without importing torch
+    (3-4 s and some 200 MB in a fresh process that loads no torch model: notes, JSON);
+    with one, torch is asked as before."""
     import subprocess
     import sys
 

@@ -301,3 +301,30 @@ def test_a_run_that_failed_for_good_names_the_files_it_left(settings, catalog, i
     # A daemon run with retries left: Dagster's retry takes it, nothing to say.
     result = failure_tick({MAX_RETRIES_TAG: RETRIES})
     assert "will be retried by Dagster" in result.skip_message, result.skip_message
+
+
+def test_a_run_added_by_an_ingest_that_died_before_starting_it_is_canceled():
+    """An `ingest` killed between adding its run and starting it left the run NOT_STARTED,
+    its files in flight for every planner for good: the dead-run check cancels it; a run
+    whose ingest is alive, and a queued daemon run (no ingest pid), are left alone."""
+    import socket
+    import subprocess
+    import sys
+
+    from media_assets.defs.planning import HOST_TAG, PID_TAG, reap_dead_runs
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    here = socket.gethostname()
+    with dg.instance_for_test(overrides={"run_launcher": {
+            "module": "dagster._core.launcher", "class": "DefaultRunLauncher"}}) as inst:
+        job = dg.GraphDefinition("g", node_defs=[]).to_job()
+        dead = inst.create_run_for_job(job, tags={HOST_TAG: here, PID_TAG: str(gone.pid)})
+        alive = inst.create_run_for_job(job, tags={HOST_TAG: here, PID_TAG: str(os.getpid())})
+        queued = inst.create_run_for_job(job)
+        assert reap_dead_runs(inst) == [dead.run_id]
+        status = {r: inst.get_run_by_id(r).status for r in (dead.run_id, alive.run_id,
+                                                              queued.run_id)}
+        assert status == {dead.run_id: dg.DagsterRunStatus.CANCELED,
+                          alive.run_id: dg.DagsterRunStatus.NOT_STARTED,
+                          queued.run_id: dg.DagsterRunStatus.NOT_STARTED}

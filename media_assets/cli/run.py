@@ -18,8 +18,6 @@ from media_assets.lib.settings import Settings
 
 # Exit status of a command stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
 EXIT_INTERRUPTED = 130
-# Which process started a run: a hard stop cancels its own runs, not another ingest's.
-PID_TAG = "media_assets/ingest_pid"
 
 
 # One ASSET_MATERIALIZATION_PLANNED event per asset for a ranged run instead of one per
@@ -125,12 +123,17 @@ class Interrupts:
         self.quiet = quiet
         self._instance = None  # set once runs can start: a hard stop cancels them
         self._previous: dict = {}
-        # Held by the canceller from a hard stop on, so that the run's thread, which goes on
-        # until the process exits, can neither write an event nor create a run: without it
-        # a run's RUN_START written after our RUN_CANCELED left it STARTED (Dagster's run
-        # storage takes the last status event as it comes).
-        self._gate = threading.Lock()
-        self._canceller: threading.Thread | None = None  # passes the gate it holds
+        # The stop gate. From a hard stop on, the run's thread, which goes on until the
+        # process exits, can neither write an event nor add a run: without it a run's
+        # RUN_START written after our RUN_CANCELED left it STARTED (Dagster's run storage
+        # takes the last status event as it comes), and a run added after the canceller
+        # looked stayed NOT_STARTED, its files in flight for every planner. Re-entrant: a
+        # write may make another on the same thread. Once stopping, every other thread
+        # waits for good (an explicit flag, not the lock's owner: thread ids are reused).
+        self._gate = threading.RLock()
+        self._stopping = False
+        self._canceller: threading.Thread | None = None
+        self._hard_stop = False  # a second hard stop exits at once
 
     @property
     def instance(self):
@@ -138,16 +141,22 @@ class Interrupts:
 
     @instance.setter
     def instance(self, instance) -> None:
-        """The instance this command's runs use; its event writes and run creations pass
-        the stop gate (see `_gate`)."""
-        for name in ("handle_new_event", "create_run"):
-            setattr(instance, name, self._gated(getattr(instance, name)))
+        """The instance this command's runs use; its event writes and its run storage's
+        `add_run` (what `execute_in_process` creates runs with) pass the stop gate."""
+        instance.handle_new_event = self._gated(instance.handle_new_event)
+        storage = instance.run_storage
+        storage.add_run = self._gated(storage.add_run)
         self._instance = instance
 
     def _gated(self, method):
         def gated(*args, **kwargs):
-            if self._canceller is threading.current_thread():
+            me = threading.current_thread()
+            # The canceller's own writes pass; so do the main thread's: the signal handler
+            # runs there and never returns, so its writes cannot race the cancel.
+            if me is self._canceller or me is threading.main_thread():
                 return method(*args, **kwargs)
+            if self._stopping:
+                threading.Event().wait()  # until the process exits
             with self._gate:
                 return method(*args, **kwargs)
         return gated
@@ -175,6 +184,10 @@ class Interrupts:
                         fg="yellow", err=True)
             return
         stop.request()
+        if self._hard_stop:  # asked again while the first hard stop does its bookkeeping
+            _end_children()
+            os._exit(EXIT_INTERRUPTED)
+        self._hard_stop = True
         why = "SIGTERM" if signo == signal.SIGTERM else "a second Ctrl-C"
         click.secho(f"\nstopping now ({why}): run `media-assets ingest` again to finish",
                     fg="yellow", err=True)
@@ -190,14 +203,17 @@ class Interrupts:
         if self.instance is None:
             return
         # Waits for a write in flight, then keeps the run's thread out for good; our own
-        # cancel events below pass.
-        if not self._gate.acquire(timeout=4):
-            return
+        # cancel events below pass. A write that holds on past 4 s: cancel anyway.
+        held = self._gate.acquire(timeout=4)
         self._canceller = threading.current_thread()
+        self._stopping = True
+        if not held:
+            click.secho("a catalogue write is still under way; marking the runs canceled "
+                        "beside it", fg="yellow", err=True)
         try:
             import dagster as dg
 
-            from media_assets.defs.planning import HOST_TAG
+            from media_assets.defs.planning import HOST_TAG, PID_TAG
 
             runs = self.instance.get_runs(dg.RunsFilter(
                 statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING,
@@ -237,8 +253,8 @@ def run_batches(settings: Settings, catalog, quiet: bool,
     if interrupts is not None:
         interrupts.instance = instance
     from media_assets.defs.partitions import media_files, range_tags
-    from media_assets.defs.planning import (HOST_TAG, in_flight, plan_runs, reap_dead_runs,
-                                            retired)
+    from media_assets.defs.planning import (HOST_TAG, PID_TAG, in_flight, plan_runs,
+                                            reap_dead_runs, retired)
     from media_assets.defs.resources import resources_from_settings
     from media_assets.lib.files.store import FileStore
 
@@ -325,12 +341,15 @@ def run_clusters(settings: Settings, catalog, quiet: bool, force: bool = False,
         return []
     if not quiet:
         click.echo("clustering...", err=True)
+    from media_assets.defs.planning import HOST_TAG, PID_TAG
+
     job = job_named("clusters_job", resources_from_settings(settings))
     instance = instance_for(settings, catalog)
     if interrupts is not None:
         interrupts.instance = instance
     result = _in_worker(job.execute_in_process, instance=instance,
-                        tags={PID_TAG: str(os.getpid())}, raise_on_error=False,
+                        tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
+                        raise_on_error=False,
                         run_config={"loggers": {"console": {"config": {
                             "log_level": "WARNING"}}}})
     if result.success:

@@ -44,6 +44,7 @@ from media_assets.lib.models.roles import Role, spec_of
 RETRIES = "2"
 MAX_RETRIES_TAG = "dagster/max_retries"
 HOST_TAG = "media_assets/host"  # where a CLI run's process lives (daemon runs: this host)
+PID_TAG = "media_assets/ingest_pid"  # the `ingest` process whose thread runs it
 # Runs that will still do their files: what a planner must not ask for again.
 IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
              dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
@@ -245,4 +246,14 @@ def reap_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         instance.report_run_failed(run, f"the run's worker process (pid {pid}) is gone: "
                                         "killed or crashed")
         reaped.append(run.run_id)
+    # An `ingest` killed between adding its run and starting it left it NOT_STARTED, its
+    # files in flight for every planner: canceled once that process is gone.
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[
+            dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]), limit=100):
+        pid = run.tags.get(PID_TAG, "")
+        if (run.tags.get(HOST_TAG) == here and pid.isdigit()
+                and not psutil.pid_exists(int(pid))):
+            instance.report_run_canceled(run, f"the `ingest` that added this run (pid {pid}) "
+                                              "is gone before it started")
+            reaped.append(run.run_id)
     return reaped

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import glob
 import logging
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,21 +12,32 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+# Where a GPU shows itself on Linux: NVIDIA's driver (/dev/nvidia0..., /proc/driver/nvidia),
+# Jetson/Tegra boards (/dev/nvhost-*, /dev/nvmap, /dev/nvgpu), AMD's ROCm (/dev/kfd) and WSL
+# (/dev/dxg).
+_GPU_SIGNS = ("/dev/nvidia[0-9]*", "/proc/driver/nvidia", "/dev/nvhost-*", "/dev/nvmap",
+              "/dev/nvgpu", "/dev/kfd", "/dev/dxg")
+_AUTO: list[str] = []  # "auto", once decided: one answer for the process's life
+
+
 def _no_gpu_here() -> bool:
-    """True on a Linux machine with no GPU device node: NVIDIA's (/dev/nvidia0...), AMD's
-    ROCm (/dev/kfd) or WSL's (/dev/dxg). There `torch.cuda.is_available()` can only say
-    False, so "auto" is the CPU without importing torch (3-4 s and some 200 MB in a fresh
-    process): a run of notes, JSON or speech, whose models need no torch, never imports it.
-    Elsewhere (macOS, Windows) torch is asked."""
-    return (sys.platform == "linux" and not glob.glob("/dev/nvidia[0-9]*")
-            and not os.path.exists("/dev/kfd") and not os.path.exists("/dev/dxg"))
+    """True on a Linux machine with none of the GPU signs above. There "auto" is the CPU
+    without importing torch (3-4 s and some 200 MB in a fresh process), so a run whose
+    models need no torch (notes, JSON; speech without the speaker model) never imports
+    it. Elsewhere (macOS, Windows), or with any sign of a GPU, torch is asked."""
+    return sys.platform == "linux" and not any(glob.glob(sign) for sign in _GPU_SIGNS)
 
 
 def resolve_device(device: str = "auto") -> str:
     if device != "auto":
         return device
-    if "torch" not in sys.modules and _no_gpu_here():
-        return "cpu"
+    if not _AUTO:
+        _AUTO.append(_ask_torch() if "torch" in sys.modules or not _no_gpu_here()
+                     else "cpu")
+    return _AUTO[0]
+
+
+def _ask_torch() -> str:
     try:
         import torch
 
