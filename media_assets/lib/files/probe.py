@@ -29,7 +29,6 @@ from media_assets.lib.files.json_read import (PARSE_ERRORS, STREAM_BYTES, ndjson
                                               shape_of_line)
 
 
-
 class ProbeError(Exception):
     """A file that cannot be catalogued; `status` is failed, refused or unsupported."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import logging
 import sys
@@ -17,7 +18,6 @@ log = logging.getLogger(__name__)
 # (/dev/dxg).
 _GPU_SIGNS = ("/dev/nvidia[0-9]*", "/proc/driver/nvidia", "/dev/nvhost-*", "/dev/nvmap",
               "/dev/nvgpu", "/dev/kfd", "/dev/dxg")
-_AUTO: list[str] = []  # "auto", once decided: one answer for the process's life
 
 
 def _no_gpu_here() -> bool:
@@ -31,13 +31,13 @@ def _no_gpu_here() -> bool:
 def resolve_device(device: str = "auto") -> str:
     if device != "auto":
         return device
-    if not _AUTO:
-        _AUTO.append(_ask_torch() if "torch" in sys.modules or not _no_gpu_here()
-                     else "cpu")
-    return _AUTO[0]
+    return _auto_device()
 
 
-def _ask_torch() -> str:
+@functools.cache  # one answer for the process's life
+def _auto_device() -> str:
+    if "torch" not in sys.modules and _no_gpu_here():
+        return "cpu"
     try:
         import torch
 
