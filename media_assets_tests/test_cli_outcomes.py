@@ -108,6 +108,38 @@ def test_doctor_fails_when_the_cuda_device_asked_for_is_absent(settings, monkeyp
     assert f"device cuda:{present} is not available" in out.output, out.output
 
 
+@pytest.mark.parametrize("command", [["ingest", "-q"], ["search", "cat"]])
+def test_a_gpu_this_machine_lacks_stops_before_any_work_exit_2(settings, monkeypatch,
+                                                                 command):
+    """Before: with no GPU, MEDIA_ASSETS_DEVICE=cuda let ingest start and fail each model
+    step with CUDA's "driver version is insufficient" (118 lines), never naming the
+    setting."""
+    import torch
+
+    present = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    monkeypatch.setenv("MEDIA_ASSETS_DEVICE", f"cuda:{present}")  # one past the last GPU
+    (settings.inbox / "note.txt").write_text("a note that must stay untouched")
+    out = _invoke(*command, *([str(settings.inbox)] if command[0] == "ingest" else []))
+    assert out.exit_code == 2, out.output
+    assert f"MEDIA_ASSETS_DEVICE=cuda:{present} but" in out.output, out.output
+    assert "Traceback" not in out.output, out.output
+    monkeypatch.setenv("MEDIA_ASSETS_DEVICE", "cpu")
+    assert json.loads(_invoke("ingest", "-q", "--json", "--no-clusters", str(
+        settings.inbox)).stdout)["new"] == 1  # nothing was registered by the refused one
+
+
+@pytest.mark.parametrize("query,says", [("caf\udce9", "not valid UTF-8"),
+                                        ("\u200b \u200e", "empty query"),
+                                        ("\ufffd", "empty query")])
+def test_a_query_a_terminal_mangled_or_of_invisible_characters_is_refused(settings, query,
+                                                                          says):
+    """Before: a Latin-1 terminal's query crashed inside the text model (exit 1 and a
+    traceback), and a zero-width space searched for filler."""
+    out = _invoke("search", query)
+    assert out.exit_code == 2 and says in out.output, out.output
+    assert "Traceback" not in out.output, out.output
+
+
 def test_a_deleted_file_leaves_search_and_comes_back_without_being_redone(
         settings, catalog, tmp_path):
     folder, away = tmp_path / "lib", tmp_path / "away"
@@ -222,7 +254,8 @@ def _holders(pipe) -> list:
 
 
 def _stop_when(cmd, env, ready, signo):
-    """Start an ingest and send `signo` once `ready()`; returns (exit status, seconds from
+    """Start an ingest in a session of its own, as a shell starts a job, and send `signo`
+    once `ready()`; returns (exit status, seconds from
     the signal to the exit, stderr). A process left holding the ingest's stderr after it
     exited (a caller piping its output would wait for ever) fails here, naming it."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -236,7 +269,9 @@ def _stop_when(cmd, env, ready, signo):
             time.sleep(0.05)
         assert proc.poll() is None, "the ingest ended before it could be stopped: " + \
             "".join(chunks)[-2000:]
-        os.kill(proc.pid, signo)
+        # Ctrl-C as a terminal sends it, to the whole process group (the ingest and every
+        # child, Dagster's output mirrors included); SIGTERM as `kill` sends it.
+        (os.killpg if signo == signal.SIGINT else os.kill)(proc.pid, signo)
         sent = time.monotonic()
         proc.wait(120)
         seconds = time.monotonic() - sent

@@ -129,6 +129,19 @@ def test_a_document_batch_starts_the_json_steps_only_for_json_content(
     assert {"json_schemas", "json_tables", "text_embeddings"} <= exports, exports
 
 
+def test_a_note_opening_like_json_is_planned_for_both_and_a_json_name_for_json(tmp_path):
+    """Only parsing tells whether a `.md` opening with "[" is JSON (the probe reads a task
+    list as text), so its batch keeps both kinds' steps; a `.json` opening so is JSON."""
+    from media_assets.lib.files.kinds import possible_kinds
+
+    (tmp_path / "todo.md").write_text("[ ] water the orchids\n")
+    (tmp_path / "data.json").write_text("[1, 2]")
+    (tmp_path / "plain.md").write_text("water the orchids\n")
+    assert possible_kinds(str(tmp_path / "todo.md"), peek=True) == {"json", "text"}
+    assert possible_kinds(str(tmp_path / "data.json"), peek=True) == {"json"}
+    assert possible_kinds(str(tmp_path / "plain.md"), peek=True) == {"text"}
+
+
 def test_ingest_finishes_a_file_whose_name_misled_the_plan(settings, catalog, tiny_models,
                                                            monkeypatch):
     """`export.jpg` holds JSON: its batch of "photos" starts no JSON step, and the same

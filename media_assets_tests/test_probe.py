@@ -125,7 +125,59 @@ def test_text_encoding_and_length(tmp_path):
     probe = probe_file(path)
     assert probe.kind == "text"
     assert probe.details["characters"] == len(line) * 20
-    assert probe.details["encoding"] not in ("utf-8", "ascii")
+    assert probe.details["encoding"] == "cp1252"
+
+
+@pytest.mark.parametrize("text,encoding", [
+    ("Réunion à la café: crème brûlée for grand-mère's birthday", "latin-1"),
+    ("Señor, mañana comemos piñatas", "latin-1"),
+    ("Naïve café", "latin-1"),
+    ("Prêt à midi — 20 € the crêpes", "cp1252"),
+    ("Zażółć gęślą jaźń, to jest polski tekst o żółwiach i pogodzie", "cp1250"),
+    ("Привет, как дела? Это русский текст о погоде на завтра", "cp1251"),
+])
+def test_a_note_not_in_utf8_reads_back_as_written(tmp_path, text, encoding):
+    """Before: short French and Spanish notes in Latin-1 were read as Windows-1250 or as
+    Urdu ("crčme brűlée", "Naﺅve cafﻠ"), and stored, embedded and indexed that way."""
+    path = tmp_path / "note.txt"
+    path.write_bytes(text.encode(encoding))
+    probe = probe_file(path)
+    assert probe.kind == "text"
+    assert path.read_bytes().decode(probe.details["encoding"]) == text, probe.details
+
+
+@pytest.mark.parametrize("name,content", [
+    ("todo.md", "[ ] water the orchids\n[x] pay the bill\n"),
+    ("link.md", "[Recipe](https://example.org/x) for dinner\n"),
+    ("brace.txt", "{draft} Letter to the landlord\n"),
+    ("list.txt", "[1] first point\n[2] second point\n"),
+])
+def test_a_note_that_only_opens_like_json_is_text(tmp_path, name, content):
+    """Before: a Markdown task list or a note opening with a link failed as "invalid
+    JSON" and dropped out of search."""
+    path = tmp_path / name
+    path.write_text(content)
+    assert probe_file(path).kind == "text"
+
+
+def test_a_json_file_that_does_not_parse_stays_a_broken_json_file(tmp_path):
+    path = tmp_path / "export.json"
+    path.write_text("[ ] water the orchids\n")
+    with pytest.raises(ProbeError, match="invalid JSON") as err:
+        probe_file(path)
+    assert err.value.kind == "json" and err.value.status == "failed"
+
+
+def test_a_note_with_a_stray_nul_is_text_and_a_binary_is_not(tmp_path):
+    """Before: one NUL byte made a note "unsupported file type"."""
+    note = tmp_path / "nul.txt"
+    note.write_bytes(b"Meeting notes about the quarterly budget\0 review with finance.")
+    assert probe_file(note).kind == "text"
+    binary = tmp_path / "blob.txt"
+    binary.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(ProbeError) as err:
+        probe_file(binary)
+    assert err.value.status == "unsupported"
 
 
 def test_bomb_is_refused_before_decoding(tmp_path):

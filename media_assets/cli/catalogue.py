@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from media_assets.cli.output import (fail, get_settings, name_of, open_db,
+from media_assets.cli.output import (check_device, fail, get_settings, name_of, open_db,
                                      print_asset_failures, print_hits, print_search,
                                      print_summary, summarize)
 
@@ -146,6 +146,7 @@ def search(text: str, k: int, kind: str | None, after, before, under: Path | Non
     from media_assets.lib.search.query import search as run_search
 
     settings = get_settings()
+    check_device(settings)
     catalog = open_db(settings)
     speaker = " ".join(speaker.split()) if speaker else None
     filters = Filters(kind=kind, lang=lang, min_duration=min_duration, max_duration=max_duration,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from media_assets.cli.output import (fail, get_settings, name_of, open_db,
+from media_assets.cli.output import (check_device, fail, get_settings, name_of, open_db,
                                      print_asset_failures, print_summary, quiet_progress,
                                      summarize)
 from media_assets.cli.run import EXIT_INTERRUPTED, Interrupts, run_batches, run_clusters
@@ -48,6 +48,7 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool, clusters: bool):
     if quiet:
         quiet_progress()
     settings = get_settings()
+    check_device(settings)
     roots = [p.expanduser() for p in paths] or [settings.inbox]
     missing = [str(r) for r in roots if not os.path.lexists(r)]
     if missing:
@@ -101,7 +102,8 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool, clusters: bool):
         if registration is not None:
             click.echo(f"{summary['new']} new, {summary['aliases']} duplicates recorded as "
                        f"aliases, {registration.unchanged} already catalogued" +
-                       (f", {completed} completed with models now present" if completed
+                       (f", {completed} from earlier ingests finished (work a stop left, or a "
+                        "model added since)" if completed
                         else "") +
                        (f", {len(presence.back)} back on disk" if presence.back else ""))
     if stopped:

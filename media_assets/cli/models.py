@@ -15,6 +15,7 @@ def doctor():
     import psutil
 
     from media_assets.lib.models.inventory import ModelInventory
+    from media_assets.lib.models.loaders import device_problem
 
     settings = get_settings()
     config = settings.models
@@ -32,7 +33,7 @@ def doctor():
                        f"{free / 2**30:.1f} GiB free")
         else:
             click.echo("  GPU: none visible to torch (CUDA not available): running on the CPU")
-        why = _device_unavailable(torch, device)
+        why = device_problem(device)
         if why:
             click.secho(f"  {why}", fg="red")
             problems.append(f"device {device} is not available")
@@ -68,20 +69,6 @@ def doctor():
     if problems:
         fail("; ".join(problems))
     click.echo("all required parts are present")
-
-
-def _device_unavailable(torch, device: str) -> str | None:
-    """Why the device MEDIA_ASSETS_DEVICE names cannot be used here, or None."""
-    if not device.startswith("cuda"):
-        return None
-    if not torch.cuda.is_available():
-        return (f"MEDIA_ASSETS_DEVICE={device} but CUDA is not available here: set it to "
-                "auto or cpu")
-    index = int(device.partition(":")[2] or 0)
-    if index >= torch.cuda.device_count():
-        return (f"MEDIA_ASSETS_DEVICE={device} but torch sees {torch.cuda.device_count()} "
-                f"GPU(s): cuda:0 to cuda:{torch.cuda.device_count() - 1}")
-    return None
 
 
 @click.group()

@@ -26,6 +26,15 @@ def get_settings() -> Settings:
         fail(f"{exc} (see the README's Settings table)", 2)
 
 
+def check_device(settings: Settings) -> None:
+    """Exit 2 when MEDIA_ASSETS_DEVICE names a GPU this machine does not have (`doctor`
+    says the same), before any work starts."""
+    from media_assets.lib.models.loaders import device_problem
+
+    if why := device_problem(settings.models.device):
+        fail(why, 2)
+
+
 def open_db(settings: Settings):
     from media_assets.lib.db import DatabaseError, MigrationError, open_catalog
 

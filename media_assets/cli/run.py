@@ -63,6 +63,14 @@ def _in_worker(fn, *args, **kwargs):
     box: dict = {}
 
     def work():
+        # A terminal's Ctrl-C goes to the whole foreground process group. The children a
+        # run starts (Dagster's `tail -F` and its Python watcher, which mirror the run's
+        # captured output to our stderr) inherit this thread's signal mask across exec, so
+        # with SIGINT blocked here only this process hears it. Before, it killed the
+        # mirror, so the "stopping after the current file" line went into the capture file
+        # unseen, and the watcher printed KeyboardInterrupt tracebacks. The signal still
+        # reaches this process: the main thread, which runs the handlers, takes it.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             box["result"] = fn(*args, **kwargs)
         except BaseException as exc:  # handed to the caller's thread as it is
@@ -134,6 +142,7 @@ class Interrupts:
         self._stopping = False
         self._canceller: threading.Thread | None = None
         self._hard_stop = False  # a second hard stop exits at once
+        self._stderr: int | None = None  # the caller's stderr, kept from before any run
 
     @property
     def instance(self):
@@ -163,6 +172,10 @@ class Interrupts:
 
     def __enter__(self) -> Interrupts:
         stop.clear()
+        # While a run executes, Dagster points fd 2 at its capture file and a `tail`
+        # mirrors that to the terminal about once a second: a stop line written there
+        # would show late, or never (a hard stop kills the tail). Ours go here.
+        self._stderr = os.dup(2)
         if threading.current_thread() is threading.main_thread():
             for signo in (signal.SIGINT, signal.SIGTERM):
                 self._previous[signo] = signal.signal(signo, self._handle)
@@ -172,6 +185,18 @@ class Interrupts:
         for signo, handler in self._previous.items():
             signal.signal(signo, handler)
         stop.clear()
+        if self._stderr is not None:
+            os.close(self._stderr)
+            self._stderr = None
+
+    def _say(self, line: str) -> None:
+        """`line` on the caller's stderr, in yellow on a terminal."""
+        fd = self._stderr if self._stderr is not None else 2
+        text = click.style(line, fg="yellow") if os.isatty(fd) else line
+        try:
+            os.write(fd, (text + "\n").encode("utf-8", "replace"))
+        except OSError:  # a closed pipe: nobody to tell
+            pass
 
     @property
     def stopped(self) -> bool:
@@ -180,8 +205,7 @@ class Interrupts:
     def _handle(self, signo, frame) -> None:
         if signo == signal.SIGINT and not stop.requested():
             stop.request()
-            click.secho("\nstopping after the current file (Ctrl-C again to stop now)",
-                        fg="yellow", err=True)
+            self._say("\nstopping after the current file (Ctrl-C again to stop now)")
             return
         stop.request()
         if self._hard_stop:  # asked again while the first hard stop does its bookkeeping
@@ -189,8 +213,7 @@ class Interrupts:
             os._exit(EXIT_INTERRUPTED)
         self._hard_stop = True
         why = "SIGTERM" if signo == signal.SIGTERM else "a second Ctrl-C"
-        click.secho(f"\nstopping now ({why}): run `media-assets ingest` again to finish",
-                    fg="yellow", err=True)
+        self._say(f"\nstopping now ({why}): run `media-assets ingest` again to finish")
         canceller = threading.Thread(target=self._cancel_runs, args=(why,), daemon=True)
         canceller.start()
         canceller.join(5)  # bookkeeping only: never let it hold the exit up
@@ -208,8 +231,8 @@ class Interrupts:
         self._canceller = threading.current_thread()
         self._stopping = True
         if not held:
-            click.secho("a catalogue write is still under way; marking the runs canceled "
-                        "beside it", fg="yellow", err=True)
+            self._say("a catalogue write is still under way; marking the runs canceled "
+                      "beside it")
         try:
             import dagster as dg
 

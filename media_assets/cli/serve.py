@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from media_assets.cli.output import fail, get_settings, open_db
+from media_assets.cli.output import check_device, fail, get_settings, open_db
 from media_assets.cli.run import FAST_PLANNING, instance_for
 from media_assets.lib.settings import PROJECT_ROOT
 
@@ -24,6 +24,7 @@ from media_assets.lib.settings import PROJECT_ROOT
 def dev(port: int, host: str):
     """Start (or attach to) the database, then the Dagster UI and daemon on workspace.yaml."""
     settings = get_settings()
+    check_device(settings)
     catalog = open_db(settings)
     instance_for(settings, catalog).dispose()
     settings.inbox.mkdir(parents=True, exist_ok=True)
@@ -130,6 +131,7 @@ def serve(host: str, port: int):
         settings = serving_settings(get_settings(), host)
     except SettingsError as exc:
         fail(str(exc), code=2)
+    check_device(settings)
     click.echo(f"media_assets on http://{host}:{port}/  (API docs: /docs)", err=True)
     if host in ("0.0.0.0", "::") and not settings.api_allowed_hosts:
         click.echo("note: only loopback Host names are answered; set "

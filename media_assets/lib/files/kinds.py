@@ -34,12 +34,16 @@ BY_SUFFIX: dict[str, frozenset[str]] = {
 
 
 HEAD_BYTES = 8192  # what the probe reads first, and decides a document's kind from
+# Names that promise JSON: content that does not parse is a broken JSON file. Under any
+# other name (a `.md` task list "[ ] water the plants", a note opening with a link) it is
+# text (probe.probe_text).
+JSON_SUFFIXES = frozenset({".json", ".ndjson", ".jsonl", ".geojson"})
 
 
 def document_kind(head: bytes) -> str:
-    """'json' or 'text': how the probe reads a document whose file starts with `head`
+    """'json' or 'text': how the probe first reads a document whose file starts with `head`
     (JSON when the first character after a BOM and white space opens an object or an
-    array)."""
+    array; a file not named as JSON whose content then does not parse is read as text)."""
     return "json" if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[") else "text"
 
 
@@ -53,9 +57,12 @@ def possible_kinds(path: str, peek: bool = False) -> frozenset[str] | None:
 
         try:
             with open_regular(path) as fh:
-                return frozenset({document_kind(fh.read(HEAD_BYTES))})
+                kind = document_kind(fh.read(HEAD_BYTES))
         except OSError:
             return found
+        if kind == "json" and PurePath(path).suffix.lower() not in JSON_SUFFIXES:
+            return found  # a note may open with "[" or "{": only parsing it tells
+        return frozenset({kind})
     return found
 
 

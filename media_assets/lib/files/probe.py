@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from media_assets.lib.files.exif import read_exif
 from media_assets.lib.files.inbox import open_regular
-from media_assets.lib.files.kinds import HEAD_BYTES, document_kind
+from media_assets.lib.files.kinds import HEAD_BYTES, JSON_SUFFIXES, document_kind
 from media_assets.lib.imaging import TooLargeToDecode, check_decodes, decode_mode
 from media_assets.lib.files.json_depth import MAX_JSON_DEPTH, json_depth, too_deep_message
 from media_assets.lib.files.json_read import (PARSE_ERRORS, STREAM_BYTES, ndjson_lines,
@@ -35,6 +35,13 @@ class ProbeError(Exception):
     def __init__(self, status: str, message: str, kind: str = "unknown", mime: str | None = None):
         super().__init__(message)
         self.status, self.kind, self.mime = status, kind, mime
+
+
+class NotJson(ProbeError):
+    """Content that opens as JSON does but does not parse."""
+
+    def __init__(self, message: str):
+        super().__init__("failed", message, "json", "application/json")
 
 
 class FileVanished(ProbeError):
@@ -233,7 +240,9 @@ def _kind_from_mime(mime: str | None) -> str:
 
 # -- JSON and text ------------------------------------------------------------------------
 def looks_like_text(head: bytes) -> bool:
-    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+    """Mostly printable once decoded. A stray NUL or two (a note saved by a buggy editor)
+    does not make a file binary; binary formats hold many (UTF-16 is told by its BOM)."""
+    if head.count(b"\x00") > max(2, len(head) // 200) and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return False
     text = _decode(head)[0]
     if text is None:
@@ -256,17 +265,58 @@ def _decode(data: bytes) -> tuple[str | None, str | None]:
         # The head may cut a multi-byte character in two.
         if exc.start >= len(data) - 3:
             return data[:exc.start].decode("utf-8"), "utf-8"
+    if (western := _western(data)) is not None:
+        return western, "cp1252"
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    matches = from_bytes(data)
+    best = matches.best()
+    if best is not None and not best.encoding.startswith("cp125"):
+        # Windows code pages are what notes that are not UTF-8 are mostly written in: one
+        # that reads the bytes as cleanly wins over a Mac or ISO page ("ѕривет", Mac
+        # Cyrillic's reading of Windows-1251's "Привет").
+        best = next((m for m in matches if m.encoding.startswith("cp125")
+                     and m.chaos <= best.chaos + 0.01), best)
     return (str(best), best.encoding) if best is not None else (None, None)
+
+
+_WESTERN_MARKS = frozenset("€“”‘’‚„–—…•«»°£§©®±·×÷¿¡¢¥¶†‰")
+
+
+def _western(data: bytes) -> str | None:
+    """`data` as Windows-1252 (Latin-1's superset, what Western European notes that are
+    not UTF-8 are written in) when it reads as such: every byte defined, non-ASCII letters
+    a minority of the letters (Cyrillic or Greek read this way is nearly all accented
+    letters), and no symbol inside a word (Polish in Windows-1250 reads "Za¿ó³æ").
+    charset_normalizer, asked first, read short French or Spanish as Windows-1250 or
+    Urdu ("crčme brűlée", "Naﺅve cafﻠ")."""
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    letters = [ch for ch in text if ch.isalpha()]
+    foreign = sum(not ch.isascii() for ch in letters)
+    if foreign > 0.3 * len(letters) or (not foreign and any(
+            not ch.isascii() and ch not in _WESTERN_MARKS for ch in text)):
+        return None
+    for i in range(1, len(text) - 1):
+        ch = text[i]
+        if (not ch.isascii() and not ch.isalpha() and text[i - 1].isalpha()
+                and text[i + 1].isalpha()):
+            return None
+    return text
 
 
 def probe_text(path: Path, head: bytes, limits: Limits) -> Probe:
     """Encoding, characters, lines and words, read in a stream: memory stays bounded for
     any size, and text over the size limit is refused."""
     if document_kind(head) == "json":  # the planner decides by the same rule (kinds.py)
-        return probe_json(path, limits)
+        try:
+            return probe_json(path, limits)
+        except NotJson:
+            if path.suffix.lower() in JSON_SUFFIXES:
+                raise
+            # A note that only opens as JSON does: "[ ] water the plants", "[a link](...)".
     size = path.stat().st_size
     if size > limits.max_text_bytes:
         raise ProbeError("refused", f"text file of {size / 2**20:.0f} MB exceeds the limit of "
@@ -321,8 +371,8 @@ def probe_json(path: Path, limits: Limits) -> Probe:
         raise ProbeError("failed", "JSON nested too deeply to parse", "json",
                          "application/json") from exc
     except json.JSONDecodeError as exc:
-        raise ProbeError("failed", f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
-                                   f"{exc.msg}", "json", "application/json") from exc
+        raise NotJson(f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
+                      f"{exc.msg}") from exc
     details = {"format": "json", "encoding": encoding, **describe_shape(doc)}
     return Probe("json", "application/json", details)
 
@@ -365,7 +415,7 @@ def _stream_shape(path: Path) -> dict:
                     elif event not in ("end_map", "end_array", "map_key"):
                         objects[prefix[:-5]] = -10**18  # not an array of objects only
     except ijson.JSONError as exc:
-        raise ProbeError("failed", f"invalid JSON: {exc}", "json", "application/json") from exc
+        raise NotJson(f"invalid JSON: {exc}") from exc
     arrays = {k: n for k, n in objects.items() if n > 0}
     if len(arrays) == 1:
         (name, n), = arrays.items()
@@ -390,9 +440,8 @@ def _probe_ndjson(path: Path, encoding: str) -> Probe:
         shapes.add(type(line.value).__name__)
     invalid = [n for n in bad if n is not None]
     if good == 0 or len(bad) > good:
-        raise ProbeError("failed", f"invalid JSON: not one document and not NDJSON "
-                                   f"({len(bad)} of {good + len(bad)} lines do not parse)",
-                         "json", "application/json")
+        raise NotJson(f"invalid JSON: not one document and not NDJSON "
+                      f"({len(bad)} of {good + len(bad)} lines do not parse)")
     details = {"format": "ndjson", "encoding": encoding, "records": good,
                "shape": f"{good} lines of " + "/".join(sorted(_TYPE_NAMES.get(s, s) for s in shapes)),
                "invalid_lines": invalid, "invalid_line_count": len(bad)}

@@ -34,6 +34,27 @@ def resolve_device(device: str = "auto") -> str:
     return _auto_device()
 
 
+def device_problem(device: str) -> str | None:
+    """Why the device MEDIA_ASSETS_DEVICE names cannot be used here, or None. Asked before
+    any work: otherwise every model step fails file by file, in CUDA's own words ("driver
+    version is insufficient" on a machine with no GPU at all)."""
+    if not device.startswith("cuda"):
+        return None
+    if "torch" not in sys.modules and _no_gpu_here():
+        return (f"MEDIA_ASSETS_DEVICE={device} but this machine has no GPU: set it to auto "
+                "or cpu")
+    import torch
+
+    if not torch.cuda.is_available():
+        return (f"MEDIA_ASSETS_DEVICE={device} but CUDA is not available here: set it to "
+                "auto or cpu")
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        return (f"MEDIA_ASSETS_DEVICE={device} but torch sees {torch.cuda.device_count()} "
+                f"GPU(s): cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return None
+
+
 @functools.cache  # one answer for the process's life
 def _auto_device() -> str:
     if "torch" not in sys.modules and _no_gpu_here():

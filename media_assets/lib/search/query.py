@@ -36,6 +36,8 @@ then nearest images.
 
 from __future__ import annotations
 
+import unicodedata
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,7 +67,17 @@ class QueryError(ValueError):
 
 
 def check_query(text: str) -> str:
-    text = " ".join(text.split())
+    """The query with its white space made single, or QueryError. Invisible characters
+    (direction marks, soft hyphens: Unicode's format characters; a zero-width space
+    separates words) and U+FFFD (what a
+    byte that was not UTF-8 became) say nothing, so a query of only those is empty; a lone
+    surrogate is a terminal's byte that was not UTF-8 (Python's surrogateescape)."""
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        raise QueryError("the query is not valid UTF-8 text: set the terminal (or the "
+                         "client) to UTF-8 and type it again")
+    text = " ".join("".join(
+        " " if ch == "\u200b" else ch for ch in text if ch != "\ufffd" and (
+            ch in "\u200b\u200c\u200d" or unicodedata.category(ch) != "Cf")).split())
     if not text:
         raise QueryError("empty query: say what to look for")
     if len(text) > MAX_QUERY_CHARS:
