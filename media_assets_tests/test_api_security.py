@@ -292,6 +292,15 @@ def test_malformed_bodies_get_a_4xx_with_a_message_on_every_post_endpoint(guarde
             assert len(r.content) < 5000
 
 
+def test_a_query_of_invisible_characters_or_bytes_not_utf8_gets_422(guarded):
+    """Before: a zero-width space, %FF or an encoded lone surrogate searched for filler
+    (count 13-20, all unrelated)."""
+    for raw, says in [("%E2%80%8B", "empty query"), ("%FF", "not valid UTF-8"),
+                      ("%ED%A0%80", "not valid UTF-8")]:
+        r = guarded.get(f"/search?q={raw}", headers=AUTH)
+        assert r.status_code == 422 and says in r.json()["detail"], (raw, r.text[:300])
+
+
 def test_nul_characters_in_query_parameters_get_422(guarded, keys):
     for name in ("q", "under", "lang", "kind"):
         params = {"q": "rocket", name: "ab\x00cd"}

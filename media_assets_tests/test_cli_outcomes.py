@@ -130,7 +130,7 @@ def test_a_gpu_this_machine_lacks_stops_before_any_work_exit_2(settings, monkeyp
 
 @pytest.mark.parametrize("query,says", [("caf\udce9", "not valid UTF-8"),
                                         ("\u200b \u200e", "empty query"),
-                                        ("\ufffd", "empty query")])
+                                        ("\ufffd", "not valid UTF-8")])
 def test_a_query_a_terminal_mangled_or_of_invisible_characters_is_refused(settings, query,
                                                                           says):
     """Before: a Latin-1 terminal's query crashed inside the text model (exit 1 and a

@@ -72,7 +72,8 @@ def check_query(text: str) -> str:
     separates words) and U+FFFD (what a
     byte that was not UTF-8 became) say nothing, so a query of only those is empty; a lone
     surrogate is a terminal's byte that was not UTF-8 (Python's surrogateescape)."""
-    if any("\ud800" <= ch <= "\udfff" for ch in text):
+    if any("\ud800" <= ch <= "\udfff" for ch in text) or (
+            "\ufffd" in text and not text.replace("\ufffd", "").strip()):
         raise QueryError("the query is not valid UTF-8 text: set the terminal (or the "
                          "client) to UTF-8 and type it again")
     text = " ".join("".join(
