@@ -242,6 +242,9 @@ def test_photos_to_named_clusters_and_a_tree(settings, tiny_models, monkeypatch,
     text = runner.invoke(main, ["clusters"]).output
     assert "files unsorted" in text
 
+    inside = runner.invoke(main, ["organize", str(settings.inbox / "Tree")])
+    assert inside.exit_code == 2 and "inside the inbox" in inside.output, inside.output
+    assert not (settings.inbox / "Tree").exists()
     dest = tmp_path / "tree"
     first = runner.invoke(main, ["organize", str(dest), "--json"])
     assert first.exit_code == 0, first.output
@@ -269,6 +272,18 @@ def test_photos_to_named_clusters_and_a_tree(settings, tiny_models, monkeypatch,
         current = set(conn.execute(sa.text("SELECT key FROM media_files")).scalars())
     assert {e["key"] for e in manifest.values()} <= current
     assert mine.read_text() == "mine"
+
+    # A photo renamed, another deleted: the link follows the new name, and the deleted
+    # one's goes. Before, both old links were "kept", pointing at nothing.
+    renamed, deleted = groups["rocket"][0], groups["rocket"][1]
+    renamed.rename(renamed.with_name("launch day.jpg"))
+    deleted.unlink()
+    assert runner.invoke(main, ["ingest", "-q", "--no-clusters"]).exit_code == 0
+    fourth = json.loads(runner.invoke(main, ["organize", str(dest), "--json"]).output)
+    assert (fourth["created"], fourth["kept"], fourth["removed"]) == (1, 22, 2), fourth
+    links = [p for p in dest.rglob("*") if p.is_symlink()]
+    assert len(links) == 23 and all(p.resolve().is_file() for p in links)
+    assert [p.name for p in links if p.name == "launch day.jpg"] == ["launch day.jpg"]
 
 
 def test_tiny_phi3_enriches_through_the_real_loader_and_is_unloaded(tiny_models, monkeypatch):

@@ -122,6 +122,33 @@ def test_a_file_where_a_folder_goes_is_reported_not_a_traceback(world):
     assert any(e.startswith("Personal:") and "a file" in e for e in out.errors), out.errors
 
 
+@pytest.mark.parametrize("what", ["file", "broken link"])
+def test_a_dest_that_is_a_file_or_a_broken_link_is_refused_with_a_reason(world, what):
+    """Before: FileExistsError and a traceback from `dest.mkdir`."""
+    tmp, precious, members = world
+    dest = tmp / "D9"
+    if what == "file":
+        dest.write_text("my file")
+    else:
+        dest.symlink_to(precious / "not yet")
+    with pytest.raises(org.Blocked, match="is not a folder"):
+        org.organize(members, dest, "symlink")
+    assert not (precious / "not yet").exists()
+    assert what != "file" or dest.read_text() == "my file"
+
+
+def test_ingest_never_walks_an_organize_tree(world):
+    """A tree made inside a scanned folder came back as aliases of the library's files
+    and kept edited-away or deleted versions alive."""
+    from media_assets.lib.files.inbox import walk
+
+    tmp, _, members = world
+    org.organize(members, tmp / "library" / "Tree", "copy")
+    assert (tmp / "library" / "Tree" / "Personal" / "Pets" / "Cats" / "cat.jpg").is_file()
+    found = sorted(Path(c.path).name for c in walk([tmp / "library"]))
+    assert found == ["cat.jpg", "dog.jpg", "misc.txt"], found
+
+
 def test_a_hand_edited_manifest_never_reaches_outside(world):
     tmp, precious, members = world
     dest = tmp / "D5"

@@ -73,8 +73,18 @@ def organize(dest: Path, mode: str, as_json: bool):
         paths, _, _ = files.readable_paths(key)
         return paths[0] if paths else None
 
-    outcome = org.organize(members_of(catalog.engine, model_ref), dest.expanduser(), mode,
-                           readable)
+    target = dest.expanduser().resolve()
+    inbox = settings.inbox.expanduser().resolve()
+    if target == inbox or inbox in target.parents:
+        fail(f"{dest} is inside the inbox ({settings.inbox}): the tree would be catalogued "
+             "again as copies of itself; choose a folder outside it", 2)
+    try:
+        outcome = org.organize(members_of(catalog.engine, model_ref), dest.expanduser(),
+                               mode, readable)
+    except org.Blocked as exc:
+        fail(str(exc), 2)
+    except OSError as exc:  # a read-only disk, no permission
+        fail(f"cannot write the tree under {dest}: {exc.strerror or exc}")
     if as_json:
         click.echo(json.dumps(outcome.__dict__, indent=2))
     else:

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from media_assets.lib.clusters.hierarchy import safe_part, sanitize_folder_path
+from media_assets.lib.files.inbox import ORGANIZE_MANIFEST
 
-MANIFEST = ".media-assets-organize.json"
+MANIFEST = ORGANIZE_MANIFEST  # `ingest` skips a folder holding it (lib/files/inbox.walk)
 UNSORTED = "Unsorted"
 MODES = ("symlink", "hardlink", "copy")
 MAX_MANIFEST_BYTES = 256 * 1024 * 1024
@@ -288,7 +289,11 @@ def organize(members: dict[str | None, list[tuple[str, str]]], dest: Path,
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     dest = Path(os.path.abspath(dest))
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file, or a link to nothing, where the folder goes
+        raise Blocked(f"{dest} is not a folder (a file or a broken link is there): give "
+                      "organize a folder, or a name that does not exist yet") from None
     out = Outcome()
     tree = _Tree(dest)
     try:

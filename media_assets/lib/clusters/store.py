@@ -331,13 +331,20 @@ def overview(engine: sa.Engine, model_ref: str | None = None) -> dict:
 
 
 def members_of(engine: sa.Engine, model_ref: str) -> dict[str | None, list[tuple[str, str]]]:
-    """folder_path (None: unsorted) -> [(key, primary path)] of image and video files."""
+    """folder_path (None: unsorted) -> [(key, path)] of image and video files, each under
+    a path it still has on disk: the primary one while it is there, else another (a file
+    renamed since it was catalogued is linked, and named, as it is now). Content no path
+    on disk holds any more is left out, so `organize` removes its link instead of keeping
+    a dead one."""
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
-            "SELECT DISTINCT f.key, f.primary_path, CASE WHEN c.id IS NULL THEN NULL "
+            "SELECT DISTINCT f.key, p.path AS primary_path, CASE WHEN c.id IS NULL THEN NULL "
             "       ELSE coalesce(h.folder_path, 'Unnamed/cluster-' || c.id) END AS folder_path "
             "FROM (SELECT DISTINCT key FROM image_embeddings WHERE model_id = :m) e "
             "JOIN media_files f ON f.key = e.key "
+            "JOIN LATERAL (SELECT mp.path FROM media_paths mp WHERE mp.key = f.key "
+            "              AND mp.status = 'registered' "
+            "              ORDER BY mp.path = f.primary_path DESC, mp.path LIMIT 1) p ON true "
             "LEFT JOIN (cluster_members cm JOIN clusters c ON c.id = cm.cluster_id AND "
             "           c.model_id = :m) ON cm.key = e.key "
             "LEFT JOIN cluster_hierarchies h ON h.cluster_id = c.id "

@@ -70,8 +70,15 @@ def _candidate(path: str, roots: list[str]) -> Candidate | None:
     return Candidate(path, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+# What `organize` writes at the top of its tree (lib/clusters/organize.py). A folder holding
+# it is organize's links and copies of files catalogued elsewhere: walked, they came back as
+# aliases and kept edited-away or deleted versions alive.
+ORGANIZE_MANIFEST = ".media-assets-organize.json"
+
+
 def walk(roots: Iterable[str | os.PathLike]) -> Iterator[Candidate]:
-    """Every candidate under the roots (files or folders), sorted, temporary names skipped."""
+    """Every candidate under the roots (files or folders), sorted, temporary names and
+    `organize` trees skipped."""
     roots = [os.path.abspath(r) for r in roots]
     real_roots = [os.path.realpath(r) for r in roots] + roots
     for root in roots:
@@ -81,6 +88,9 @@ def walk(roots: Iterable[str | os.PathLike]) -> Iterator[Candidate]:
                 yield cand
             continue
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+            if ORGANIZE_MANIFEST in filenames:
+                dirnames[:] = []
+                continue
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
                 if is_temporary(name):
