@@ -128,6 +128,22 @@ def test_a_gpu_this_machine_lacks_stops_before_any_work_exit_2(settings, monkeyp
         settings.inbox)).stdout)["new"] == 1  # nothing was registered by the refused one
 
 
+def test_ingest_says_which_json_tables_rejected_records(settings):
+    """Before: 17 % of an NDJSON log's records (a type that changed after the 2,000-line
+    sample) were rejected, and `ingest` said "json 1 ok", exit 0, and nothing else; only
+    `status` told."""
+    lines = [json.dumps({"n": i, "count": i}) for i in range(2050)]
+    lines += [json.dumps({"n": i, "count": "many"}) for i in range(2050, 2100)]
+    (settings.inbox / "events.ndjson").write_text("\n".join(lines) + "\n")
+    out = _invoke("ingest", "--no-clusters", str(settings.inbox))
+    assert out.exit_code == 0, out.output
+    assert "json_data.events: 50 of 2,100 records rejected, see json_data.events__rejects" \
+        in out.output, out.output
+    again = json.loads(_invoke("ingest", "-q", "--json", str(settings.inbox)).stdout)
+    assert [(r["table"], r["rows"], r["rejected"]) for r in again["json_rejects"]] == [
+        ("json_data.events", 2050, 50)], again["json_rejects"]
+
+
 @pytest.mark.parametrize("query,says", [("caf\udce9", "not valid UTF-8"),
                                         ("\u200b \u200e", "empty query"),
                                         ("\ufffd", "not valid UTF-8")])

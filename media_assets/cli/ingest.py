@@ -44,6 +44,7 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool, clusters: bool):
     from media_assets.lib import stop
     from media_assets.lib.files.ingestion import note_missing, register_ready, settle_now
     from media_assets.lib.files.results import asset_failures
+    from media_assets.lib.json_docs.store import rejected_records
 
     if quiet:
         quiet_progress()
@@ -80,6 +81,7 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool, clusters: bool):
     paths_seen = [c.path for c in ready]
     summary = summarize(catalog, paths_seen)
     summary["asset_failures"] = asset_failures(catalog.engine, paths=paths_seen)
+    summary["json_rejects"] = rejected_records(catalog.engine, paths_seen)
     summary["missing"] = presence.gone
     summary["back"] = len(presence.back)
     if registration is not None:
@@ -93,6 +95,14 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool, clusters: bool):
     else:
         print_summary(summary, f"{len(paths_seen)} files under {', '.join(map(str, roots))}")
         print_asset_failures(summary["asset_failures"])
+        if summary["json_rejects"]:
+            # Loaded, but not whole: records that did not fit the design (a type that
+            # changed after the sample it was inferred from) are kept aside with a reason.
+            click.secho(f"\n{len(summary['json_rejects'])} JSON tables rejected records "
+                        "(each kept with its reason):", fg="yellow")
+            for r in summary["json_rejects"][:50]:
+                click.echo(f"  {r['table']}: {r['rejected']:,} of {r['records']:,} records "
+                           f"rejected, see {r['rejects_table']}  <- {name_of(r['path'])}")
         if presence.gone:
             click.secho(f"\n{len(presence.gone)} files gone from disk, marked missing (left "
                         "out of search; they come back as they were if the files do):",
