@@ -144,6 +144,22 @@ def test_ingest_says_which_json_tables_rejected_records(settings):
         ("json_data.events", 2050, 50)], again["json_rejects"]
 
 
+def test_an_object_of_records_keyed_by_id_loads_a_row_per_record(settings, catalog):
+    """Before: one JSONB row, and every user id listed as a field."""
+    users = {f"u{i:04d}": {"name": f"User {i}", "email": f"user{i}@example.com"}
+             for i in range(40)}
+    users["u0007"]["nick"] = "Zebediah"
+    (settings.inbox / "users_by_id.json").write_text(json.dumps(users))
+    out = _invoke("ingest", "-q", "--no-clusters", str(settings.inbox))
+    assert out.exit_code == 0, out.output
+    with catalog.engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            'SELECT id, name FROM json_data.users_by_id ORDER BY id')).all()
+    assert len(rows) == 40 and tuple(rows[7]) == ("u0007", "User 7"), rows[:8]
+    found = _invoke("search", "Zebediah", "-k", "1")
+    assert "users_by_id.json" in found.output, found.output
+
+
 @pytest.mark.parametrize("query,says", [("caf\udce9", "not valid UTF-8"),
                                         ("\u200b \u200e", "empty query"),
                                         ("\ufffd", "not valid UTF-8")])

@@ -118,6 +118,23 @@ def test_deeply_nested_json(tmp_path):
     assert _verdict(hostile) == ("json", "failed")
 
 
+def test_an_object_of_records_keyed_by_id_is_records_and_a_document_is_not(tmp_path):
+    """A Firebase-style export `{"u0000": {...}, ...}` was one JSONB row with every id a
+    "field"; a settings document with a few sections stays one document."""
+    users = tmp_path / "users_by_id.json"
+    users.write_text(json.dumps({f"u{i:04d}": {"name": f"User {i}", "age": 20 + i}
+                                 for i in range(60)}))
+    details = probe_file(users).details
+    assert (details["records"], details["records_map"]) == (60, "id"), details
+    with_id = tmp_path / "with_id.json"
+    with_id.write_text(json.dumps({str(i): {"id": i, "v": "x"} for i in range(12)}))
+    assert probe_file(with_id).details["records_map"] == "key"
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({f"section{i}": {f"option{i}": True} for i in range(12)}))
+    assert probe_file(config).details["records"] == 1
+    assert "records_map" not in probe_file(config).details
+
+
 def test_text_encoding_and_length(tmp_path):
     path = tmp_path / "latin1"
     line = "Café crème, déjà vu à Montréal.\n"

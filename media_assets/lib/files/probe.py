@@ -452,6 +452,28 @@ _TYPE_NAMES = {"dict": "object", "list": "array", "str": "string", "int": "numbe
                "float": "number", "bool": "boolean", "NoneType": "null"}
 
 
+MAP_MIN_RECORDS = 10
+
+
+def map_key_column(doc: dict) -> str | None:
+    """For an object of records keyed by id (a Firebase or settings-per-user export:
+    `{"u0001": {"name": ...}, ...}`), the column its keys go in (`id`, else `key`...);
+    None for an object that is one document. A map: at least 10 entries, every value an
+    object, and most values sharing most of the commonest value's fields (a document's
+    sections have fields of their own)."""
+    if len(doc) < MAP_MIN_RECORDS or not all(isinstance(v, dict) and v for v in doc.values()):
+        return None
+    from collections import Counter
+
+    fields = Counter(k for v in doc.values() for k in v)
+    common = {k for k, n in fields.items() if n >= len(doc) / 2}
+    if not common or sum(len(common & v.keys()) >= len(common) / 2
+                         for v in doc.values()) < 0.8 * len(doc):
+        return None
+    return next(c for c in ("id", "key", "map_key", "record_key", "_map_key")
+                if c not in fields)
+
+
 def describe_shape(doc) -> dict:
     """Record count and a one-line description of the top level."""
     if isinstance(doc, list):
@@ -465,5 +487,8 @@ def describe_shape(doc) -> dict:
             (name, records), = arrays.items()
             return {"records": len(records), "records_path": name,
                     "shape": f"object with {len(doc)} keys; {len(records)} records under {name!r}"}
+        if (column := map_key_column(doc)) is not None:
+            return {"records": len(doc), "records_map": column,
+                    "shape": f"object of {len(doc)} records keyed by {column}"}
         return {"records": 1, "shape": f"object with {len(doc)} keys"}
     return {"records": 1, "shape": f"single {_TYPE_NAMES[type(doc).__name__]}"}

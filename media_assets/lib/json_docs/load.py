@@ -130,6 +130,11 @@ def _iter_records(path: Path, details: dict) -> Iterator[Any]:
         yield from doc
     elif isinstance(doc, dict) and where in doc:
         yield from doc[where]
+    elif isinstance(doc, dict) and (column := details.get("records_map")):
+        # An object of records keyed by id (probe.map_key_column): a row each, the key in
+        # a column of its own.
+        for key, value in doc.items():
+            yield {column: key, **value} if isinstance(value, dict) else value
     else:
         yield doc
 

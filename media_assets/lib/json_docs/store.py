@@ -81,12 +81,14 @@ def json_overview(engine: sa.Engine) -> list[dict]:
 def rejected_records(engine: sa.Engine, paths: Sequence[str]) -> list[dict]:
     """The loaded tables, of files at `paths`, that rejected records: path, table, rows,
     rejects, records read, and the table holding each rejected record with its reason."""
+    from media_assets.lib.files.store import display_path  # as paths are stored
+
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
             "SELECT DISTINCT p.path, t.table_name, t.row_count, t.reject_count, t.input_count "
             "FROM json_tables t JOIN media_paths p USING (key) "
             "WHERE t.reject_count > 0 AND p.path = ANY(:p) ORDER BY t.table_name, p.path"),
-            {"p": list(paths)}).all()
+            {"p": [display_path(p) for p in paths]}).all()
     return [{"path": r.path, "table": f"{SCHEMA}.{r.table_name}", "rows": r.row_count,
              "rejected": r.reject_count, "records": r.input_count,
              "rejects_table": f"{SCHEMA}.{rejects_table_name(r.table_name)}"} for r in rows]
