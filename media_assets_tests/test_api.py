@@ -192,6 +192,13 @@ def test_search_files_thumbnails_frames_similar_and_clusters(client, library):
     thumb = client.get(photo["thumbnail"])
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
     assert thumb.content[:2] == b"\xff\xd8"
+    # Several kinds at once are either kind (only the last one counted before).
+    both = client.get("/search", params=[("q", "rocket clip launch"), ("k", 50),
+                                         ("kind", "audio"), ("kind", "video")]).json()["hits"]
+    assert {h["kind"] for h in both} == {"audio", "video"}, both
+    pictures = client.get("/search", params=[("q", "rocket clip"), ("k", 50),
+                                             ("kind", "image"), ("kind", "video")]).json()
+    assert {h["kind"] for h in pictures["hits"]} == {"image", "video"}, pictures
     cached = list((library[1] / "home" / "thumbnails").glob("*.jpg"))
     assert any(p.stem == photo["key"] for p in cached)
 

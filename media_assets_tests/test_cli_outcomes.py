@@ -142,6 +142,11 @@ def test_ingest_says_which_json_tables_rejected_records(settings):
     again = json.loads(_invoke("ingest", "-q", "--json", str(settings.inbox)).stdout)
     assert [(r["table"], r["rows"], r["rejected"]) for r in again["json_rejects"]] == [
         ("json_data.events", 2050, 50)], again["json_rejects"]
+    # `where` names the file's table (it named none: a user had to guess it from `status`).
+    where = _invoke("where", str(settings.inbox / "events.ndjson"))
+    assert where.exit_code == 0 and "table: json_data.events (" in where.output \
+        and "50 of 2,100 records rejected, in json_data.events__rejects" in where.output, \
+        where.output
 
 
 def test_an_object_of_records_keyed_by_id_loads_a_row_per_record(settings, catalog):

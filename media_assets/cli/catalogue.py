@@ -100,6 +100,10 @@ def where(file: Path, as_json: bool, ui: str | None):
             if entry["kind"] in file_kinds_of(asset):
                 info["assets"][name] = done.get(name, left)
         info["ui"] = f"{ui}/assets/media_file?view=partitions&partition={quote(entry['key'])}"
+        if entry["kind"] == "json":
+            from media_assets.lib.json_docs.store import table_of
+
+            info["table"] = table_of(catalog.engine, entry["key"])
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
@@ -108,6 +112,10 @@ def where(file: Path, as_json: bool, ui: str | None):
                                                if entry["error"] else ""))
     for name, r in info["assets"].items():
         click.echo(f"  {name:<18} {r['status']}" + (f": {r['error']}" if r.get("error") else ""))
+    if t := info.get("table"):
+        click.echo(f"  table: {t['table']} ({t['storage']}, {t['rows']:,} rows"
+                   + (f"; {t['rejected']:,} of {t['records']:,} records rejected, in "
+                      f"{t['rejects_table']}" if t["rejected"] else "") + ")")
     if info.get("ui"):
         click.echo(f"  UI: {info['ui']}")
 
@@ -117,7 +125,8 @@ def where(file: Path, as_json: bool, ui: str | None):
 @click.option("-k", default=10, show_default=True, type=click.IntRange(1, MAX_K),
               help="Number of results.")
 @click.option("--kind", type=click.Choice(["image", "video", "audio", "json", "text"]),
-              default=None, help="Only this kind of file.")
+              multiple=True, help="Only this kind of file; repeat for several "
+                                  "(--kind image --kind video).")
 @click.option("--after", type=click.DateTime(), default=None,
               help="Taken (EXIF date, else file time) on or after this date.")
 @click.option("--before", type=click.DateTime(), default=None,
@@ -133,7 +142,7 @@ def where(file: Path, as_json: bool, ui: str | None):
               help="Only files where this speaker talks: a name given with `speakers name` "
                    "(any case), or a label (S1, S2, ...).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def search(text: str, k: int, kind: str | None, after, before, under: Path | None,
+def search(text: str, k: int, kind: tuple[str, ...], after, before, under: Path | None,
            min_duration: float | None, max_duration: float | None, lang: str | None,
            speaker: str | None, as_json: bool):
     """Find media by what it shows (CLIP), what is said in it, its captions and answers, and

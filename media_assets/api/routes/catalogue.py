@@ -45,7 +45,9 @@ def hit_json(h) -> dict:
 async def search(st: State = Depends(state), q: str = Query(max_length=1000, description=
                  "what to look for; empty or only spaces: 422"),
                  k: int = Query(20, ge=1, le=200),
-                 kind: Literal["image", "video", "audio", "json", "text"] | None = None,
+                 kind: list[Literal["image", "video", "audio", "json", "text"]] | None = Query(
+                     None, description="only files of this kind; repeat for several "
+                                       "(kind=image&kind=video: either)"),
                  after: datetime | None = None, before: datetime | None = None,
                  under: str | None = Query(None, max_length=4096),
                  min_duration: float | None = Query(None, ge=0, le=10**7),
@@ -82,7 +84,8 @@ async def search(st: State = Depends(state), q: str = Query(max_length=1000, des
         if empty:
             raise HTTPException(422, f"after ({after}) is not earlier than before ({before})")
     speaker = " ".join(speaker.split()) if speaker else None
-    filters = Filters(kind, after, before, under, min_duration, max_duration, lang, speaker)
+    filters = Filters(tuple(kind or ()), after, before, under, min_duration, max_duration, lang,
+                      speaker)
     try:
         result = await st.lanes.run("search", lambda: run(st.engine, st.models, q, k,
                                                            filters=filters))

@@ -94,6 +94,22 @@ def rejected_records(engine: sa.Engine, paths: Sequence[str]) -> list[dict]:
              "rejects_table": f"{SCHEMA}.{rejects_table_name(r.table_name)}"} for r in rows]
 
 
+def table_of(engine: sa.Engine, key: str) -> dict | None:
+    """Where a JSON file's records went: its table (schema-qualified), storage, rows,
+    rejects and records read, and the rejects' table; None before `json_tables` ran."""
+    with engine.connect() as conn:
+        r = conn.execute(sa.text(
+            "SELECT t.table_name, t.row_count, t.reject_count, t.input_count, s.storage_type "
+            "FROM json_tables t LEFT JOIN json_schemas s USING (key) WHERE t.key = :k"),
+            {"k": key}).first()
+    if r is None:
+        return None
+    return {"table": f"{SCHEMA}.{r.table_name}", "storage": r.storage_type,
+            "rows": r.row_count, "rejected": r.reject_count, "records": r.input_count,
+            "rejects_table": f"{SCHEMA}.{rejects_table_name(r.table_name)}"
+            if r.reject_count else None}
+
+
 def load_mismatches(engine: sa.Engine, keys: Sequence[str]) -> list[str]:
     """Keys whose table does not hold the input minus its rejects."""
     out = []

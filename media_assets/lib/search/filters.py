@@ -12,7 +12,8 @@ KINDS = ("image", "video", "audio", "json", "text")
 
 @dataclass(frozen=True)
 class Filters:
-    kind: str | None = None
+    # One kind, or several (`?kind=image&kind=video`: either); None or empty: every kind.
+    kind: str | tuple[str, ...] | None = None
     after: datetime | None = None  # the EXIF date, else the file's modification time
     before: datetime | None = None
     under: str | None = None  # a folder: only files below it
@@ -21,9 +22,28 @@ class Filters:
     lang: str | None = None  # the language spoken (Whisper's code: en, de, ...)
     speaker: str | None = None  # a speaker's name (lib/speech/speaker_store.py) or label
 
+    @property
+    def kinds(self) -> tuple[str, ...] | None:
+        """The kinds asked for, or None for every kind."""
+        if not self.kind:
+            return None
+        kinds = (self.kind,) if isinstance(self.kind, str) else tuple(self.kind)
+        return None if set(KINDS) <= set(kinds) else tuple(dict.fromkeys(kinds))
+
+    @property
+    def wants_pictures(self) -> bool:
+        """Whether images or video frames can be results (the visual leg runs)."""
+        return self.kinds is None or bool({"image", "video"} & set(self.kinds))
+
     def params(self) -> dict:
         under = self.under.rstrip("/") + "/" if self.under else None
-        return {"f_kind": self.kind, "f_after": self.after, "f_before": self.before,
+        kinds = self.kinds
+        # The image index's own function takes one kind; with image and video both asked
+        # for it takes none and the outer filter drops the rest.
+        pictures = [k for k in kinds or () if k in ("image", "video")]
+        return {"f_kinds": list(kinds) if kinds else None,
+                "f_visual_kind": pictures[0] if len(pictures) == 1 else None,
+                "f_after": self.after, "f_before": self.before,
                 "f_under": under, "f_min": self.min_duration, "f_max": self.max_duration,
                 "f_lang": self.lang, "f_speaker": self.speaker}
 
@@ -32,7 +52,7 @@ class Filters:
         """` AND ...` conditions on the `media_files` alias; NULL parameters are no-ops."""
         f = alias
         return (
-            f" AND (CAST(:f_kind AS text) IS NULL OR {f}.kind = :f_kind)"
+            f" AND (CAST(:f_kinds AS text[]) IS NULL OR {f}.kind = ANY(CAST(:f_kinds AS text[])))"
             f" AND (CAST(:f_after AS timestamptz) IS NULL OR "
             f"      coalesce({f}.taken_at, {f}.file_modified_at) >= :f_after)"
             f" AND (CAST(:f_before AS timestamptz) IS NULL OR "

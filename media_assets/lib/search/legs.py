@@ -93,7 +93,7 @@ def visual(db: Db, query: np.ndarray, model_ref: str, k: int,
         rows = conn.execute(_statement(
             "SELECT s.key, s.frame_ms, s.path, s.distance, f.kind, "
             "       coalesce(a.caption, v.caption) AS caption "
-            "FROM search_media(CAST(:q AS vector), :m, :k, :f_kind, :f_after, :f_before, "
+            "FROM search_media(CAST(:q AS vector), :m, :k, :f_visual_kind, :f_after, :f_before, "
             "                  :f_under, :f_min, :f_max, :f_lang) s "
             "JOIN media_files f ON f.key = s.key "
             "LEFT JOIN image_analysis a ON a.key = s.key AND s.frame_ms = -1 "

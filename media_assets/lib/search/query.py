@@ -212,7 +212,7 @@ def search(engine: sa.Engine, manager, text: str, k: int = 10,
             unrelated = background_vectors(embedder)
     else:
         notes.append(f"search by meaning off: {why}")
-    if filters.kind not in ("audio", "json", "text"):
+    if filters.wants_pictures:
         if (why := why_not(Role.CLIP)) is None:
             with manager.use(Role.CLIP) as clip:
                 visual_query = embed_texts(clip, [text])[0]
