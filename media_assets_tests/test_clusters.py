@@ -326,3 +326,30 @@ def test_a_cluster_hierarchy_joins_search(catalog):
     assert {h.key for h in hits} == set(members) and hits[0].text.startswith("Personal › Pets")
     assert hits[0].key == max(members, key=members.get)
     assert legs.clusters(engine, "volcano", 10) == []
+
+
+def test_clusters_named_alike_keep_folders_of_their_own(catalog):
+    """Two clusters the labeller named the same (both "Personal/Pets/Black Cat") were one
+    folder in `organize`, their photos mixed; now the larger keeps the name and the other
+    is "Black Cat (2)"."""
+    from media_assets.lib.clusters.store import members_of, store_hierarchy
+
+    engine = catalog.engine
+    x, _ = corpus(60, clusters=2, noise=0.0, seed=7)
+    _add_vectors(engine, x)
+    _run(engine, size=5)
+    with engine.connect() as conn:
+        sizes = conn.execute(sa.text(
+            "SELECT cluster_id, count(*) FROM cluster_members GROUP BY 1 ORDER BY 2 DESC, 1"
+        )).all()
+    assert len(sizes) == 2, sizes
+    for cid, _n in sizes:
+        store_hierarchy(engine, cid, enrich(None, LABEL, []), "d")
+    folders = members_of(engine, MODEL)
+    with engine.connect() as conn:
+        members = {cid: {k for (k,) in conn.execute(sa.text(
+            "SELECT key FROM cluster_members WHERE cluster_id = :c"), {"c": cid})}
+            for cid, _n in sizes}
+    assert {f: {k for k, _p in files} for f, files in folders.items()
+            if f is not None} == {"Personal/Pets/Black Cat": members[sizes[0][0]],
+                                  "Personal/Pets/Black Cat (2)": members[sizes[1][0]]}

@@ -335,10 +335,14 @@ def members_of(engine: sa.Engine, model_ref: str) -> dict[str | None, list[tuple
     a path it still has on disk: the primary one while it is there, else another (a file
     renamed since it was catalogued is linked, and named, as it is now). Content no path
     on disk holds any more is left out, so `organize` removes its link instead of keeping
-    a dead one."""
+    a dead one. Clusters the labeller gave the same folder path keep folders of their own:
+    the largest the path, the others `path (2)`, `path (3)` (they were merged into one)."""
+    from media_assets.lib.clusters.hierarchy import sanitize_folder_path
+
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
-            "SELECT DISTINCT f.key, p.path AS primary_path, CASE WHEN c.id IS NULL THEN NULL "
+            "SELECT DISTINCT f.key, p.path AS primary_path, c.id AS cluster_id, "
+            "       CASE WHEN c.id IS NULL THEN NULL "
             "       ELSE coalesce(h.folder_path, 'Unnamed/cluster-' || c.id) END AS folder_path "
             "FROM (SELECT DISTINCT key FROM image_embeddings WHERE model_id = :m) e "
             "JOIN media_files f ON f.key = e.key "
@@ -349,9 +353,21 @@ def members_of(engine: sa.Engine, model_ref: str) -> dict[str | None, list[tuple
             "           c.model_id = :m) ON cm.key = e.key "
             "LEFT JOIN cluster_hierarchies h ON h.cluster_id = c.id "
             "ORDER BY f.key"), {"m": model_ref}).all()
-    out: dict[str | None, list[tuple[str, str]]] = {}
+    groups: dict[tuple[str | None, int | None], list[tuple[str, str]]] = {}
     for r in rows:
-        out.setdefault(r.folder_path, []).append((r.key, r.primary_path))
+        groups.setdefault((r.folder_path, r.cluster_id), []).append((r.key, r.primary_path))
+    # Same path (as a folder name, any case: a case-insensitive disk) -> its clusters.
+    sharing: dict[str, list[tuple[int, int]]] = {}
+    for (folder, cid), files in groups.items():
+        if folder is not None:
+            sharing.setdefault(sanitize_folder_path(folder).lower(), []).append(
+                (-len(files), cid))
+    out: dict[str | None, list[tuple[str, str]]] = {}
+    for (folder, cid), files in groups.items():
+        if folder is not None:
+            rank = sorted(sharing[sanitize_folder_path(folder).lower()]).index((-len(files), cid))
+            folder = sanitize_folder_path(folder) + (f" ({rank + 1})" if rank else "")
+        out.setdefault(folder, []).extend(files)
     return out
 
 
