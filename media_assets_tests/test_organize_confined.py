@@ -257,3 +257,27 @@ def test_a_manifest_written_before_devices_were_recorded_still_works(world):
     out = org.organize({}, dest, "symlink")
     assert out.removed == 3 and not out.errors
     assert sorted(p.name for p in dest.iterdir()) == [org.MANIFEST]
+
+
+def test_a_hard_linked_source_edited_in_place_keeps_one_name(world):
+    """Before: the edit changed the link's size too (one inode), so organize took its own
+    link for a user's file and made `cat (<key>).jpg` beside it: two names, one file."""
+    tmp, _, members = world
+    dest = tmp / "hard"
+    assert org.organize(members, dest, "hardlink").created == 3
+    source = tmp / "library" / "cat.jpg"
+    with open(source, "r+b") as f:  # in place: same inode, new content, new size
+        f.write(b"edited " * 300)
+    edited = {**members, "Personal/Pets/Cats": [("d4" * 32, str(source))]}
+    out = org.organize(edited, dest, "hardlink")
+    assert out.errors == [] and out.foreign == [], out
+    assert sorted(p.name for p in (dest / "Personal/Pets/Cats").iterdir()) == ["cat.jpg"]
+    assert (dest / "Personal/Pets/Cats/cat.jpg").samefile(source)
+    # A copy edited in DEST by its user is theirs: kept, and the source gets another name.
+    copies = tmp / "copies"
+    org.organize(members, copies, "copy")
+    (copies / "Personal/Pets/Dogs/dog.jpg").write_bytes(b"my own edit")
+    again = org.organize({**members, "Personal/Pets/Dogs": [("e5" * 32, str(
+        tmp / "library" / "dog.jpg"))]}, copies, "copy")
+    assert again.foreign == ["Personal/Pets/Dogs/dog.jpg"], again
+    assert (copies / "Personal/Pets/Dogs/dog.jpg").read_bytes() == b"my own edit"

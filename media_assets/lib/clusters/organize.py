@@ -157,13 +157,26 @@ def _lstat(dir_fd: int, name: str) -> os.stat_result | None:
 def _is_ours(dir_fd: int, name: str, entry: dict, dev: int) -> bool:
     """Still exactly what we made: the same inode on the same device; for a symlink also
     the same target, for a file the same size. Manifests written before the device was
-    recorded count as DEST's device (the walk never leaves DEST's file system)."""
+    recorded count as DEST's device (the walk never leaves DEST's file system). A hard
+    link whose size changed is still ours while its source is that same inode: the
+    source was edited in place (it used to be taken for someone else's file, and the new
+    content got a second name beside it)."""
     st = _lstat(dir_fd, name)
     if st is None or st.st_ino != entry.get("ino") or st.st_dev != entry.get("dev", dev):
         return False
     if entry.get("mode") == "symlink":
         return stat.S_ISLNK(st.st_mode) and os.readlink(name, dir_fd=dir_fd) == entry.get("source")
-    return stat.S_ISREG(st.st_mode) and st.st_size == entry.get("size")
+    if not stat.S_ISREG(st.st_mode):
+        return False
+    if st.st_size == entry.get("size"):
+        return True
+    if entry.get("mode") == "hardlink" and entry.get("source"):
+        try:
+            src = os.stat(entry["source"], follow_symlinks=False)
+        except OSError:
+            return False
+        return (src.st_ino, src.st_dev) == (st.st_ino, st.st_dev)
+    return False
 
 
 def _alt(rel: str, key: str) -> str:
