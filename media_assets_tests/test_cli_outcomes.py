@@ -412,3 +412,27 @@ def test_ctrl_c_stops_after_the_current_file_and_sigterm_at_once_then_a_rerun_fi
             "GROUP BY key, frame_ms HAVING count(*) > 1) d")).scalar() == 0
         assert conn.execute(sa.text(
             "SELECT count(*) FROM file_asset_results WHERE status = 'failed'")).scalar() == 0
+
+
+def test_status_tells_which_catalogued_files_have_work_left(settings, catalog):
+    """Before: after a stopped ingest (files probed, assets not yet run) `status` counted
+    every file ok and said nothing about the work left."""
+    (settings.inbox / "orders.json").write_text(json.dumps([{"order": i} for i in range(5)]))
+    (settings.inbox / "notes.txt").write_text("buy tomatoes and call the plumber\n")
+    out = _invoke("ingest", "-q", "--no-clusters", str(settings.inbox))
+    assert out.exit_code == 0, out.output
+    assert "work left" not in _invoke("status").output
+    # What a stop between the probe and the JSON assets leaves: no results for them.
+    with catalog.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM file_asset_results WHERE asset IN "
+                             "('json_schemas', 'json_tables')"))
+    told = _invoke("status")
+    assert "1 catalogued files with work left" in told.output, told.output
+    assert "json_schemas       1 to do" in told.output and "json_tables        1 to do" \
+        in told.output, told.output
+    # And what reads their output, which a resume runs again (the JSON's search text).
+    assert json.loads(_invoke("status", "--json").stdout)["unfinished"] == {
+        "json_schemas": 1, "json_tables": 1, "text_embeddings": 1}
+    again = _invoke("ingest", "-q", "--no-clusters", str(settings.inbox))
+    assert again.exit_code == 0, again.output
+    assert json.loads(_invoke("status", "--json").stdout)["unfinished_files"] == 0

@@ -34,6 +34,13 @@ def status(as_json: bool):
     pending = files.pending_keys()
     rows = files.get(pending[:1000])
     summary["pending"] = [{"key": k, "path": rows[k].primary_path} for k in pending[:1000]]
+    from media_assets.defs.planning import unfinished
+
+    # Catalogued (status ok) but with assets still to do: a stopped ingest's files. They
+    # counted as ok and nothing said that work was left.
+    left = unfinished(catalog.engine, settings.models)
+    summary["unfinished"] = {name: len(keys) for name, keys in left.items()}
+    summary["unfinished_files"] = len({k for keys in left.values() for k in keys})
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
         return
@@ -55,6 +62,12 @@ def status(as_json: bool):
                     "processes them):", fg="yellow")
         for f in summary["pending"][:50]:
             click.echo(f"  {json.dumps(f['path'], ensure_ascii=False)[1:-1]}  ({f['key']})")
+    if summary["unfinished_files"]:
+        click.secho(f"\n{summary['unfinished_files']} catalogued files with work left (a "
+                    "stopped ingest, or a model added since); `media-assets ingest` on "
+                    "their folder finishes them:", fg="yellow")
+        for name, n in summary["unfinished"].items():
+            click.echo(f"  {name:<18} {n} to do")
     print_asset_failures(summary["asset_failures"])
     if summary["missing"]:
         click.secho(f"\n{len(summary['missing'])} files gone from disk at the last scan of "

@@ -104,6 +104,18 @@ def resume_plan(assets: list[dg.AssetsDefinition], config: ModelConfig,
             for a in assets if a.key != media_file.key]
 
 
+def unfinished(engine, config: ModelConfig) -> dict[str, list[str]]:
+    """asset -> catalogued files (keys) still waiting for it, of the assets whose models are
+    here: what a stopped ingest left, what `ingest` or the sensor will resume."""
+    inventory = ModelInventory(config)
+    assets, _ = available_assets(config, inventory)
+    out: dict[str, set[str]] = {}
+    for names, keys in left_over(engine, resume_plan(assets, config, inventory)).items():
+        for name in names:
+            out.setdefault(name, set()).update(keys)
+    return {name: sorted(keys) for name, keys in sorted(out.items())}
+
+
 @dataclass(frozen=True)
 class PlannedRun:
     keys: list[str]  # a contiguous range of `media_files` partitions
