@@ -436,3 +436,16 @@ def test_status_tells_which_catalogued_files_have_work_left(settings, catalog):
     again = _invoke("ingest", "-q", "--no-clusters", str(settings.inbox))
     assert again.exit_code == 0, again.output
     assert json.loads(_invoke("status", "--json").stdout)["unfinished_files"] == 0
+
+
+def test_the_fields_beside_a_wrapped_record_list_are_searchable(settings):
+    """An export of the shape {"exported_by": ..., "items": [...]} loads its items as rows;
+    the fields beside them (who exported it, the account's name) were found by no search."""
+    doc = {"exported_by": "Marguerite Okonkwo", "account": {"team": "Lighthouse Keepers"},
+           "items": [{"sku": f"A-{i}", "count": i} for i in range(12)]}
+    (settings.inbox / "inventory_export.json").write_text(json.dumps(doc))
+    out = _invoke("ingest", "-q", "--no-clusters", str(settings.inbox))
+    assert out.exit_code == 0, out.output
+    for words in ("Marguerite Okonkwo", "Lighthouse Keepers"):
+        found = _invoke("search", words, "-k", "1", "--kind", "json")
+        assert "inventory_export.json" in found.output, (words, found.output)
