@@ -356,18 +356,18 @@ def members_of(engine: sa.Engine, model_ref: str) -> dict[str | None, list[tuple
     groups: dict[tuple[str | None, int | None], list[tuple[str, str]]] = {}
     for r in rows:
         groups.setdefault((r.folder_path, r.cluster_id), []).append((r.key, r.primary_path))
-    # Same path (as a folder name, any case: a case-insensitive disk) -> its clusters.
-    sharing: dict[str, list[tuple[int, int]]] = {}
-    for (folder, cid), files in groups.items():
-        if folder is not None:
-            sharing.setdefault(sanitize_folder_path(folder).lower(), []).append(
-                (-len(files), cid))
+    # Same folder name (any case: a case-insensitive disk) -> its clusters, largest first.
+    sharing: dict[str, list[tuple[int, int, str, list]]] = {}
     out: dict[str | None, list[tuple[str, str]]] = {}
     for (folder, cid), files in groups.items():
-        if folder is not None:
-            rank = sorted(sharing[sanitize_folder_path(folder).lower()]).index((-len(files), cid))
-            folder = sanitize_folder_path(folder) + (f" ({rank + 1})" if rank else "")
-        out.setdefault(folder, []).extend(files)
+        if folder is None:
+            out.setdefault(None, []).extend(files)
+        else:
+            clean = sanitize_folder_path(folder)
+            sharing.setdefault(clean.lower(), []).append((-len(files), cid, clean, files))
+    for clusters in sharing.values():
+        for rank, (_, _, clean, files) in enumerate(sorted(clusters, key=lambda c: c[:2])):
+            out.setdefault(clean + (f" ({rank + 1})" if rank else ""), []).extend(files)
     return out
 
 

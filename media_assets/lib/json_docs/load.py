@@ -87,9 +87,12 @@ class RecordStream:
 
     def __init__(self, path: Path, details: dict):
         self.path, self.details = path, details
+        # The fields beside a wrapped record list ({"exported_by": ..., "items": [...]}),
+        # filled once iteration starts on a file read whole (a streamed one leaves it empty).
+        self.envelope: dict[str, Any] = {}
 
     def __iter__(self) -> Iterator[Any]:
-        return _iter_records(self.path, self.details)
+        return _iter_records(self.path, self.details, self.envelope)
 
 
 def iter_records(path: Path, details: dict) -> RecordStream:
@@ -97,7 +100,7 @@ def iter_records(path: Path, details: dict) -> RecordStream:
     return RecordStream(path, details)
 
 
-def _iter_records(path: Path, details: dict) -> Iterator[Any]:
+def _iter_records(path: Path, details: dict, envelope: dict | None = None) -> Iterator[Any]:
     """Each record of a JSON or NDJSON file, in order, or a `Reject` for an NDJSON line
     that does not parse. NDJSON is read line by line; a large JSON array in a stream.
 
@@ -129,6 +132,8 @@ def _iter_records(path: Path, details: dict) -> Iterator[Any]:
     if isinstance(doc, list):
         yield from doc
     elif isinstance(doc, dict) and where in doc:
+        if envelope is not None:
+            envelope.update((k, v) for k, v in doc.items() if k != where)
         yield from doc[where]
     elif isinstance(doc, dict) and (column := details.get("records_map")):
         # An object of records keyed by id (probe.map_key_column): a row each, the key in

@@ -89,9 +89,15 @@ def rejected_records(engine: sa.Engine, paths: Sequence[str]) -> list[dict]:
             "FROM json_tables t JOIN media_paths p USING (key) "
             "WHERE t.reject_count > 0 AND p.path = ANY(:p) ORDER BY t.table_name, p.path"),
             {"p": [display_path(p) for p in paths]}).all()
-    return [{"path": r.path, "table": f"{SCHEMA}.{r.table_name}", "rows": r.row_count,
-             "rejected": r.reject_count, "records": r.input_count,
-             "rejects_table": f"{SCHEMA}.{rejects_table_name(r.table_name)}"} for r in rows]
+    return [{"path": r.path, **_table_facts(r)} for r in rows]
+
+
+def _table_facts(r) -> dict:
+    """A `json_tables` row as `ingest`, `where` and their --json say it."""
+    return {"table": f"{SCHEMA}.{r.table_name}", "rows": r.row_count,
+            "rejected": r.reject_count, "records": r.input_count,
+            "rejects_table": f"{SCHEMA}.{rejects_table_name(r.table_name)}"
+            if r.reject_count else None}
 
 
 def table_of(engine: sa.Engine, key: str) -> dict | None:
@@ -102,12 +108,7 @@ def table_of(engine: sa.Engine, key: str) -> dict | None:
             "SELECT t.table_name, t.row_count, t.reject_count, t.input_count, s.storage_type "
             "FROM json_tables t LEFT JOIN json_schemas s USING (key) WHERE t.key = :k"),
             {"k": key}).first()
-    if r is None:
-        return None
-    return {"table": f"{SCHEMA}.{r.table_name}", "storage": r.storage_type,
-            "rows": r.row_count, "rejected": r.reject_count, "records": r.input_count,
-            "rejects_table": f"{SCHEMA}.{rejects_table_name(r.table_name)}"
-            if r.reject_count else None}
+    return None if r is None else {**_table_facts(r), "storage": r.storage_type}
 
 
 def load_mismatches(engine: sa.Engine, keys: Sequence[str]) -> list[str]:

@@ -224,31 +224,18 @@ def picture_text_units(text: str, frame_ms: int = -1, size: int = PICTURE_CHUNK)
     return units
 
 
-def json_envelope_unit(path: Path, details: dict) -> Unit | None:
-    """The fields beside a wrapped record list (`{"exported_by": ..., "items": [...]}`):
-    the records become rows, and these words were in no unit. Files the loader streams
-    (over STREAM_BYTES) are left out: reading their top level whole would not be bounded."""
-    import json
-
-    from media_assets.lib.files.json_read import STREAM_BYTES, read_bytes
-
-    where = details.get("records_path")
-    if not where or details.get("format") == "ndjson" or path.stat().st_size > STREAM_BYTES:
-        return None
-    text = read_bytes(path).decode(details.get("encoding") or "utf-8", errors="replace")
-    doc = json.loads(text.lstrip("\ufeff"))
-    if not isinstance(doc, dict):
-        return None
-    line = "; ".join(_strings({k: v for k, v in doc.items() if k != where}))
-    return Unit("json_table", line[:MAX_TABLE_TEXT]) if line else None
-
-
 def json_units(path: Path, details: dict, design) -> list[Unit]:
     from media_assets.lib.json_docs.load import iter_records
 
     units = [json_table_unit(design)] if design is not None else []
-    units += [u for u in [json_envelope_unit(path, details)] if u]
-    return units + json_record_units(iter_records(path, details))
+    records = iter_records(path, details)
+    record_units = json_record_units(records)
+    # The fields beside a wrapped record list (who exported it, the account) were in no
+    # unit: the records become rows and the rest was dropped. The loader keeps them from
+    # its one parse; a file it streams (over 32 MB) has none.
+    if envelope := "; ".join(_strings(records.envelope)):
+        units.append(Unit("json_table", envelope[:MAX_TABLE_TEXT]))
+    return units + record_units
 
 
 def units_of(engine: sa.Engine, key: str, kind: str, path: Path, details: dict,
