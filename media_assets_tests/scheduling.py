@@ -9,15 +9,14 @@ ends soonest on 2 cores without building an expensive fixture twice.
 - The longest work goes out first (longest-processing-time-first): each group's weight is the
   sum of its tests' measured seconds in `durations.json`. Refresh that file with
   `pytest --store-durations` after adding slow tests.
-- One worker per core (`-n auto`; `--maxprocesses 4` caps it). This plugin once asked for
-  one worker more, but pytest-xdist's own `pytest_xdist_auto_num_workers` answered first
-  (a `-p` plugin registers before the installed ones), so 2 workers ran all along. Measured
-  on 2 cores: 2026-12-03, 2 workers 9:16-10:37 (busy from the 10th second to the end, the
-  two within a second of each other), 4 workers 9:53; later that day, idle, one run after
-  the other: full suite 2 workers 11:45, 3 workers 10:18, but the `not slow` lane 3:29 with
-  2 and 4:46 with 3. The cores are busy (2 % idle) throughout, so a third worker only
-  shares them: the longest group (the API's shared library) takes longer, and the lane
-  that matters most while working gets slower.
+- Workers (`-n auto`, at most 4 by `--maxprocesses`): one per core for the `not slow` lane,
+  one more than the cores for the full suite. The slow tests wait on subprocesses, the
+  daemon's timers and a sensor's interval, and a core sits idle meanwhile: measured on 2
+  cores on 2026-12-04, one after the other, the full suite took 9:53 with 2 workers and 8:54
+  with 3 (the cores then 96 % busy), while the `not slow` lane, with nothing to wait on, took
+  3:29 with 2 and 4:46 with 3 (2026-12-03). xdist's own `pytest_xdist_auto_num_workers`
+  answers with the core count unless this plugin's (`tryfirst`) answers before it;
+  `PYTEST_XDIST_AUTO_NUM_WORKERS` still overrides both.
 - Each worker's OpenMP/BLAS pool gets its share of the cores (at least one thread), so the
   workers do not fight over the cores: set when this plugin loads (`-p` in pyproject.toml), before conftest.py
   imports torch or numpy, and inherited by the CLI subprocesses and the daemon tests start.
@@ -50,6 +49,17 @@ def worker_threads() -> int | None:
 if (_threads := worker_threads()) is not None:
     for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(_name, str(_threads))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_auto_num_workers(config) -> int | None:
+    """Workers for `-n auto`: the cores, plus one unless the slow tests are deselected."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own hook reads it
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    lane = "not slow" in (config.getoption("markexpr", "") or "")
+    return cores if lane else cores + 1
 
 
 def pytest_addoption(parser):
