@@ -160,14 +160,20 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--max-seconds", type=float, default=300)
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
+    # The server keeps recent queries' vectors, so a second run with the same queries
+    # measures that cache: each run draws its own unless a seed is given.
+    ap.add_argument("--seed", type=int, default=None,
+                    help="the request mix's random seed (default: a new one per run)")
     args = ap.parse_args()
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     summary = asyncio.run(run_load(args.url, os.environ.get("MEDIA_ASSETS_API_TOKEN") or None,
-                                   args.requests, args.concurrency, args.max_seconds))
+                                   args.requests, args.concurrency, args.max_seconds, seed))
+    summary["seed"] = seed
     if args.json:
         print(json.dumps(summary))
         return
     print(f"{summary['requests']} requests at concurrency {summary['concurrency']} in "
-          f"{summary['seconds']} s; statuses {summary['statuses']}")
+          f"{summary['seconds']} s; statuses {summary['statuses']}; seed {seed}")
     for kind, s in summary["endpoints"].items():
         print(f"  {kind:<10} n={s['n']:<4} p50 {s['p50_ms']:>6} ms  p95 {s['p95_ms']:>6} ms")
     print(f"  {'all':<10}        p50 {summary['all']['p50_ms']:>6} ms  "
