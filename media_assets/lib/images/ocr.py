@@ -2,7 +2,8 @@
 language, and whether the picture is a document or screenshot (little picture, much text).
 
 Memory is bounded by the working size: a picture is decoded reduced (lib/imaging) so its
-longer side is at most `OCR_SIDE` pixels (PP-OCR's detector works at ~736-2000 px anyway);
+longer side is at most `OCR_SIDE` pixels, the size the detector then works at (a smaller
+picture is read at its own size, never enlarged: lib/models/ocr.py);
 boxes are given back in the original picture's pixels. A 20,000-px banner is read at
 2,000 px: its text may then be too small to read, and the note says it was reduced.
 """
