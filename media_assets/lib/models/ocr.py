@@ -44,8 +44,11 @@ def load_ocr(path: Path, device: str) -> OcrEngine:
         # labels of 10-14 px text, 6.8 % and 7.8 % at about 1 s, against 0.3 % and 0.2 % at
         # 0.1 s (2026-12-04). Pictures of 736 px and more were never scaled, and are not.
         "Det.limit_type": "max", "Det.limit_side_len": DETECT_SIDE})
-    # Something to detect, so det, cls and rec all load.
-    square = np.full((48, 48, 3), 255, np.uint8)
-    square[20:28, 4:44] = 0
-    engine(square)
+    # A word to read, so det, cls and rec all load (a bar or a blank page is detected as
+    # nothing at its own size, and then only det would load).
+    from PIL import Image, ImageDraw, ImageFont
+
+    word = Image.new("RGB", (160, 48), "white")
+    ImageDraw.Draw(word).text((8, 8), "OCR 42", fill="black", font=ImageFont.load_default(28))
+    engine(np.asarray(word))
     return OcrEngine(engine, device)
