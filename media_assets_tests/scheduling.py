@@ -9,12 +9,13 @@ ends soonest on 2 cores without building an expensive fixture twice.
 - The longest work goes out first (longest-processing-time-first): each group's weight is the
   sum of its tests' measured seconds in `durations.json`. Refresh that file with
   `pytest --store-durations` after adding slow tests.
-- Workers (`-n auto`, at most 4 by `--maxprocesses`): one per core for the `not slow` lane,
-  one more than the cores for the full suite. The slow tests wait on subprocesses, the
-  daemon's timers and a sensor's interval, and a core sits idle meanwhile: measured on 2
-  cores on 2026-12-04, one after the other, the full suite took 9:53 with 2 workers and 8:54
-  with 3 (the cores then 96 % busy), while the `not slow` lane, with nothing to wait on, took
-  3:29 with 2 and 4:46 with 3 (2026-12-03). xdist's own `pytest_xdist_auto_num_workers`
+- Workers (`-n auto`, at most 4 by `--maxprocesses`): one more than the cores. Tests wait
+  on subprocesses, servers, the daemon's timers and a sensor's interval, and a core sits
+  idle meanwhile; a third worker on 2 cores fills it. Measured on 2 idle cores on
+  2026-12-04, one run after the other: the full suite 9:53 with 2 workers and 8:54 with 3
+  (the cores then 96 % busy); the `not slow` lane 3:05-3:16 with 2 and 2:41 with 3 (86 % and
+  96 % busy). (On 2026-12-03, before OCR stopped enlarging small pictures, the lane had
+  measured 3:29 with 2 and 4:46 with 3.) xdist's own `pytest_xdist_auto_num_workers`
   answers with the core count unless this plugin's (`tryfirst`) answers before it;
   `PYTEST_XDIST_AUTO_NUM_WORKERS` still overrides both.
 - Each worker's OpenMP/BLAS pool gets its share of the cores (at least one thread), so the
@@ -53,13 +54,12 @@ if (_threads := worker_threads()) is not None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_xdist_auto_num_workers(config) -> int | None:
-    """Workers for `-n auto`: the cores, plus one unless the slow tests are deselected."""
+    """Workers for `-n auto`: one more than the cores."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None  # xdist's own hook reads it
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1)
-    lane = "not slow" in (config.getoption("markexpr", "") or "")
-    return cores if lane else cores + 1
+    return cores + 1
 
 
 def pytest_addoption(parser):
