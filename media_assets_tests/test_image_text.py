@@ -152,8 +152,8 @@ def test_video_frames_with_the_same_text_are_stored_once(tmp_path):
 
 
 def test_a_blank_picture_is_not_read_and_one_thin_line_of_text_is(tmp_path):
-    """A flat picture (a black frame, a blank slide, JPEG noise aside) holds no text: the
-    detector is not asked. One short line on a white page is enough to read it."""
+    """A flat picture (a black frame, a blank slide, JPEG noise aside) or a strip a few
+    pixels high holds no text: the detector is not asked. One short line on a white page is enough to read it."""
     from PIL import Image
 
     from media_assets.lib.images.ocr import is_blank, read_image
@@ -161,6 +161,9 @@ def test_a_blank_picture_is_not_read_and_one_thin_line_of_text_is(tmp_path):
     def must_not_read(_):
         raise AssertionError("the detector was asked about a blank picture")
 
+    strip = Image.new("RGB", (2000, 4), "white")  # a rule: too thin for a line of text
+    strip.paste((0, 0, 0), (0, 0, 2000, 2))
+    assert not is_blank(strip) and read_image(must_not_read, strip).lines == []
     flat = Image.new("RGB", (640, 360), (30, 30, 30))
     flat.save(tmp_path / "flat.jpg", quality=70)  # JPEG noise stays under the contrast
     for picture in (flat, Image.open(tmp_path / "flat.jpg")):

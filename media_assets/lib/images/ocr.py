@@ -23,6 +23,10 @@ OCR_SIDE = 2000
 HUGE_RETRY_SIDE = 640
 MIN_CONFIDENCE = 0.5  # lines read with less are noise (textures, foliage)
 BLANK_CONTRAST = 12  # grey levels between the darkest and the lightest pixel
+# A picture (at its working size) thinner than this holds no readable line of text. rapidocr
+# enlarges such a strip to a 30 px shorter side and pads it: a 2000x4 one cost 1.2 s and
+# +449 MB for nothing.
+MIN_TEXT_SIDE = 8
 # A document or screenshot: at least this much text, covering this share of the picture
 # (boxes' area) or in this many lines.
 DOCUMENT_CHARS, DOCUMENT_AREA, DOCUMENT_LINES = 80, 0.10, 8
@@ -119,7 +123,7 @@ def read_image(engine, image: Image.Image, original_size: tuple[int, int] | None
     if max(image.size) > side:
         image = image.copy()
         image.thumbnail((side, side))
-    if is_blank(image):  # nothing drawn, nothing written: the detector is not asked
+    if min(image.size) < MIN_TEXT_SIDE or is_blank(image):  # nothing written: not asked
         return PictureText([], tuple(size), image.size, time.perf_counter() - start)
     lines = _lines(engine, image, size)
     if not lines and max(image.size) > HUGE_RETRY_SIDE:
