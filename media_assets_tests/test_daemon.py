@@ -28,14 +28,6 @@ GPU_STEPS = {"image_embeddings", "image_analysis", "image_duplicates"}
 
 
 def _wait(what, predicate, timeout: float = 900):  # generous: a loaded 2-core run took 4.5 min
-    _t0 = time.monotonic()
-    try:
-        return _wait0(what, predicate, timeout)
-    finally:
-        print(f"WAIT {what}: {time.monotonic() - _t0:.1f} s", flush=True)
-
-
-def _wait0(what, predicate, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

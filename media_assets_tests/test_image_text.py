@@ -153,7 +153,8 @@ def test_video_frames_with_the_same_text_are_stored_once(tmp_path):
 
 def test_a_blank_picture_is_not_read_and_one_thin_line_of_text_is(tmp_path):
     """A flat picture (a black frame, a blank slide, JPEG noise aside) or a strip a few
-    pixels high holds no text: the detector is not asked. One short line on a white page is enough to read it."""
+    pixels high holds no text: the detector is not asked. One short line on a white page is
+    enough to read it."""
     from PIL import Image
 
     from media_assets.lib.images.ocr import is_blank, read_image

@@ -137,16 +137,16 @@ def test_one_more_ingest_finishes_runs_interrupted_at_every_stage(settings, base
     # asset i are a prefix of the partition keys: one run per asset over that range leaves
     # each group as a run killed after its first g assets leaves it (11 one-asset runs, not
     # one run per boundary with up to 11 assets each).
+    furthest_first = sorted(BOUNDARIES, reverse=True)
     keys_of: dict[int, list[str]] = {}
-    for done in sorted(BOUNDARIES, reverse=True):
+    for done in furthest_first:
         ready, _ = settle_now([folder / f"g{done:02d}"], 0)
         keys_of[done] = register_ready(catalog.engine, ready)[0].new_keys
         assert len(keys_of[done]) == len(list((folder / f"g{done:02d}").iterdir()))
         instance.add_dynamic_partitions(media_files.name, keys_of[done])
     with kept_between_runs():  # the partial runs load each model once, as `ingest` does
         for i, asset in enumerate(PER_FILE_ASSETS[:max(BOUNDARIES)]):
-            keys = [k for done in sorted(BOUNDARIES, reverse=True) if done > i
-                    for k in keys_of[done]]
+            keys = [k for done in furthest_first if done > i for k in keys_of[done]]
             partial = dg.materialize(PER_FILE_ASSETS, instance=instance,
                                      tags=range_tags(keys), resources=resources,
                                      selection=[asset.key])
