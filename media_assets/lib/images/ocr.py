@@ -18,8 +18,9 @@ import numpy as np
 from PIL import Image
 
 from media_assets.lib.imaging import open_reduced
+from media_assets.lib.models.ocr import DETECT_SIDE
 
-OCR_SIDE = 2000
+OCR_SIDE = DETECT_SIDE  # pictures are read at the detector's own working size
 HUGE_RETRY_SIDE = 640
 MIN_CONFIDENCE = 0.5  # lines read with less are noise (textures, foliage)
 BLANK_CONTRAST = 12  # grey levels between the darkest and the lightest pixel
