@@ -96,7 +96,7 @@ def test_one_voice_is_one_speaker_and_a_name_follows_the_voice(ingested):
     f = Filters(speaker="Alice")
     with engine.connect() as conn:
         passed = set(conn.execute(sa.text("SELECT f.key FROM media_files f WHERE true"
-                                          + Filters.sql("f")), f.params()).scalars())
+                                          + f.sql("f")), f.params()).scalars())
     assert passed == {key for key, _ in named} and keys["silence.wav"] not in passed
 
 

@@ -47,25 +47,30 @@ class Filters:
                 "f_under": under, "f_min": self.min_duration, "f_max": self.max_duration,
                 "f_lang": self.lang, "f_speaker": self.speaker}
 
-    @staticmethod
-    def sql(alias: str = "f") -> str:
-        """` AND ...` conditions on the `media_files` alias; NULL parameters are no-ops."""
+    def sql(self, alias: str = "f") -> str:
+        """` AND ...` conditions on the `media_files` alias, only for the filters given.
+
+        Only the active ones are written, rather than every filter as `(:x IS NULL OR
+        ...)`: the planner then plans a handful of short conditions instead of nine per
+        source (the lexical statement has eight), planning being over half of a search's
+        SQL time; and the statement text for each set of filters stays the same, so its
+        parse is cached (`legs._statement`)."""
         f = alias
-        return (
-            f" AND (CAST(:f_kinds AS text[]) IS NULL OR {f}.kind = ANY(CAST(:f_kinds AS text[])))"
-            f" AND (CAST(:f_after AS timestamptz) IS NULL OR "
-            f"      coalesce({f}.taken_at, {f}.file_modified_at) >= :f_after)"
-            f" AND (CAST(:f_before AS timestamptz) IS NULL OR "
-            f"      coalesce({f}.taken_at, {f}.file_modified_at) < :f_before)"
-            f" AND (CAST(:f_under AS text) IS NULL OR starts_with({f}.primary_path, :f_under))"
-            f" AND (CAST(:f_min AS float8) IS NULL OR "
-            f"      ({f}.details ->> 'duration_s')::float8 >= :f_min)"
-            f" AND (CAST(:f_max AS float8) IS NULL OR "
-            f"      ({f}.details ->> 'duration_s')::float8 <= :f_max)"
-            f" AND (CAST(:f_lang AS text) IS NULL OR EXISTS (SELECT 1 FROM transcripts t_"
-            f"      WHERE t_.key = {f}.key AND t_.language = :f_lang))"
-            + speaker_filter_sql(f) +
-            # Content whose every path is gone from disk (marked missing at a scan) is not
-            # a result; it is again when a file with it comes back.
-            f" AND EXISTS (SELECT 1 FROM media_paths p_ WHERE p_.key = {f}.key"
-            f"      AND p_.status = 'registered')")
+        when = f"coalesce({f}.taken_at, {f}.file_modified_at)"
+        duration = f"({f}.details ->> 'duration_s')::float8"
+        active = (
+            (self.kinds, f" AND {f}.kind = ANY(CAST(:f_kinds AS text[]))"),
+            (self.after, f" AND {when} >= :f_after"),
+            (self.before, f" AND {when} < :f_before"),
+            (self.under, f" AND starts_with({f}.primary_path, :f_under)"),
+            (self.min_duration is not None, f" AND {duration} >= :f_min"),
+            (self.max_duration is not None, f" AND {duration} <= :f_max"),
+            (self.lang, f" AND EXISTS (SELECT 1 FROM transcripts t_ "
+                        f"WHERE t_.key = {f}.key AND t_.language = :f_lang)"),
+            (self.speaker, speaker_filter_sql(f)),
+        )
+        return ("".join(sql for on, sql in active if on)
+                # Content whose every path is gone from disk (marked missing at a scan) is
+                # not a result; it is again when a file with it comes back.
+                + f" AND EXISTS (SELECT 1 FROM media_paths p_ WHERE p_.key = {f}.key"
+                  f" AND p_.status = 'registered')")

@@ -99,7 +99,7 @@ def visual(db: Db, query: np.ndarray, model_ref: str, k: int,
             "LEFT JOIN image_analysis a ON a.key = s.key AND s.frame_ms = -1 "
             "LEFT JOIN video_frames v ON v.key = s.key AND v.frame_ms = s.frame_ms "
             # The index scan applies the filters it knows; the rest (a speaker) here.
-            "WHERE true" + Filters.sql("f") + " ORDER BY s.distance"), params).all()
+            "WHERE true" + filters.sql("f") + " ORDER BY s.distance"), params).all()
         calibration = _calibration(conn, query, params) if calibrate else (0.0, 0.0)
     hits = [LegHit("visual", r.key, r.path, r.kind, r.frame_ms, 1.0 - float(r.distance),
                    r.caption) for r in rows]
@@ -191,7 +191,7 @@ SOURCES = (
 )
 
 
-def _source_sql(src: _Source, n: int) -> str:
+def _source_sql(src: _Source, n: int, filters: Filters) -> str:
     """One source's rows with all the words (or, partial, any of them), best first, at
     most :k; `n` numbers it in a UNION."""
     tsv = src.tsv
@@ -201,7 +201,7 @@ def _source_sql(src: _Source, n: int) -> str:
             f"(ts_rank_cd({tsv}, q_.any_word || q_.all_words) * {src.weight})::float8 AS rank "
             f"FROM q_, {src.table} "
             f"WHERE {where}({tsv} @@ q_.all_words OR {tsv} @@ q_.any_word)"
-            + Filters.sql("f") + f" ORDER BY full_match DESC, rank DESC, {src.order} "
+            + filters.sql("f") + f" ORDER BY full_match DESC, rank DESC, {src.order} "
             "LIMIT :k)")
 
 
@@ -222,7 +222,7 @@ def lexical(db: Db, text: str, k: int, filters: Filters = Filters(),
     found: dict[str, list[LegHit]] = {s.leg: [] for _, s in chosen}
     if not chosen:
         return found
-    sql = QUERY_CTE + " UNION ALL ".join(_source_sql(s, n) for n, s in chosen)
+    sql = QUERY_CTE + " UNION ALL ".join(_source_sql(s, n, filters) for n, s in chosen)
     with _connection(db) as conn:
         rows = conn.execute(_statement(sql), {"q": text, "k": k, **filters.params()}).all()
     for r in rows:
@@ -280,7 +280,7 @@ def meaning(db: Db, query: np.ndarray, model_ref: str, k: int,
         rows = conn.execute(_statement(
             f"SELECT {UNIT_COLUMNS}, (u.embedding::vector({dim})) <=> {vec} AS distance "
             "FROM text_units u JOIN media_files f ON f.key = u.key "
-            f"WHERE u.model_id = :m AND vector_dims(u.embedding) = {dim}" + Filters.sql("f")
+            f"WHERE u.model_id = :m AND vector_dims(u.embedding) = {dim}" + filters.sql("f")
             + f" ORDER BY (u.embedding::vector({dim})) <=> {vec} LIMIT :k"), params).all()
         # The members of the clusters whose name and descriptions mean the same (fewer
         # than a thousand clusters: an exact scan), the most central members first.
@@ -290,7 +290,7 @@ def meaning(db: Db, query: np.ndarray, model_ref: str, k: int,
             f"      (c.embedding::vector({dim})) <=> {vec} AS distance "
             "FROM cluster_text_vectors c JOIN cluster_members cm USING (cluster_id) "
             "JOIN media_files f ON f.key = cm.key "
-            f"WHERE c.model_id = :m AND vector_dims(c.embedding) = {dim}" + Filters.sql("f")
+            f"WHERE c.model_id = :m AND vector_dims(c.embedding) = {dim}" + filters.sql("f")
             + f" ORDER BY (c.embedding::vector({dim})) <=> {vec}, cm.similarity DESC "
             "LIMIT :k"), params).all()
     hits = [LegHit("meaning", r.key, r.path, r.kind, r.frame_ms, 1.0 - float(r.distance),

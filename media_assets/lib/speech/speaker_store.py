@@ -164,9 +164,9 @@ def unknown_speaker_note(engine: sa.Engine, speaker: str) -> str | None:
 
 def speaker_filter_sql(alias: str = "f") -> str:
     """` AND ...`: the file has a speaker with this name (as resolved above) or label."""
-    return (f" AND (CAST(:f_speaker AS text) IS NULL OR EXISTS (SELECT 1 FROM file_speakers fs "
+    return (f" AND EXISTS (SELECT 1 FROM file_speakers fs "
             f"{NAMED.replace(':name_distance', str(NAME_DISTANCE))} WHERE fs.key = {alias}.key "
-            f"AND (lower(nm.name) = lower(:f_speaker) OR fs.label = :f_speaker)))")
+            f"AND (lower(nm.name) = lower(:f_speaker) OR fs.label = :f_speaker))")
 
 
 def keys_with_speakers(engine: sa.Engine, keys: Sequence[str]) -> set[str]:
