@@ -198,6 +198,19 @@ def test_a_failed_file_is_red_in_both_partition_views(settings, catalog, tiny_mo
         assert said[key["kept.wav"]]["status"] == "no work"
         assert said[key["kept.wav"]]["why"].startswith("not for this asset: it takes json")
         assert said[key["bad.json"]]["why"].startswith("not run: media_file says failed: ")
+        # The assets this run left out: a file they have no work for is not Missing there
+        # (Materialized, saying why); a file they owe work is, until a run does it.
+        speech = _statuses(instance, "transcripts")
+        assert speech["materialized"] == {key["kept.json"], key["bad.json"]}
+        assert not speech["failed"]
+        assert _partition_facts(instance, "transcripts", key["kept.json"])["why"] == (
+            "not for this asset: it takes audio, video files, this one is json")
+        pictures = _statuses(instance, "image_embeddings")
+        assert pictures["materialized"] == set(keys) and not pictures["failed"]
+        # An asset in the run says it for its range itself, once.
+        assert len(instance.fetch_materializations(dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("json_schemas"), asset_partitions=[key["kept.wav"]]),
+            limit=5).records) == 1
 
         failures = instance.get_runs(dg.RunsFilter(
             statuses=[dg.DagsterRunStatus.FAILURE],

@@ -88,6 +88,45 @@ def no_work_facts(path: str, kind: str, status: str, error: str | None,
     return {"path": path, "kind": kind, "status": "no work", "why": why[:2000]}
 
 
+def report_not_for_them(context: dg.AssetExecutionContext,
+                        files: Sequence[tuple[str, str, str, str, str | None]],
+                        assets: Mapping[tuple[dg.AssetKey, str], Sequence[str]]) -> int:
+    """For each file (key, path, kind, status, error), a "no work" materialisation of each
+    per-file asset ((key, op name) -> the kinds it takes) that does not take the file's
+    kind and is not in this run; the number written.
+
+    The planner leaves out of a run the assets for kinds its batch lacks (a batch of photos
+    starts no speech step), so without these a photo stayed "Missing" in `transcripts`'s
+    partition view for ever, as if work were owed. Within a run's range Dagster already
+    shows every partition Materialized, with `no_work_facts`; these say the same for the
+    assets the run left out, and Missing then means what a user reads it as: work not done
+    yet. They are this step's events (the run that found the file's kind is their source),
+    written as one batch as Dagster writes a ranged output's materialisations:
+    `context.log_event` writes each alone (2.2 ms per event, 13 ms per photo for six
+    assets, bench_ingest), so they are built with Dagster's batch marker and queued on the
+    step's context (private in dagster 1.13, which the project pins)."""
+    from dagster._core.events import (DagsterEvent, DagsterEventBatchMetadata,
+                                      generate_event_batch_id)
+
+    step = context.get_step_execution_context()
+    # The run's steps (a step is its asset's op): `run.asset_selection` is empty for a
+    # `materialize` of a selection, so the plan is what says which assets run.
+    in_run = set(step.execution_plan.step_keys_to_execute)
+    materialisations = [
+        dg.AssetMaterialization(asset_key=asset_key, partition=key,
+                                metadata=no_work_facts(path, kind, status, error, kinds))
+        for (asset_key, op), kinds in assets.items() if op not in in_run and kinds
+        for key, path, kind, status, error in files
+        if kind not in kinds]  # a file it owes work stays Missing until a run does it
+    batch = generate_event_batch_id()
+    queue = context.op_execution_context._events
+    for i, materialisation in enumerate(materialisations):
+        queue.append(DagsterEvent.asset_materialization(
+            step, materialisation,
+            DagsterEventBatchMetadata(batch, i == len(materialisations) - 1)))
+    return len(materialisations)
+
+
 class FileOutcome:
     """What a per-file asset returns: the run's materialisation (metadata and checks) and
     each file's facts and verdict. `per_file_asset` sets each file's facts on its

@@ -5,7 +5,7 @@ from collections import Counter
 
 import dagster as dg
 
-from media_assets.defs.file_metadata import FileOutcome, markdown_table
+from media_assets.defs.file_metadata import FileOutcome, markdown_table, report_not_for_them
 from media_assets.defs.per_file import per_file_asset
 from media_assets.defs.resources import CatalogResource, InboxResource
 from media_assets.lib.files.record import Outcome, describe, probe_and_record
@@ -54,6 +54,15 @@ def media_file(context: dg.AssetExecutionContext, catalog: CatalogResource,
                         mime_type=o.mime_type or "", details=dg.MetadataValue.json(o.details),
                         **({"error": o.error} if o.error else {}))
     context.log.info(f"probed {len(outcomes)} files in {elapsed:.2f} s: {dict(by_status)}")
+    # The assets this run left out that have no work for a file: not Missing for it.
+    from media_assets.defs.jobs import PER_FILE_ASSETS  # jobs imports this module
+    from media_assets.defs.per_file import file_kinds_of
+
+    metadata["no_work_elsewhere"] = dg.MetadataValue.int(report_not_for_them(
+        context, [(o.key, display_path(o.path or ""), o.kind, o.status, o.error)
+                  for o in outcomes],
+        {(a.key, a.op.name): file_kinds_of(a) for a in PER_FILE_ASSETS
+         if a.key != context.asset_key}))
     # Each file's own facts and verdict on its own partition (defs/file_metadata.py says
     # why). This asset decides every file's verdict at once, so it builds its own outcome.
     return FileOutcome(context, metadata, {o.key: {
