@@ -90,10 +90,10 @@ def no_work_facts(path: str, kind: str, status: str, error: str | None,
 
 def report_not_for_them(context: dg.AssetExecutionContext,
                         files: Sequence[tuple[str, str, str, str, str | None]],
-                        assets: Mapping[tuple[dg.AssetKey, str], Sequence[str]]) -> int:
+                        assets: Mapping[str, Sequence[str]]) -> int:
     """For each file (key, path, kind, status, error), a "no work" materialisation of each
-    per-file asset ((key, op name) -> the kinds it takes) that does not take the file's
-    kind and is not in this run; the number written.
+    per-file asset (name -> the kinds it takes; none: every file, as `media_file`) that does
+    not take the file's kind and is not in this run; the number written.
 
     The planner leaves out of a run the assets for kinds its batch lacks (a batch of photos
     starts no speech step), so without these a photo stayed "Missing" in `transcripts`'s
@@ -109,13 +109,13 @@ def report_not_for_them(context: dg.AssetExecutionContext,
                                       generate_event_batch_id)
 
     step = context.get_step_execution_context()
-    # The run's steps (a step is its asset's op): `run.asset_selection` is empty for a
-    # `materialize` of a selection, so the plan is what says which assets run.
+    # The run's steps (each asset's op, named as the asset): `run.asset_selection` is
+    # empty for a `materialize` of a selection, so the plan says which assets run.
     in_run = set(step.execution_plan.step_keys_to_execute)
     materialisations = [
-        dg.AssetMaterialization(asset_key=asset_key, partition=key,
+        dg.AssetMaterialization(asset_key=name, partition=key,
                                 metadata=no_work_facts(path, kind, status, error, kinds))
-        for (asset_key, op), kinds in assets.items() if op not in in_run and kinds
+        for name, kinds in assets.items() if name not in in_run and kinds
         for key, path, kind, status, error in files
         if kind not in kinds]  # a file it owes work stays Missing until a run does it
     batch = generate_event_batch_id()

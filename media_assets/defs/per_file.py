@@ -36,6 +36,10 @@ from media_assets.lib.models.roles import Role, spec_of
 # loaded for the first file serves all of them.
 MAX_PARTITIONS_PER_RUN = 256
 KINDS_KEY, MODEL_KEY = "media_assets/file_kinds", "media_assets/model_role"
+# Every per-file asset's name (its key and its op) -> the kinds of file it takes, as each is
+# declared: what `media_file` reads to tell which assets a run left out have no work for a
+# file (`defs/jobs.py`'s list would be an import circle: it imports the assets).
+FILE_KINDS: dict[str, tuple[str, ...]] = {}
 VERSION_KEY = "media_assets/versioned_by"  # the role whose ref versions the results
 OWNER = "team:media-catalog"
 
@@ -65,6 +69,7 @@ def per_file_asset(*, group_name: str, file_kinds: Sequence[str], deps=(),
             metadata[VERSION_KEY] = model.value
 
     def decorate(fn):
+        FILE_KINDS[fn.__name__] = tuple(file_kinds)
         checks = [*kwargs.pop("check_specs", []), dg.AssetCheckSpec(
             FILE_CHECK, asset=fn.__name__, partitions_def=media_files,
             description="Per file (partition): passes when this asset processed the file, "

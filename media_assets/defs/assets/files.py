@@ -6,7 +6,7 @@ from collections import Counter
 import dagster as dg
 
 from media_assets.defs.file_metadata import FileOutcome, markdown_table, report_not_for_them
-from media_assets.defs.per_file import per_file_asset
+from media_assets.defs.per_file import FILE_KINDS, per_file_asset
 from media_assets.defs.resources import CatalogResource, InboxResource
 from media_assets.lib.files.record import Outcome, describe, probe_and_record
 from media_assets.lib.files.store import FileStore, display_path
@@ -55,14 +55,9 @@ def media_file(context: dg.AssetExecutionContext, catalog: CatalogResource,
                         **({"error": o.error} if o.error else {}))
     context.log.info(f"probed {len(outcomes)} files in {elapsed:.2f} s: {dict(by_status)}")
     # The assets this run left out that have no work for a file: not Missing for it.
-    from media_assets.defs.jobs import PER_FILE_ASSETS  # jobs imports this module
-    from media_assets.defs.per_file import file_kinds_of
-
     metadata["no_work_elsewhere"] = dg.MetadataValue.int(report_not_for_them(
         context, [(o.key, display_path(o.path or ""), o.kind, o.status, o.error)
-                  for o in outcomes],
-        {(a.key, a.op.name): file_kinds_of(a) for a in PER_FILE_ASSETS
-         if a.key != context.asset_key}))
+                  for o in outcomes], FILE_KINDS))
     # Each file's own facts and verdict on its own partition (defs/file_metadata.py says
     # why). This asset decides every file's verdict at once, so it builds its own outcome.
     return FileOutcome(context, metadata, {o.key: {
