@@ -232,7 +232,7 @@ def test_a_deeply_nested_line_is_one_reject_on_the_server_path(catalog, tmp_path
 
 
 @pytest.mark.parametrize("case", ["nulls, scalars and fractions", "a number under float8",
-                                  "a number past numeric"])
+                                  "a number past numeric", "integers at int8's edge"])
 def test_nulls_scalar_lines_and_odd_numbers_load_as_the_python_path_does(
         catalog, tmp_path, passes, case):
     """A JSON null in a typed column is SQL NULL (its cast would stop the statement); a
@@ -250,6 +250,11 @@ def test_nulls_scalar_lines_and_odd_numbers_load_as_the_python_path_does(
         lines.append('{"id": 44, "n": 4, "ok": true, "score": 1e-400, "tag": "c"}')
     if case == "a number past numeric":
         lines.append('{"id": 45, "n": 5, "ok": true, "score": 1e200000, "tag": "d"}')
+    if case == "integers at int8's edge":  # 19 digits fit; 2**63 is refused; 2.0 is a float
+        lines += ['{"id": 46, "n": 9223372036854775807, "ok": true, "score": 1, "tag": "e"}',
+                  '{"id": 47, "n": -9223372036854775808, "ok": true, "score": 1, "tag": "e"}',
+                  '{"id": 48, "n": 9223372036854775808, "ok": true, "score": 1, "tag": "e"}',
+                  '{"id": 49, "n": 2.0, "ok": true, "score": 1, "tag": "e"}']
     design, rows, rejects = _both_paths_agree(catalog, tmp_path, lines, "odd")
     assert design.storage_type == "hybrid"
     by_id = {r["id"]: r for r in rows}
@@ -260,5 +265,8 @@ def test_nulls_scalar_lines_and_odd_numbers_load_as_the_python_path_does(
         assert by_id[44]["score"] == 0.0 and passes == ["true"]
     elif case == "a number past numeric":  # no jsonb holds it: the Python path
         assert by_id[45]["score"] is None  # Python reads an infinity
+    elif case == "integers at int8's edge":  # 2**63 stops the optimistic cast
+        assert (by_id[46]["n"], by_id[47]["n"]) == (2**63 - 1, -2**63)
+        assert 48 not in by_id and 49 not in by_id and passes == ["true"]
     else:
         assert passes == ["n IN (SELECT n FROM json_stage_redo)"]

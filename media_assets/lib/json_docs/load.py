@@ -192,10 +192,10 @@ def _convert(value, f: FieldSchema):
     elif t == "integer":
         if isinstance(value, bool):
             pass
-        elif isinstance(value, int) and abs(value) < 2**63:
+        elif isinstance(value, int) and -2**63 <= value < 2**63:
             return value
         elif isinstance(value, Decimal) and value == value.to_integral_value() \
-                and abs(value) < 2**63:
+                and -2**63 <= value < 2**63:
             return int(value)
     elif t in ("float", "decimal", "bigint_overflow"):
         if isinstance(value, bool):
@@ -239,7 +239,7 @@ def _converter(f: FieldSchema):
     """A per-column converter: plain checks for the common types, `_convert` for the rest."""
     if f.type == "integer":
         def conv(v):
-            if v is None or (type(v) is int and -2**63 < v < 2**63):
+            if v is None or (type(v) is int and -2**63 <= v < 2**63):
                 return v
             return _convert(v, f)
     elif f.type in ("string", "enum", "email", "url"):
