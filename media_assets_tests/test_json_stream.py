@@ -160,9 +160,9 @@ def passes(monkeypatch) -> list[str]:
     seen: list[str] = []
     checked = server_load._convert_checked
 
-    def spy(*args, only="true"):
+    def spy(*args, only="true", **kw):
         seen.append(only)
-        return checked(*args, only=only)
+        return checked(*args, only=only, **kw)
 
     monkeypatch.setattr(server_load, "_convert_checked", spy)
     return seen
@@ -270,3 +270,112 @@ def test_nulls_scalar_lines_and_odd_numbers_load_as_the_python_path_does(
         assert 48 not in by_id and 49 not in by_id and passes == ["true"]
     else:
         assert passes == ["n IN (SELECT n FROM json_stage_redo)"]
+
+
+# -- large files: two connections convert the two halves at once ------------------------------
+def _work_tables(catalog) -> list[str]:
+    """json_data tables of a load in progress (or left by one): `__new_`, `__stage_`,
+    `__rej_`."""
+    import sqlalchemy as sa
+
+    with catalog.engine.connect() as conn:
+        return [r[0] for r in conn.execute(sa.text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'json_data' AND "
+            "(tablename LIKE '%\\_\\_new\\_%' OR tablename LIKE '%\\_\\_stage\\_%' "
+            "OR tablename LIKE '%\\_\\_rej\\_%')"))]
+
+
+@pytest.mark.parametrize("case", ["messy, with an invalid line", "misfits in both halves",
+                                  "a number past numeric in the second half"])
+def test_a_large_file_converted_in_two_halves_gives_the_same_table(catalog, tmp_path,
+                                                                   monkeypatch, case):
+    """Two connections convert the halves of the staged lines at once (a file from 16 MB);
+    the rows, `_row` numbers and rejects are those one connection gives, the work tables
+    are gone after the swap, and the load lock is released."""
+    import sqlalchemy as sa
+
+    from media_assets.lib.json_docs import server_load
+
+    if case.startswith("messy"):
+        path = _messy_ndjson(tmp_path / "messy.ndjson")
+    else:
+        # Misfits after the 40 lines the design is inferred from, one in each half.
+        lines = [json.dumps({"id": i, "n": i * 3, "tag": f"t{i}"}) for i in range(120)]
+        lines[45] = '{"id": 45, "n": 1.5, "tag": "fraction"}'
+        lines[100] = '{"id": 100, "n": "fifty", "tag": "a word"}'
+        if case.startswith("a number past"):  # no jsonb holds it: the Python path
+            lines[110] = '{"id": 110, "n": 4, "tag": "x", "big": 1e200000}'
+        path = tmp_path / "halves.ndjson"
+        path.write_text("\n".join(lines) + "\n")
+    _, one, rows_one, rejects_one = _loaded(catalog, path, True, "halves_one")
+    monkeypatch.setattr(server_load, "PARALLEL_MIN_BYTES", 0)
+    parts: list = []
+    real = server_load.convert_part
+
+    def spy(*args, **kw):
+        parts.append(args[7])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(server_load, "convert_part", spy)
+    _, two, rows_two, rejects_two = _loaded(catalog, path, True, "halves_two")
+    last = len(path.read_text().splitlines())
+    assert sorted(parts) == [(1, last // 2), (last // 2 + 1, last)]
+    assert (two.row_count, two.reject_count) == (one.row_count, one.reject_count)
+    assert rows_two == rows_one and rejects_two == rejects_one
+    if not case.startswith("messy"):
+        past = {111} if case.startswith("a number past") else set()  # as Python reads it
+        assert {r.record for r in rejects_two} == {46, 101} | past
+    assert _work_tables(catalog) == []
+    with catalog.engine.connect() as conn:
+        assert conn.execute(sa.text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")).scalar() == 0
+
+
+def test_a_parallel_load_killed_midway_leaves_nothing_the_next_load_trips_on(catalog,
+                                                                           tmp_path):
+    """The parallel path commits its work tables before the swap, so a process killed
+    between (kill -9, the kernel's OOM killer) leaves them, with their indexes. The next
+    load of that table drops them under its lock (their index names would clash with its
+    own) and loads; the old table stayed readable throughout."""
+    import subprocess
+    import sys
+    import textwrap
+
+    import sqlalchemy as sa
+
+    path = tmp_path / "orders.ndjson"
+    path.write_text("\n".join(json.dumps({"id": i, "status": ["a", "b"][i % 2]})
+                              for i in range(500)) + "\n")
+    first = _loaded(catalog, path, True, "orders_killed")[1]
+    url = catalog.engine.url.render_as_string(hide_password=False)
+    script = textwrap.dedent(f"""
+        import os, sqlalchemy as sa
+        from pathlib import Path
+        from media_assets.lib.files import probe
+        from media_assets.lib.json_docs import load, server_load
+        from media_assets.lib.json_docs.schema import infer_schema
+        server_load.PARALLEL_MIN_BYTES = 0
+        real, calls = server_load.on_connections, []
+        def die_after_the_indexes(connect, jobs):
+            out = real(connect, jobs)
+            calls.append(1)
+            if len(calls) == 2:  # the halves, then the indexes: both committed
+                os._exit(9)
+            return out
+        server_load.on_connections = die_after_the_indexes
+        path = Path({str(path)!r})
+        details = probe.probe_file(path).details
+        design = infer_schema(load.sample_records(path, details, 40), "orders_killed",
+                              total=details["records"])
+        load.load_table(sa.create_engine({url!r}), design, load.iter_records(path, details))
+    """)
+    died = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert died.returncode == 9, died.stderr
+    left = _work_tables(catalog)
+    assert any("__stage_" in t for t in left) and any("__new_" in t for t in left), left
+    with catalog.engine.connect() as conn:  # readers still see the first load
+        assert conn.execute(sa.text(
+            f'SELECT count(*) FROM json_data."{first.table}"')).scalar() == 500
+    again = _loaded(catalog, path, True, "orders_killed")[1]
+    assert (again.table, again.row_count, again.reject_count) == (first.table, 500, 0)
+    assert _work_tables(catalog) == []

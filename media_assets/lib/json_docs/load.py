@@ -332,6 +332,55 @@ def _create_sql(table: str, design: SchemaDesign, names: dict[str, str]) -> str:
     return f"CREATE TABLE {SCHEMA}.{quote_ident(table)} ({', '.join(cols)})"
 
 
+def _index_sql(design: SchemaDesign, names: dict[str, str], table: str, tag: str,
+               target: str) -> list[tuple[str, str | None]]:
+    """(CREATE INDEX, the plain one to build if a unique one fails) for each of the
+    design's indexes, named `<table>__<tag>_i<n>_new` until the swap."""
+    out = []
+    for n, idx in enumerate(design.indexes):
+        cols = ", ".join(quote_ident(c if c in RESERVED else names.get(c, c))
+                         for c in idx["columns"])
+        iname = quote_ident(f"{table[:40]}__{tag}_i{n}_new")
+        method = "gin" if idx.get("type") == "gin" else "btree"
+        plain = f"CREATE INDEX {iname} ON {target} USING {method} ({cols})"
+        # A unique index the full data violates: the plain one instead.
+        out.append((f"CREATE UNIQUE INDEX {iname} ON {target} USING {method} ({cols})", plain)
+                   if idx.get("unique") else (plain, None))
+    return out
+
+
+def _build_indexes(cur, statements: list[tuple[str, str | None]]) -> None:
+    for sql, fallback in statements:
+        if fallback is None:
+            cur.execute(sql)
+            continue
+        cur.execute("SAVEPOINT idx")
+        try:
+            cur.execute(sql)
+            cur.execute("RELEASE SAVEPOINT idx")
+        except psycopg.Error:
+            cur.execute("ROLLBACK TO SAVEPOINT idx")
+            cur.execute(fallback)
+
+
+def _drop_leftovers(cur, table: str, ours: str) -> str:
+    """Take this table's load lock for the session (`load_table` releases it) and drop the
+    work tables a parallel load of it left when its process died (committed, so no rollback
+    removed them, and their index names would clash with this load's): under the lock no
+    other load is using them. Returns the lock's key."""
+    prefix = table[:40]
+    key = f"json_data.{prefix}"
+    cur.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+    cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s AND "
+                "(starts_with(tablename, %s) OR starts_with(tablename, %s) OR "
+                "starts_with(tablename, %s))",
+                (SCHEMA, f"{prefix}__new_", f"{prefix}__stage_", f"{prefix}__rej_"))
+    for (name,) in cur.fetchall():
+        if name != ours:
+            cur.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{quote_ident(name)}")
+    return key
+
+
 def load_table(engine: sa.Engine, design: SchemaDesign, records: Iterable,
                pre_rejects: Sequence[Reject] = (), server_side: bool = True) -> LoadResult:
     """Create, fill, index and swap in `json_data.<table>`; rejects go to `<table>__rejects`.
@@ -340,7 +389,12 @@ def load_table(engine: sa.Engine, design: SchemaDesign, records: Iterable,
     An NDJSON file's `iter_records` on PostgreSQL 16+ is loaded by the server (raw lines by
     COPY, cast in SQL: `server_load`); anything else, or `server_side=False`, is converted
     here and written by a typed binary COPY. Both give the same rows and rejects, except
-    that the server path numbers `_row` and rejects by line (blank and bad lines count)."""
+    that the server path numbers `_row` and rejects by line (blank and bad lines count).
+    From `server_load.PARALLEL_MIN_BYTES` the server converts the two halves of the lines at
+    once on two connections, and two connections build the indexes: the new table and the
+    staged lines are committed under names of ours (`__new_`, `__stage_`, `__rej_`) until
+    the swap, and dropped on failure, or by the next load of the table if the process died.
+    A load holds an advisory lock on its table's name throughout."""
     table = check_table_name(design.table_name)
     names = column_names(design)
     staging = f"{table[:40]}__new_{uuid.uuid4().hex[:8]}"
@@ -353,17 +407,48 @@ def load_table(engine: sa.Engine, design: SchemaDesign, records: Iterable,
             columns.append('"_extra"')
     rejects = list(pre_rejects)
     loaded = server_rejects = 0
+    server_rejects_from = server_load.REJECTS
+    target = f"{SCHEMA}.{quote_ident(staging)}"
+    # Tables the parallel path commits before the swap (dropped after it, or on failure).
+    work: list[str] = []
+    locked = ""
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
+        locked = _drop_leftovers(cur, table, staging)
         cur.execute(_create_sql(staging, design, names))
         on_server = (server_side and isinstance(records, RecordStream)
                      and server_load.supported(cur, records.details))
-        if on_server:
-            # Raw lines by COPY, parsed and cast by the server (faster: server_load.py).
-            def verdict(rec):
-                return next(rows([rec], design, names, []))[2]
 
+        def verdict(rec):
+            return next(rows([rec], design, names, []))[2]
+
+        if on_server and records.path.stat().st_size >= server_load.PARALLEL_MIN_BYTES:
+            # Raw lines by COPY, cast by the server in two halves at once: the table and
+            # the staged lines are committed first so that two connections see them.
+            # Readers still see the old table or the new one (the swap below is atomic).
+            stage = f"{SCHEMA}.{quote_ident(f'{table[:40]}__stage_{staging[-8:]}')}"
+            server_rejects_from = f"{SCHEMA}.{quote_ident(f'{table[:40]}__rej_{staging[-8:]}')}"
+            work = [target, stage, server_rejects_from]
+            cur.execute(f"CREATE UNLOGGED TABLE {stage} (n bigint, line text, reason text)")
+            cur.execute(f"CREATE UNLOGGED TABLE {server_rejects_from} "
+                        "(record bigint, reason text, raw text)")
+            server_load.add_helpers(cur, target, columns)
+            raw.commit()
+            last = server_load.stage_lines(cur, records.path, records.details, verdict, stage)
+            raw.commit()
+            try:
+                loaded, server_rejects = server_load.convert_in_parallel(
+                    engine.raw_connection, target, design, names, columns, records.details,
+                    stage, server_rejects_from, last)
+            except psycopg.DataError:
+                # As below: a value no jsonb holds sends the file to the Python path.
+                cur.execute(f"TRUNCATE {target}")
+                loaded = server_rejects = 0
+                on_server = False
+            server_load.drop_helpers(cur, target, columns)
+        elif on_server:
+            # Raw lines by COPY, parsed and cast by the server (faster: server_load.py).
             cur.execute("SAVEPOINT json_server")
             try:
                 server_load.stage_lines(cur, records.path, records.details, verdict)
@@ -389,27 +474,29 @@ def load_table(engine: sa.Engine, design: SchemaDesign, records: Iterable,
                         continue
                     copy.write_row(row)
                     loaded += 1
-        # The key after the rows: one sorted build instead of an index insert per row.
-        cur.execute(f"ALTER TABLE {SCHEMA}.{quote_ident(staging)} ADD CONSTRAINT "
-                    f"{quote_ident(staging + '_pkey')} PRIMARY KEY (_row)")
-        index_names = []
-        for n, idx in enumerate(design.indexes):
-            cols = ", ".join(quote_ident(c if c in RESERVED else names.get(c, c))
-                             for c in idx["columns"])
-            iname = f"{table[:40]}__{tag}_i{n}"
-            method = "gin" if idx.get("type") == "gin" else "btree"
-            unique = "UNIQUE " if idx.get("unique") else ""
-            index_names.append(iname)
-            try:
-                cur.execute("SAVEPOINT idx")
-                cur.execute(f"CREATE {unique}INDEX {quote_ident(iname + '_new')} ON "
-                            f"{SCHEMA}.{quote_ident(staging)} USING {method} ({cols})")
-                cur.execute("RELEASE SAVEPOINT idx")
-            except Exception:
-                # A unique index the full data violates: fall back to a plain one.
-                cur.execute("ROLLBACK TO SAVEPOINT idx")
-                cur.execute(f"CREATE INDEX {quote_ident(iname + '_new')} ON "
-                            f"{SCHEMA}.{quote_ident(staging)} USING {method} ({cols})")
+        # The key and indexes after the rows: one sorted build each instead of an index
+        # insert per row. On the parallel path the filled table is committed, so two
+        # connections build them at once (CREATE INDEX takes a lock that does not conflict
+        # with itself); PostgreSQL also gives each build its parallel workers.
+        pkey = quote_ident(staging + "_pkey")
+        builds = [(3 if idx.get("type") == "gin" else 1, stmt)
+                  for idx, stmt in zip(design.indexes, _index_sql(design, names, table, tag,
+                                                                  target))]
+        builds.insert(0, (1, (f"CREATE UNIQUE INDEX {pkey} ON {target} (_row)", None)))
+        if work:
+            raw.commit()
+            lanes: list[list] = [[], []]
+            cost = [0, 0]
+            for weight, stmt in sorted(builds, key=lambda b: -b[0]):
+                lane = cost.index(min(cost))
+                lanes[lane].append(stmt)
+                cost[lane] += weight
+            server_load.on_connections(engine.raw_connection, [
+                (lambda c, stmts=stmts: _build_indexes(c, stmts)) for stmts in lanes])
+        else:
+            _build_indexes(cur, [stmt for _, stmt in builds])
+        cur.execute(f"ALTER TABLE {target} ADD CONSTRAINT {pkey} PRIMARY KEY USING INDEX {pkey}")
+        index_names = [f"{table[:40]}__{tag}_i{n}" for n in range(len(design.indexes))]
         # The swap: readers see the old table or the new one, never a half-loaded one.
         cur.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{quote_ident(table)} CASCADE")
         cur.execute(f"ALTER TABLE {SCHEMA}.{quote_ident(staging)} RENAME TO {quote_ident(table)}")
@@ -423,21 +510,33 @@ def load_table(engine: sa.Engine, design: SchemaDesign, records: Iterable,
                     "(record integer NOT NULL, reason text NOT NULL, raw text NOT NULL)")
         if server_rejects:
             cur.execute(f"INSERT INTO {SCHEMA}.{quote_ident(rejects_table)} (record, reason, "
-                        f"raw) SELECT record, reason, raw FROM {server_load.REJECTS} "
+                        f"raw) SELECT record, reason, raw FROM {server_rejects_from} "
                         "ORDER BY record")
         if rejects:
             with cur.copy(f"COPY {SCHEMA}.{quote_ident(rejects_table)} (record, reason, raw) "
                           "FROM STDIN") as copy:
                 for r in rejects:
                     copy.write_row((r.line, safe_text(r.reason), safe_text(r.raw)))
+        for name in work[1:]:
+            cur.execute(f"DROP TABLE {name}")
         raw.commit()
+        work = []
     except Exception as exc:
         raw.rollback()
+        if work:  # committed by the parallel path: not left behind
+            raw.cursor().execute(f"DROP TABLE IF EXISTS {', '.join(work)}")
+            raw.commit()
         if getattr(exc, "sqlstate", None) == "54000":  # program_limit_exceeded
             raise ValueError(f"the table does not fit PostgreSQL's limits ({exc}); the "
                              "file is not loaded") from exc
         raise
     finally:
+        if locked:
+            try:
+                raw.cursor().execute("SELECT pg_advisory_unlock(hashtext(%s))", (locked,))
+                raw.commit()
+            except psycopg.Error:  # a connection that broke took its lock with it
+                pass
         raw.close()
     n_rejects = len(rejects) + server_rejects
     return LoadResult(table, loaded, n_rejects, loaded + n_rejects, index_names)

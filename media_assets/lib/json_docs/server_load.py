@@ -10,11 +10,16 @@ The verdicts match the Python path (`load.rows`): the few lines PostgreSQL would
 differently from Python — NaN and infinities, `\\u0000`, `\\ud800`-style escapes, raw NUL,
 very deep nesting — are converted in Python first (repaired, or rejected with its reason), so
 only JSON both agree on reaches the server's parser.
+
+A large file's lines are converted in two halves at once, on two connections
+(`convert_in_parallel`): one statement runs on one core, and an INSERT … SELECT gets no
+parallel workers from PostgreSQL.
 """
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import psycopg
@@ -49,14 +54,19 @@ def _needs_python(line: str) -> bool:
             or (len(line) > LONG_LINE and line.count("[") + line.count("{") > DEEP))
 
 
-def stage_lines(cur, path: Path, details: dict, python_verdict) -> None:
-    """COPY each non-blank line into `json_stage (n, line, reason)`: n is the line number,
-    reason is set for a line Python already rejected; a line Python repaired is staged as
-    its repaired JSON. Read in a stream: memory holds a line and COPY's buffer."""
-    cur.execute(f"CREATE TEMP TABLE {STAGE} (n bigint, line text, reason text) "
-                "ON COMMIT DROP")
+def stage_lines(cur, path: Path, details: dict, python_verdict,
+                stage: str | None = None) -> int:
+    """COPY each non-blank line into `json_stage (n, line, reason)` (or into `stage`, a
+    table of that shape the caller made): n is the line number, reason is set for a line
+    Python already rejected; a line Python repaired is staged as its repaired JSON. Read in
+    a stream: memory holds a line and COPY's buffer. Returns the last line's number."""
+    if stage is None:
+        stage = STAGE
+        cur.execute(f"CREATE TEMP TABLE {STAGE} (n bigint, line text, reason text) "
+                    "ON COMMIT DROP")
     encoding = details.get("encoding") or "utf-8"
-    with cur.copy(f"COPY {STAGE} (n, line, reason) FROM STDIN") as copy, \
+    lineno = 0
+    with cur.copy(f"COPY {stage} (n, line, reason) FROM STDIN") as copy, \
             open_text(path, encoding) as fh:  # as the probe reads it (json_read.py)
         write = copy.write_row
         for lineno, line in enumerate(fh, 1):
@@ -78,6 +88,7 @@ def stage_lines(cur, path: Path, details: dict, python_verdict) -> None:
                 write((lineno, safe_text(line[:2000]), safe_text(reason)))
             else:
                 write((lineno, json_text(rec), None))
+    return lineno
 
 
 def _lit(conn, value: str) -> str:
@@ -172,18 +183,45 @@ def _extract(conn, fields: list[FieldSchema], vs: list[str]) -> str:
                    for f, v in zip(fields, vs))
 
 
-def _spare(columns: list[str], *names: str) -> list[str]:
-    """Helper column names no data column has (a JSON field may be called anything)."""
+def _spare(columns: list[str]) -> list[str]:
+    """The passes' helper column names (misfit flag, reason, raw line), which no data column
+    has (a JSON field may be called anything)."""
     used = set(columns)
+    names = ("__misfit", "__reason", "__raw")
     while any(f'"{n}"' in used for n in names):
         names = tuple(n + "_" for n in names)
     return list(names)
 
 
+def add_helpers(cur, table_sql: str, columns: list[str]) -> None:
+    """The passes' helper columns on the table being filled (dropped by `drop_helpers`)."""
+    misfit, reason, raw = _spare(columns)
+    cur.execute(f'ALTER TABLE {table_sql} ADD COLUMN "{misfit}" boolean, '
+                f'ADD COLUMN "{reason}" text, ADD COLUMN "{raw}" text')
+
+
+def drop_helpers(cur, table_sql: str, columns: list[str]) -> None:
+    cur.execute(f"ALTER TABLE {table_sql} "
+                + ", ".join(f'DROP COLUMN "{c}"' for c in _spare(columns)))
+
+
 def convert(cur, table_sql: str, design: SchemaDesign, names: dict[str, str],
             columns: list[str], details: dict | None = None) -> tuple[int, int]:
-    """Fill `table_sql` from the staged lines; records that do not fit go to the temporary
-    `json_stage_rejects (record, reason, raw)`. Returns (rows loaded, records rejected).
+    """Fill `table_sql` from the lines `stage_lines` staged, on this connection. Returns
+    (rows loaded, records rejected); see `convert_part`."""
+    add_helpers(cur, table_sql, columns)
+    result = convert_part(cur, table_sql, design, names, columns, details)
+    drop_helpers(cur, table_sql, columns)
+    return result
+
+
+def convert_part(cur, table_sql: str, design: SchemaDesign, names: dict[str, str],
+                 columns: list[str], details: dict | None = None, stage: str = STAGE,
+                 part: tuple[int, int] | None = None) -> tuple[int, int]:
+    """Fill `table_sql` (with `add_helpers`' columns) from the staged lines in `stage`
+    whose numbers are in `part` (all of them if None); records that do not fit go to the
+    temporary `json_stage_rejects (record, reason, raw)`. Returns (rows loaded, records
+    rejected).
 
     Two passes. The optimistic one parses each line once and tests only JSON types, so
     the checks that cost most (`pg_input_is_valid` per value and per line) run for no
@@ -194,35 +232,98 @@ def convert(cur, table_sql: str, design: SchemaDesign, names: dict[str, str],
     stops; it is undone and the checked pass takes every line, as before. A file the
     probe found invalid lines in goes straight to the checked pass."""
     cur.execute("SET LOCAL TimeZone = 'UTC'")  # a timestamp without an offset is UTC
+    lines = LinesSQL(stage, part)
     if (details or {}).get("invalid_line_count"):
-        return _convert_checked(cur, table_sql, design, names, columns)
+        return _convert_checked(cur, table_sql, design, names, columns, lines=lines)
     cur.execute("SAVEPOINT json_fast")
     try:
-        loaded, redo = _convert_fitting(cur, table_sql, design, names, columns)
+        loaded, redo = _convert_fitting(cur, table_sql, design, names, columns, lines)
     except psycopg.DataError:
         cur.execute("ROLLBACK TO SAVEPOINT json_fast")
-        return _convert_checked(cur, table_sql, design, names, columns)
+        return _convert_checked(cur, table_sql, design, names, columns, lines=lines)
     cur.execute("RELEASE SAVEPOINT json_fast")
     if not redo:
         cur.execute(f"CREATE TEMP TABLE {REJECTS} (record bigint, reason text, raw text) "
                     "ON COMMIT DROP")
         return loaded, 0
     more, rejected = _convert_checked(cur, table_sql, design, names, columns,
-                                      only=f"n IN (SELECT n FROM {REDO})")
+                                      only=f"n IN (SELECT n FROM {REDO})", lines=lines)
     return loaded + more, rejected
 
 
 REDO = "json_stage_redo"
 
+# From this size a file's lines are converted in two halves at once, on two connections:
+# the conversion is PostgreSQL's CPU, and one statement uses one core (an INSERT … SELECT
+# gets no parallel workers). Below it the second connection is not worth its setup.
+PARALLEL_MIN_BYTES = 16 * 2**20
+
+
+def on_connections(connect, jobs: list) -> list:
+    """Run each `job(cursor)` at once, each on a connection of its own from `connect()`,
+    committed when it returns. Returns their results in order, or raises the first one's
+    error once all have stopped."""
+    def run(job):
+        raw = connect()
+        try:
+            result = job(raw.cursor())
+            raw.commit()
+            return result
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            raw.close()
+
+    with ThreadPoolExecutor(len(jobs), thread_name_prefix="json-load") as pool:
+        futures = [pool.submit(run, job) for job in jobs]
+        wait(futures)
+    return [f.result() for f in futures]
+
+
+def convert_in_parallel(connect, table_sql: str, design: SchemaDesign,
+                        names: dict[str, str], columns: list[str], details: dict,
+                        stage: str, rejects: str, last_line: int) -> tuple[int, int]:
+    """Fill `table_sql` from the lines staged in `stage`, both halves at once, each on a
+    connection of its own from `connect()` that commits its half: the table, its helper
+    columns, `stage` and `rejects (record, reason, raw)` must be committed before. Each
+    half's rejects are copied into `rejects`. Returns (rows loaded, records rejected), or
+    raises the first half's error once both have stopped (the caller drops or empties the
+    table: a half may have committed)."""
+    mid = last_line // 2
+    parts = [(1, mid), (mid + 1, max(last_line, mid + 1))]
+
+    def half(part):
+        def job(cur):
+            done = convert_part(cur, table_sql, design, names, columns, details, stage, part)
+            if done[1]:
+                cur.execute(f"INSERT INTO {rejects} SELECT * FROM {REJECTS}")
+            return done
+        return job
+
+    done = on_connections(connect, [half(part) for part in parts])
+    return sum(d[0] for d in done), sum(d[1] for d in done)
+
+
+class LinesSQL:
+    """Which staged lines a pass reads (`stage` table, line numbers in `part`), as SQL: a
+    predicate on the stage's `n` and the same on the filled table's `_row`."""
+
+    def __init__(self, stage: str = STAGE, part: tuple[int, int] | None = None):
+        self.stage = stage
+        lo, hi = part or (None, None)
+        self.n = "true" if part is None else f"n BETWEEN {int(lo)} AND {int(hi)}"
+        self.row = "true" if part is None else f"_row BETWEEN {int(lo)} AND {int(hi)}"
+
 
 def _convert_fitting(cur, table_sql: str, design: SchemaDesign, names: dict[str, str],
-                     columns: list[str]) -> tuple[int, int]:
+                     columns: list[str], lines: LinesSQL) -> tuple[int, int]:
     """The optimistic pass: every line that is a JSON object whose values have their
     column's type, cast without checks; the others' line numbers go to `json_stage_redo`.
     Returns (rows loaded, lines left for the checked pass)."""
     conn = cur.connection
     fields = [f for f in design.fields if f.column] if design.storage_type != "jsonb" else []
-    bad_col, = _spare(columns, "__misfit")
+    bad_col = _spare(columns)[0]
     vs = [f"v{i}" for i in range(len(fields))]
     keys = "ARRAY[" + ", ".join(_lit(conn, f.name) for f in fields) + "]::text[]"
     parts = [_fits(f, v) for f, v in zip(fields, vs)]
@@ -245,34 +346,36 @@ def _convert_fitting(cur, table_sql: str, design: SchemaDesign, names: dict[str,
     extract = _extract(conn, fields, vs)
     tests = "".join(f", {ok} AS {k}" for k, (ok, _) in zip(oks, parts))
     flag = " AND ".join([fits[0], *oks, *fits[len(parts) + 1:]])
-    cur.execute(f"ALTER TABLE {table_sql} ADD COLUMN \"{bad_col}\" boolean")
     # OFFSET 0: each line parsed once (see _convert_checked).
     cur.execute(
         f"INSERT INTO {table_sql} ({', '.join(columns)}, \"{bad_col}\") "
         f"SELECT {', '.join(select)}, NOT ({flag}) FROM ("
         f" SELECT *{tests} FROM ("
         f"  SELECT n, doc{extract} FROM ("
-        f"   SELECT n, line::jsonb AS doc FROM {STAGE} WHERE reason IS NULL OFFSET 0) a "
+        f"   SELECT n, line::jsonb AS doc FROM {lines.stage} WHERE reason IS NULL AND "
+        f"   {lines.n} OFFSET 0) a "
         f"  OFFSET 0) b OFFSET 0) c")
     inserted = cur.rowcount
     cur.execute(f"CREATE TEMP TABLE {REDO} (n bigint) ON COMMIT DROP")
-    cur.execute(f"WITH gone AS (DELETE FROM {table_sql} WHERE \"{bad_col}\" "
-                f"RETURNING _row) INSERT INTO {REDO} SELECT _row FROM gone")
+    cur.execute(f"WITH gone AS (DELETE FROM {table_sql} WHERE \"{bad_col}\" AND "
+                f"{lines.row} RETURNING _row) INSERT INTO {REDO} SELECT _row FROM gone")
     misfits = cur.rowcount
-    cur.execute(f"INSERT INTO {REDO} SELECT n FROM {STAGE} WHERE reason IS NOT NULL")
+    cur.execute(f"INSERT INTO {REDO} SELECT n FROM {lines.stage} WHERE reason IS NOT NULL "
+                f"AND {lines.n}")
     judged = cur.rowcount
-    cur.execute(f"ALTER TABLE {table_sql} DROP COLUMN \"{bad_col}\"")
     return inserted - misfits, misfits + judged
 
 
 def _convert_checked(cur, table_sql: str, design: SchemaDesign, names: dict[str, str],
-                     columns: list[str], only: str = "true") -> tuple[int, int]:
+                     columns: list[str], only: str = "true",
+                     lines: LinesSQL | None = None) -> tuple[int, int]:
     """The checked pass over the staged lines `only` selects, in one INSERT … SELECT:
     every value checked by a SQL predicate, so a record that does not fit gets its reason
     instead of failing the statement."""
     conn = cur.connection
     fields = [f for f in design.fields if f.column] if design.storage_type != "jsonb" else []
-    reason_col, raw_col = _spare(columns, "__reason", "__raw")
+    lines = lines or LinesSQL()
+    _, reason_col, raw_col = _spare(columns)
     vs = [f"v{i}" for i in range(len(fields))]
     keys = "ARRAY[" + ", ".join(_lit(conn, f.name) for f in fields) + "]::text[]"
     parts = [_column(conn, f, v) for f, v in zip(fields, vs)]
@@ -297,8 +400,6 @@ def _convert_checked(cur, table_sql: str, design: SchemaDesign, names: dict[str,
     checks = "".join(f", {ok} AS {k}" for k, (ok, _, _) in zip(oks, parts))
     # OFFSET 0 keeps each level a subquery of its own: the planner would otherwise copy
     # the parse into every expression that uses it, and parse each line once per column.
-    cur.execute(f"ALTER TABLE {table_sql} ADD COLUMN \"{reason_col}\" text, "
-                f"ADD COLUMN \"{raw_col}\" text")
     cur.execute(
         f"INSERT INTO {table_sql} ({', '.join(columns)}, \"{reason_col}\", \"{raw_col}\") "
         f"SELECT {', '.join(select)}, r, CASE WHEN r IS NOT NULL THEN left(line, 2000) END "
@@ -309,15 +410,13 @@ def _convert_checked(cur, table_sql: str, design: SchemaDesign, names: dict[str,
         f"      WHEN raw IS NOT NULL THEN jsonb_build_object('value', raw) END AS doc FROM ("
         f"      SELECT n, reason AS pre, line, CASE WHEN reason IS NULL AND "
         f"        pg_input_is_valid(line, 'json') THEN line::jsonb END AS raw "
-        f"      FROM {STAGE} WHERE {only} OFFSET 0) a OFFSET 0) b OFFSET 0) c OFFSET 0) e "
+        f"      FROM {lines.stage} WHERE {only} AND {lines.n} OFFSET 0) a OFFSET 0) b OFFSET 0) c OFFSET 0) e "
         "OFFSET 0) d")
     inserted = cur.rowcount
     cur.execute(f"CREATE TEMP TABLE {REJECTS} (record bigint, reason text, raw text) "
                 "ON COMMIT DROP")
     cur.execute(f"WITH gone AS (DELETE FROM {table_sql} WHERE \"{reason_col}\" IS NOT NULL "
-                f"RETURNING _row, \"{reason_col}\", \"{raw_col}\") "
+                f"AND {lines.row} RETURNING _row, \"{reason_col}\", \"{raw_col}\") "
                 f"INSERT INTO {REJECTS} SELECT * FROM gone")
     rejected = cur.rowcount
-    cur.execute(f"ALTER TABLE {table_sql} DROP COLUMN \"{reason_col}\", "
-                f"DROP COLUMN \"{raw_col}\"")
     return inserted - rejected, rejected
