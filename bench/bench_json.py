@@ -5,8 +5,8 @@ and the peak memory of ours.
 
 All run in this process on a scratch database of the embedded server (./.bench_home). Ours
 is the production path: probe (streamed) + infer (sample 2000) + load: raw lines COPYed to a
-temporary table and cast by one INSERT … SELECT on the server (PostgreSQL 16+) + indexes +
-atomic swap. Then the same load by the Python path (records converted here, typed binary
+staging table and cast by INSERT … SELECT on the server (PostgreSQL 16+; from 16 MB the two
+halves at once, on two connections) + indexes + atomic swap. Then the same load by the Python path (records converted here, typed binary
 COPY), which older servers take. Baseline: the NDJSON lines COPYed as they are into one
 JSONB column, no inference, no index. Peak RSS is the process's high-water mark after ours
 (the server path); the Python path's is printed after it.
