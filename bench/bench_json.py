@@ -18,6 +18,7 @@ import argparse
 import json
 import random
 import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -101,6 +102,7 @@ def main() -> None:
               f"COPY); the server path is {python_s / load_s:.2f}x as fast")
     print(f"peak RSS: {peak:,.0f} MB (before ours: {rss_before:,.0f} MB; after the Python "
           f"path: {peak_python:,.0f} MB)")
+    shutil.rmtree(path.parent)  # the generated file (300 MB at --n 1550000)
 
 
 if __name__ == "__main__":

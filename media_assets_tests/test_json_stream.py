@@ -64,6 +64,30 @@ def test_the_probes_fast_parser_gives_jsons_verdict_on_every_line():
                                                           for t in lines]
 
 
+def test_the_probes_pass_over_a_file_gives_each_lines_verdict_as_the_line_reader_does(
+        tmp_path):
+    """`ndjson_shapes` (the probe's fast pass) and `ndjson_lines` with `shape_of_line` agree
+    on every line's number, verdict and type: a BOM, blank and whitespace-only lines (a
+    no-break space too), CRLF and a lone CR, U+2028 inside a string, invalid UTF-8, NaN,
+    deep and long lines."""
+    from media_assets.lib.files.json_read import ndjson_lines, ndjson_shapes, shape_of_line
+
+    lines = [b'\xef\xbb\xbf{"a": 1}', b"", b"   ", "\u00a0".encode(), b'{"x": NaN}',
+             b'[1, 2]\r', b'"lone\rcr"', '{"t": "a\u2028b"}'.encode(), b'{"bad": "\xff\xfe"}',
+             b"5", b"1e400", b"123456789012345678901234567890", b"[" * 600 + b"]" * 600,
+             b"[" * 300 + b"]" * 300, b'{"long": "' + b"x" * 2000 + b'"}', b"{oops", b"nul\x00",
+             b"[" * 5000 + b"]" * 5000,
+             b'{"x": -Infinity}', b"\t", b"null"]
+    path = tmp_path / "odd.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    expected = [(line.number, None if line.error else type(line.value))
+                for line in ndjson_lines(path, "utf-8", shape_of_line)]
+    assert list(ndjson_shapes(path, "utf-8")) == expected
+    # The lone CR ends a line (universal newlines), so both halves are invalid; then {oops,
+    # the NUL and the 5000-deep line.
+    assert [n for n, kind in expected if kind is None] == [7, 8, 17, 18, 19]
+
+
 # -- NDJSON loaded by the server (raw lines by COPY, cast in SQL) -----------------------------
 def _messy_ndjson(path):
     """Lines with every value the typed columns must refuse or repair."""

@@ -72,6 +72,34 @@ def ndjson_lines(path: str | Path, encoding: str,
                 yield Line(number, text, error=exc)
 
 
+def ndjson_shapes(path: str | Path, encoding: str) -> Iterator[tuple[int, type | None]]:
+    """(line number, its value's type, or None when it does not parse) for each non-blank
+    line of an NDJSON file: `shape_of_line`'s verdicts, read as `ndjson_lines` reads the
+    lines. The probe's pass over a whole file, so written for speed: no `Line` per line,
+    orjson called directly for lines that cannot be too deep (0.82 -> 0.37 s for 400k
+    lines)."""
+    loads = orjson.loads
+    with open_text(path, encoding) as fh:
+        for number, text in enumerate(fh, 1):
+            if number == 1:
+                text = text.lstrip("\ufeff")
+            try:
+                value = loads(text) if len(text) <= 1000 else shape_of_line(text)
+            except orjson.JSONDecodeError:  # json's verdict (NaN, lone surrogates), or blank
+                if not text.strip():
+                    continue
+                try:
+                    value = json.loads(text)
+                except PARSE_ERRORS:
+                    yield number, None
+                    continue
+            except PARSE_ERRORS:
+                if text.strip():
+                    yield number, None
+                continue
+            yield number, type(value)
+
+
 def read_bytes(path: str | Path) -> bytes:
     with open_binary(path) as fh:
         return fh.read()

@@ -24,9 +24,8 @@ from media_assets.lib.files.inbox import open_regular
 from media_assets.lib.files.kinds import HEAD_BYTES, JSON_SUFFIXES, document_kind
 from media_assets.lib.imaging import TooLargeToDecode, check_decodes, decode_mode
 from media_assets.lib.files.json_depth import MAX_JSON_DEPTH, json_depth, too_deep_message
-from media_assets.lib.files.json_read import (PARSE_ERRORS, STREAM_BYTES, ndjson_lines,
-                                              open_binary, open_text, read_bytes,
-                                              shape_of_line)
+from media_assets.lib.files.json_read import (PARSE_ERRORS, STREAM_BYTES, ndjson_shapes,
+                                              open_binary, open_text, read_bytes)
 
 
 class ProbeError(Exception):
@@ -431,13 +430,14 @@ _EVENT_KINDS = {"start_map": "object", "start_array": "array", "string": "string
 
 def _probe_ndjson(path: Path, encoding: str) -> Probe:
     """Each line parsed on its own, in a stream."""
-    good, bad, shapes = 0, [], set()
-    for line in ndjson_lines(path, encoding, shape_of_line):
-        if line.error is not None:
-            bad.append(line.number if len(bad) < 100 else None)
+    good, bad, types = 0, [], set()
+    for number, kind in ndjson_shapes(path, encoding):
+        if kind is None:
+            bad.append(number if len(bad) < 100 else None)
             continue
         good += 1
-        shapes.add(type(line.value).__name__)
+        types.add(kind)
+    shapes = {t.__name__ for t in types}
     invalid = [n for n in bad if n is not None]
     if good == 0 or len(bad) > good:
         raise NotJson(f"invalid JSON: not one document and not NDJSON "
