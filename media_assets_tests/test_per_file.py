@@ -203,6 +203,10 @@ def test_a_failed_file_is_red_in_both_partition_views(settings, catalog, tiny_mo
         speech = _statuses(instance, "transcripts")
         assert speech["materialized"] == {key["kept.json"], key["bad.json"]}
         assert not speech["failed"]
+        # Its check, as for an asset in the run: Skipped, not Missing; the WAVs it owes a
+        # verdict have none yet.
+        assert speech["check skipped"] == {key["kept.json"], key["bad.json"]}
+        assert not speech["check passed"] | speech["check failed"]
         assert _partition_facts(instance, "transcripts", key["kept.json"])["why"] == (
             "not for this asset: it takes audio, video files, this one is json")
         pictures = _statuses(instance, "image_embeddings")

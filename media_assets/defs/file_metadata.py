@@ -104,9 +104,16 @@ def report_not_for_them(context: dg.AssetExecutionContext,
     written as one batch as Dagster writes a ranged output's materialisations:
     `context.log_event` writes each alone (2.2 ms per event, 13 ms per photo for six
     assets, bench_ingest), so they are built with Dagster's batch marker and queued on the
-    step's context (private in dagster 1.13, which the project pins)."""
+    step's context (private in dagster 1.13, which the project pins).
+
+    Each such asset's `file_ok` check is planned for those files too, one event per asset
+    with the files as its partition subset (as Dagster plans a run's checks): the run
+    evaluates none of them, so when it ends the check's partition view shows them Skipped,
+    as it shows another kind's files in an asset the run did include, not Missing."""
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+        AssetCheckEvaluationPlanned)
     from dagster._core.events import (DagsterEvent, DagsterEventBatchMetadata,
-                                      generate_event_batch_id)
+                                      DagsterEventType, generate_event_batch_id)
 
     step = context.get_step_execution_context()
     # The run's steps (each asset's op, named as the asset): `run.asset_selection` is
@@ -124,6 +131,17 @@ def report_not_for_them(context: dg.AssetExecutionContext,
         queue.append(DagsterEvent.asset_materialization(
             step, materialisation,
             DagsterEventBatchMetadata(batch, i == len(materialisations) - 1)))
+    partitions = context.assets_def.partitions_def
+    for name, kinds in assets.items():
+        keys = [key for key, _, kind, _, _ in files if kind not in kinds]
+        if name in in_run or not kinds or not keys:
+            continue
+        queue.append(DagsterEvent.from_step(
+            event_type=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED, step_context=step,
+            message=f"{FILE_CHECK} of {name}: {len(keys)} files of other kinds, nothing to check",
+            event_specific_data=AssetCheckEvaluationPlanned(
+                asset_key=dg.AssetKey(name), check_name=FILE_CHECK,
+                partitions_subset=partitions.subset_with_partition_keys(keys))))
     return len(materialisations)
 
 
