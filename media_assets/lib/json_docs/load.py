@@ -363,20 +363,39 @@ def _build_indexes(cur, statements: list[tuple[str, str | None]]) -> None:
             cur.execute(fallback)
 
 
+# A load's own tables beside `<table>`: the new table, and on the parallel path the staged
+# lines and the rejects (`<table>__<kind>_<hex>`; data tables never hold "__").
+WORK_KINDS = ("new", "stage", "rej")
+
+
+def _work_table(table: str, kind: str, hex_id: str = "") -> str:
+    """The name of a load's work table (with `hex_id` empty: the prefix of every such)."""
+    return f"{table[:40]}__{kind}_{hex_id}"
+
+
+def _two_lanes(builds: list[tuple[int, tuple]]) -> list[list[tuple]]:
+    """The index builds (weight, statement) split in two lanes of about equal weight, the
+    heaviest first (a GIN build costs about three btree builds)."""
+    lanes: list[list[tuple]] = [[], []]
+    weight = [0, 0]
+    for w, stmt in sorted(builds, key=lambda b: -b[0]):
+        lane = weight.index(min(weight))
+        lanes[lane].append(stmt)
+        weight[lane] += w
+    return lanes
+
+
 def _drop_leftovers(cur, table: str, ours: str) -> str:
     """Take this table's load lock for the session (`load_table` releases it) and drop the
     work tables a parallel load of it left when its process died (committed, so no rollback
     removed them, and their index names would clash with this load's): under the lock no
     other load is using them. Returns the lock's key."""
-    prefix = table[:40]
-    key = f"json_data.{prefix}"
+    key = f"json_data.{table[:40]}"
     cur.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
-    cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s AND "
-                "(starts_with(tablename, %s) OR starts_with(tablename, %s) OR "
-                "starts_with(tablename, %s))",
-                (SCHEMA, f"{prefix}__new_", f"{prefix}__stage_", f"{prefix}__rej_"))
+    cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (SCHEMA,))
+    prefixes = tuple(_work_table(table, kind) for kind in WORK_KINDS)
     for (name,) in cur.fetchall():
-        if name != ours:
+        if name.startswith(prefixes) and name != ours:
             cur.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{quote_ident(name)}")
     return key
 
@@ -397,7 +416,8 @@ def load_table(engine: sa.Engine, design: SchemaDesign, records: Iterable,
     A load holds an advisory lock on its table's name throughout."""
     table = check_table_name(design.table_name)
     names = column_names(design)
-    staging = f"{table[:40]}__new_{uuid.uuid4().hex[:8]}"
+    hex_id = uuid.uuid4().hex[:8]
+    staging = _work_table(table, "new", hex_id)
     rejects_table = rejects_table_name(table)
     tag = _name_tag(table)
     columns = ['"_row"'] + ([] if design.storage_type != "jsonb" else ['"_doc"'])
@@ -427,8 +447,8 @@ def load_table(engine: sa.Engine, design: SchemaDesign, records: Iterable,
             # Raw lines by COPY, cast by the server in two halves at once: the table and
             # the staged lines are committed first so that two connections see them.
             # Readers still see the old table or the new one (the swap below is atomic).
-            stage = f"{SCHEMA}.{quote_ident(f'{table[:40]}__stage_{staging[-8:]}')}"
-            server_rejects_from = f"{SCHEMA}.{quote_ident(f'{table[:40]}__rej_{staging[-8:]}')}"
+            stage = f"{SCHEMA}.{quote_ident(_work_table(table, 'stage', hex_id))}"
+            server_rejects_from = f"{SCHEMA}.{quote_ident(_work_table(table, 'rej', hex_id))}"
             work = [target, stage, server_rejects_from]
             cur.execute(f"CREATE UNLOGGED TABLE {stage} (n bigint, line text, reason text)")
             cur.execute(f"CREATE UNLOGGED TABLE {server_rejects_from} "
@@ -485,14 +505,9 @@ def load_table(engine: sa.Engine, design: SchemaDesign, records: Iterable,
         builds.insert(0, (1, (f"CREATE UNIQUE INDEX {pkey} ON {target} (_row)", None)))
         if work:
             raw.commit()
-            lanes: list[list] = [[], []]
-            cost = [0, 0]
-            for weight, stmt in sorted(builds, key=lambda b: -b[0]):
-                lane = cost.index(min(cost))
-                lanes[lane].append(stmt)
-                cost[lane] += weight
             server_load.on_connections(engine.raw_connection, [
-                (lambda c, stmts=stmts: _build_indexes(c, stmts)) for stmts in lanes])
+                (lambda c, stmts=stmts: _build_indexes(c, stmts))
+                for stmts in _two_lanes(builds)])
         else:
             _build_indexes(cur, [stmt for _, stmt in builds])
         cur.execute(f"ALTER TABLE {target} ADD CONSTRAINT {pkey} PRIMARY KEY USING INDEX {pkey}")
