@@ -1,7 +1,6 @@
 """The Dagster instance `dev` and `ingest` share: PostgreSQL storage, run queue, gpu pool."""
 
 import dagster as dg
-import yaml
 
 from media_assets.cli import _instance
 from media_assets.lib.settings import PROJECT_ROOT
@@ -39,3 +38,59 @@ def test_instance_is_on_postgres_with_a_gpu_pool_of_one(settings, catalog):
         assert instance.get_run_by_id(result.run_id) is not None
     finally:
         instance.dispose()
+
+
+
+def _kill_kept_connection(storage, catalog):
+    """The server drops the storage's kept connection (a restart, an idle timeout)."""
+    import sqlalchemy as sa
+
+    with storage._engine.connect() as conn:
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    admin = catalog.engine.raw_connection()
+    try:
+        admin.cursor().execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+        admin.commit()
+    finally:
+        admin.close()
+
+
+def test_event_log_keeps_one_connection_open_for_many_events(settings, catalog):
+    """A run worker (which rebuilds the instance from its reference, as the daemon's runs
+    do) writes its per-file events and check evaluations on one kept server connection:
+    dagster-postgres alone opens a new one per statement group, a server fork each, three
+    per check. A kept connection the server dropped is replaced instead of failing the next
+    event, in the worker and in `ingest`'s own instance."""
+    import sqlalchemy as sa
+
+    cli_instance = _instance(settings, catalog)
+    worker = dg.DagsterInstance.from_ref(cli_instance.get_ref())
+    try:
+        storage = worker.event_log_storage
+        assert type(storage).__name__ == "PooledPostgresEventLogStorage"
+        key = dg.AssetKey("pooled_probe")
+
+        def events(n):
+            for i in range(n):
+                worker.report_runless_asset_event(dg.AssetMaterialization(key))
+                worker.report_runless_asset_event(dg.AssetCheckEvaluation(
+                    asset_key=key, check_name="file_ok", passed=i % 2 == 0))
+
+        events(1)  # the first event also reads Dagster's schema once, on a second connection
+        opened = []
+        sa.event.listen(storage._engine, "connect", lambda *_: opened.append(1))
+        events(20)
+        assert opened == [], f"{len(opened)} connections opened for 40 events"
+        checks = storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(key, "file_ok"), limit=50)
+        assert [c.status.value for c in checks[:2]] == ["FAILED", "SUCCEEDED"]
+        assert len(checks) == 21
+
+        for instance in (worker, cli_instance):
+            _kill_kept_connection(instance.event_log_storage, catalog)
+            instance.report_runless_asset_event(dg.AssetMaterialization(key))
+        assert len(opened) == 1
+        assert len(worker.fetch_materializations(key, limit=100).records) == 23
+    finally:
+        worker.dispose()
+        cli_instance.dispose()
