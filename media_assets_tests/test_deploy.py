@@ -68,6 +68,16 @@ def test_docker_instance_and_its_launcher_validate(pg_env):
     checked = process_config(DockerRunLauncher.config_type(), launcher["config"])
     assert checked.success, checked.errors
     assert config["concurrency"]["pools"]["granularity"] == "run"
+    # Each storage block's config through its own class's schema (the instance schema takes
+    # any mapping there); the event log is the pooled one, as in the local dagster.yaml.
+    from dagster._serdes.config_class import class_from_code_pointer
+
+    for part in ("run_storage", "event_log_storage", "schedule_storage"):
+        block = config[part]
+        cls = class_from_code_pointer(block["module"], block["class"])
+        checked = process_config(cls.config_type(), block["config"])
+        assert checked.success, (part, checked.errors)
+    assert config["event_log_storage"]["class"] == "PooledPostgresEventLogStorage"
 
 
 def test_the_instance_schema_rejects_a_wrong_key(pg_env, tmp_path):
