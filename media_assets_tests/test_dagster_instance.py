@@ -21,7 +21,8 @@ def test_dagster_yaml_passes_dagsters_instance_schema(tmp_path, monkeypatch):
 def test_instance_is_on_postgres_with_a_gpu_pool_of_one(settings, catalog):
     instance = _instance(settings, catalog)
     try:
-        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.run_storage).__name__ == "PooledPostgresRunStorage"
+        assert type(instance.schedule_storage).__name__ == "PooledPostgresScheduleStorage"
         assert instance.event_log_storage.supports_global_concurrency_limits
         assert instance.event_log_storage.get_concurrency_info("gpu").slot_count == 1
         assert (settings.dagster_home / "dagster.yaml").exists()
@@ -67,7 +68,10 @@ def test_event_log_keeps_one_connection_open_for_many_events(settings, catalog):
     worker = dg.DagsterInstance.from_ref(cli_instance.get_ref())
     try:
         storage = worker.event_log_storage
-        assert type(storage).__name__ == "PooledPostgresEventLogStorage"
+        assert [type(s).__name__ for s in (worker.run_storage, storage,
+                                           worker.schedule_storage)] == [
+            "PooledPostgresRunStorage", "PooledPostgresEventLogStorage",
+            "PooledPostgresScheduleStorage"]
         key = dg.AssetKey("pooled_probe")
 
         def events(n):
@@ -85,6 +89,15 @@ def test_event_log_keeps_one_connection_open_for_many_events(settings, catalog):
             dg.AssetCheckKey(key, "file_ok"), limit=50)
         assert [c.status.value for c in checks[:2]] == ["FAILED", "SUCCEEDED"]
         assert len(checks) == 21
+
+        # The run storage too (the daemon's run queue reads it every few seconds).
+        runs_opened = []
+        worker.get_runs_count()
+        sa.event.listen(worker.run_storage._engine, "connect",
+                        lambda *_: runs_opened.append(1))
+        for _ in range(20):
+            worker.get_runs_count()
+        assert runs_opened == []
 
         for instance in (worker, cli_instance):
             _kill_kept_connection(instance.event_log_storage, catalog)

@@ -69,7 +69,7 @@ def test_docker_instance_and_its_launcher_validate(pg_env):
     assert checked.success, checked.errors
     assert config["concurrency"]["pools"]["granularity"] == "run"
     # Each storage block's config through its own class's schema (the instance schema takes
-    # any mapping there); the event log is the pooled one, as in the local dagster.yaml.
+    # any mapping there); each keeps a connection open, as in the local dagster.yaml.
     from dagster._serdes.config_class import class_from_code_pointer
 
     for part in ("run_storage", "event_log_storage", "schedule_storage"):
@@ -77,7 +77,10 @@ def test_docker_instance_and_its_launcher_validate(pg_env):
         cls = class_from_code_pointer(block["module"], block["class"])
         checked = process_config(cls.config_type(), block["config"])
         assert checked.success, (part, checked.errors)
-    assert config["event_log_storage"]["class"] == "PooledPostgresEventLogStorage"
+    assert [config[p]["class"] for p in ("run_storage", "event_log_storage",
+                                         "schedule_storage")] == [
+        "PooledPostgresRunStorage", "PooledPostgresEventLogStorage",
+        "PooledPostgresScheduleStorage"]
 
 
 def test_the_instance_schema_rejects_a_wrong_key(pg_env, tmp_path):
