@@ -20,15 +20,16 @@ DAGSTERS = ("dagster_postgres.event_log", "PostgresEventLogStorage")
 
 
 def with_event_log(ref, module: str, cls: str):
-    """`ref` (an InstanceRef) with its event log storage class swapped."""
+    """`ref` (an InstanceRef) with its event log storage class swapped, in both places a
+    reference names it (the three storages' block and the event log's own)."""
+    import yaml
     from dagster._serdes import ConfigurableClassData
 
-    def swap(data):
-        return ConfigurableClassData(*[
-            s.replace(OURS[0], module).replace(OURS[1], cls) for s in data])
-
-    return ref._replace(storage_data=swap(ref.storage_data),
-                        event_storage_data=swap(ref.event_storage_data))
+    blocks = yaml.safe_load(ref.storage_data.config_yaml)
+    blocks["event_log_storage"].update(module_name=module, class_name=cls)
+    storage = ref.storage_data._replace(config_yaml=yaml.safe_dump(blocks))
+    event_log = ConfigurableClassData(module, cls, ref.event_storage_data.config_yaml)
+    return ref._replace(storage_data=storage, event_storage_data=event_log)
 
 
 def main() -> None:
@@ -53,6 +54,7 @@ def main() -> None:
         for label, (module, cls) in (("ours", OURS), ("dagster-postgres", DAGSTERS)):
             instance = dg.DagsterInstance.from_ref(with_event_log(ref, module, cls))
             assert type(instance.event_log_storage).__name__ == cls
+            assert type(instance.run_storage).__name__ == "PooledPostgresRunStorage"
 
             def pair(i: int) -> None:
                 instance.report_runless_asset_event(dg.AssetMaterialization(key))

@@ -61,7 +61,9 @@ class _KeptConnection:
     def dispose(self) -> None:
         """Also close the kept connections (dagster-postgres's NullPool had none), so a
         disposed instance holds nothing on the server (a database it used can be dropped or
-        copied)."""
+        copied). Dagster's `DagsterInstance.dispose` disposes the run and event log storages
+        only: the schedule storage's connection closes when it is garbage-collected or its
+        process ends (the daemon's lives as long as the daemon)."""
         super().dispose()
         self._engine.dispose()
 
@@ -80,9 +82,9 @@ class PooledPostgresEventLogStorage(_KeptConnection, PostgresEventLogStorage):
 
     def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
                  inst_data: ConfigurableClassData | None = None, token_provider=None):
+        self._tables_seen: set[str] = set()  # before: set-up may ask has_table
         super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
         self._keep_connections()
-        self._tables_seen: set[str] = set()
 
     def has_table(self, table_name: str) -> bool:
         if table_name in self._tables_seen:
