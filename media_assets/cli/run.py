@@ -44,9 +44,8 @@ def instance_for(settings: Settings, catalog):
 
     prepare_dagster_home(settings.dagster_home, catalog.dagster_url)
     instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
-    # Dagster's Postgres storages open a new connection for every event (NullPool, so that
-    # many short-lived instances hold none); an `ingest` writes thousands of events from one
-    # instance, and the connects were a tenth of its CPU. A small pool, as the webserver's;
+    # The storages already keep a connection open (defs/dagster_storage.py); this gives them
+    # the webserver's bounds on top (at most 4 more at once, recycled hourly);
     # statement_timeout 0 is PostgreSQL's default (no limit).
     instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
     storage = instance.event_log_storage

@@ -43,6 +43,11 @@ class _KeptConnection:
     _token_provider: Any
     _engine: Any
 
+    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
+                 inst_data: ConfigurableClassData | None = None, token_provider=None):
+        super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
+        self._keep_connections()
+
     def _keep_connections(self, **pool_args) -> None:
         self._engine.dispose()
         self._engine = create_pg_engine(
@@ -84,7 +89,6 @@ class PooledPostgresEventLogStorage(_KeptConnection, PostgresEventLogStorage):
                  inst_data: ConfigurableClassData | None = None, token_provider=None):
         self._tables_seen: set[str] = set()  # before: set-up may ask has_table
         super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
-        self._keep_connections()
 
     def has_table(self, table_name: str) -> bool:
         if table_name in self._tables_seen:
@@ -99,17 +103,7 @@ class PooledPostgresRunStorage(_KeptConnection, PostgresRunStorage):
     """dagster-postgres's run storage (same tables and statements) on kept connections: the
     daemon's run queue and run monitoring read it every few seconds."""
 
-    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
-                 inst_data: ConfigurableClassData | None = None, token_provider=None):
-        super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
-        self._keep_connections()
-
 
 class PooledPostgresScheduleStorage(_KeptConnection, PostgresScheduleStorage):
     """dagster-postgres's schedule storage (same tables and statements) on kept
     connections: every sensor tick (the inbox's, every 15 s) reads and writes it."""
-
-    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
-                 inst_data: ConfigurableClassData | None = None, token_provider=None):
-        super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
-        self._keep_connections()
