@@ -58,7 +58,12 @@ def instance_for(settings: Settings, catalog):
 def _in_worker(fn, *args, **kwargs):
     """`fn(...)` in a worker thread, waited for here. Dagster replaces the SIGINT and SIGTERM
     handlers while a run executes, but only on the main thread: off it, `Interrupts` keeps
-    them, so Ctrl-C stops after the current file instead of failing the run."""
+    them, so Ctrl-C stops after the current file instead of failing the run.
+
+    The main thread must do no model work of its own (torch, scikit-learn: OpenMP). Once
+    it has, libgomp counts its idle team beside this thread's and, with more threads than
+    cores, stops spinning between parallel regions: small ops (colour k-means, a tiny
+    captioner's tokens) then took 1.3-5x as long here (bench_ingest's `make_models`)."""
     box: dict = {}
 
     def work():
