@@ -281,3 +281,28 @@ def test_a_hard_linked_source_edited_in_place_keeps_one_name(world):
         tmp / "library" / "dog.jpg"))]}, copies, "copy")
     assert again.foreign == ["Personal/Pets/Dogs/dog.jpg"], again
     assert (copies / "Personal/Pets/Dogs/dog.jpg").read_bytes() == b"my own edit"
+
+
+@pytest.mark.parametrize("mode", ["hardlink", "copy"])
+def test_a_hard_link_or_copy_that_is_the_last_copy_is_never_removed(world, mode):
+    """Before: the source deleted from disk, the next run removed its hard link or copy in
+    DEST, the only copy left: the photo was gone for good."""
+    tmp, _, members = world
+    dest = tmp / f"last-{mode}"
+    assert org.organize(members, dest, mode).created == 3
+    (tmp / "library" / "cat.jpg").unlink()           # the user deletes the original
+    (tmp / "library" / "new.jpg").write_bytes(b"a new dog")  # and replaces another,
+    os.replace(tmp / "library" / "new.jpg", tmp / "library" / "dog.jpg")  # as editors do
+    fewer = {None: members[None]}
+    out = org.organize(fewer, dest, mode)
+    assert sorted(out.last_copies) == ["Personal/Pets/Cats/cat.jpg",
+                                       "Personal/Pets/Dogs/dog.jpg"], out
+    assert (out.removed, out.errors) == (0, [])
+    assert (dest / "Personal/Pets/Cats/cat.jpg").read_bytes() == b"cat.jpg" * 100
+    assert (dest / "Personal/Pets/Dogs/dog.jpg").read_bytes() == b"dog.jpg" * 100
+    # No longer organize's: not in the manifest, and left alone by every later run.
+    entries = json.loads((dest / org.MANIFEST).read_text())["entries"]
+    assert "Personal/Pets/Cats/cat.jpg" not in entries
+    again = org.organize({}, dest, mode)
+    assert (again.removed, again.last_copies) == (1, [])  # misc.txt: its source is there
+    assert (dest / "Personal/Pets/Cats/cat.jpg").read_bytes() == b"cat.jpg" * 100

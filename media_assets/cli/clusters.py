@@ -92,6 +92,9 @@ def organize(dest: Path, mode: str, as_json: bool):
                    f"{outcome.removed} removed ({mode})")
         for rel in outcome.foreign:
             click.secho(f"  left alone (not made by organize): {rel}", fg="yellow")
+        for rel in outcome.last_copies:
+            click.secho(f"  kept, the only copy left of a file gone from disk (organize "
+                        f"no longer manages it): {rel}", fg="yellow")
         for line in outcome.missing:
             click.secho(f"  skipped: {line}", fg="yellow")
         for err in outcome.errors:

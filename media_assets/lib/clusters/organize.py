@@ -11,6 +11,8 @@ link, a file or another file system where a folder should be is reported and lef
 so neither a link planted in DEST nor a manifest edited by hand can make `organize` read,
 write or delete anything outside DEST. An entry is removed only when it is still the very
 file it made: the same inode on the same device (and, for a symlink, the same target).
+A hard link or copy that has become the only copy of its file (the source was deleted) is
+never removed: it is kept, reported, and left to the user (`_only_copy`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class Outcome:
     removed: int = 0
     foreign: list[str] = field(default_factory=list)  # paths left alone: not ours
     missing: list[str] = field(default_factory=list)  # catalogued, but no longer readable
+    # Hard links and copies that were due to go but hold the only copy left of their file:
+    # kept where they are, and no longer in the manifest (the user's file from now on).
+    last_copies: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)   # incl. links in the way, bad entries
 
 
@@ -277,22 +282,45 @@ def _write_manifest(tree: _Tree, entries: dict) -> None:
     os.replace(tmp, MANIFEST, src_dir_fd=tree.fd, dst_dir_fd=tree.fd)
 
 
-def _remove(tree: _Tree, parts: list[str], entry: dict) -> bool:
-    """Unlink DEST/<parts> when it is still ours, then the folders it leaves empty."""
+def _only_copy(dir_fd: int, name: str, entry: dict) -> bool:
+    """Whether DEST/<name>, a hard link or copy we made, holds the only copy left of its
+    content: a hard link whose every other name is gone (link count 1: the user deleted
+    or replaced the source), or a copy whose source is gone or is no longer the file it
+    was copied from (its size or modification time differ; `_copy` keeps the source's).
+    A symlink holds no data: removing it never loses anything."""
+    st = _lstat(dir_fd, name)
+    if st is None or entry.get("mode") == "symlink":
+        return False
+    if entry.get("mode") == "hardlink":
+        return st.st_nlink <= 1
+    try:
+        src = os.stat(entry.get("source") or "", follow_symlinks=True)
+    except OSError:
+        return True
+    return not (stat.S_ISREG(src.st_mode) and src.st_size == st.st_size
+                and src.st_mtime_ns == st.st_mtime_ns)
+
+
+def _remove(tree: _Tree, parts: list[str], entry: dict) -> str:
+    """Unlink DEST/<parts> when it is still ours, then the folders it leaves empty.
+    Returns "removed", "last copy" (ours, but the only copy left of the user's file:
+    kept), or "" (not ours, or not there)."""
     try:
         with tree.folder(parts[:-1], create=False) as fd:
             if not _is_ours(fd, parts[-1], entry, tree.dev):
-                return False
+                return ""
+            if _only_copy(fd, parts[-1], entry):
+                return "last copy"
             os.unlink(parts[-1], dir_fd=fd)
     except (FileNotFoundError, Blocked):
-        return False
+        return ""
     for depth in range(len(parts) - 1, 0, -1):
         try:
             with tree.folder(parts[:depth - 1], create=False) as fd:
                 os.rmdir(parts[depth - 1], dir_fd=fd)  # only ever an empty, real folder
         except OSError:
             break
-    return True
+    return "removed"
 
 
 def organize(members: dict[str | None, list[tuple[str, str]]], dest: Path,
@@ -364,8 +392,12 @@ def _apply(tree: _Tree, old: dict, wanted: dict, mode: str, readable, out: Outco
             if original:
                 satisfied.add(original)
             continue
-        if ours and _remove(tree, parts, entry):
-            out.removed += 1
+        if ours:
+            done = _remove(tree, parts, entry)
+            if done == "removed":
+                out.removed += 1
+            elif done == "last copy":  # left out of the manifest: never removed later
+                out.last_copies.append(rel)
     for rel, (key, source) in wanted.items():
         if rel in entries or rel in satisfied:
             continue
