@@ -75,6 +75,20 @@ def test_ingest_of_a_missing_folder_is_a_usage_error_exit_2(settings, tmp_path):
     assert out.exit_code == 2 and "no such file or folder" in out.output, out.output
 
 
+def test_samples_never_overwrite_a_users_files(tmp_path):
+    """Before: `samples` into a folder holding the user's red.jpg replaced it with the
+    sample's, and `samples` given a file ended in a traceback."""
+    mine = tmp_path / "photos"
+    mine.mkdir()
+    (mine / "red.jpg").write_bytes(b"my precious photo")
+    for target in (mine, mine / "red.jpg"):
+        out = _invoke("samples", str(target))
+        assert out.exit_code == 2 and "not a new or empty folder" in out.output, out.output
+        assert out.exception is None or isinstance(out.exception, SystemExit)
+    assert [p.name for p in mine.iterdir()] == ["red.jpg"]
+    assert (mine / "red.jpg").read_bytes() == b"my precious photo"
+
+
 @pytest.mark.parametrize("command", [["search", "cat"], ["doctor"], ["status"]])
 def test_an_unknown_device_is_a_settings_error_exit_2(settings, monkeypatch, command):
     monkeypatch.setenv("MEDIA_ASSETS_DEVICE", "tpu")

@@ -137,6 +137,13 @@ def samples(folder: Path):
     """Write a folder of real sample media, good and deliberately broken, to try ingest on."""
     from media_assets.lib.samples import make_sample_folder
 
+    # A new or empty folder only: the samples have common names (red.jpg, notes.txt) and
+    # would overwrite a user's own files of those names.
+    if (folder.exists() or folder.is_symlink()) and (
+            not folder.is_dir() or any(folder.iterdir())):
+        fail(f"{folder} is not a new or empty folder: samples write files named red.jpg, "
+             "notes.txt, ... and would overwrite yours; give a folder that does not exist yet",
+             2)
     expected = make_sample_folder(folder)
     click.echo(f"wrote {len(expected)} files to {folder} (plus a .part file that must be skipped)")
     for name, want in sorted(expected.items()):
