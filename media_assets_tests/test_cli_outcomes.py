@@ -203,6 +203,11 @@ def test_a_deleted_file_leaves_search_and_comes_back_without_being_redone(
     assert first.exit_code == 0, first.output
     zebra = str(folder / "zebra_stripes.json")
     assert zebra in _search_paths("zebra")
+    # Filters that leave nothing say so (it said to run `ingest` first, on a full catalogue).
+    for flags in (["--kind", "video"], ["--before", "2000-01-01"], ["--under", str(away)]):
+        none = _invoke("search", "zebra", *flags)
+        assert none.exit_code == 0 and "no file passes these filters" in none.output, \
+            (flags, none.output)
     with catalog.engine.connect() as conn:
         done_before = conn.execute(sa.text(
             "SELECT key, asset, updated_at FROM file_asset_results ORDER BY 1, 2")).all()

@@ -188,7 +188,8 @@ def search(text: str, k: int, kind: tuple[str, ...], after, before, under: Path 
         notes += [n for n in [unknown_speaker_note(catalog.engine, speaker)] if n]
     for note in notes:
         click.secho(note, fg="yellow", err=True)
-    print_search(found, text, as_json)
+    print_search(found, text, as_json,
+                 filtered=any(v is not None for v in filters.params().values()))
 
 
 def clip_for_file(path: Path):

@@ -131,7 +131,7 @@ def _hit_lines(hits) -> None:
             click.echo(f"       {h.caption[:200]}")
 
 
-def print_search(found, text: str, as_json: bool) -> None:
+def print_search(found, text: str, as_json: bool, filtered: bool = False) -> None:
     """A search's hits: with --json the whole fused list (relevant first, then the fillers
     scored 0, as the API's `hits`); as text, what the page shows: the relevant hits, then
     the nearest pictures nothing else matched as "visually similar". A filler scored 0 (a
@@ -143,9 +143,14 @@ def print_search(found, text: str, as_json: bool) -> None:
         return
     relevant = [h for h in found.hits if (h.fused or 0) > 0]
     if not relevant:
-        click.echo(f"nothing matched {json.dumps(text, ensure_ascii=False)}" if found.hits
-                   else f"no results in the {found.model_ref} space (run `media-assets "
-                        "ingest` first)")
+        if found.hits:
+            click.echo(f"nothing matched {json.dumps(text, ensure_ascii=False)}")
+        elif filtered:  # the catalogue may be full: the filters left nothing to rank
+            click.echo("no file passes these filters (--kind, --under, dates, ...); drop "
+                       "one to search more of the catalogue")
+        else:
+            click.echo(f"no results in the {found.model_ref} space (run `media-assets "
+                       "ingest` first)")
         return
     _hit_lines(relevant)
     _, similar = present(found.hits)
