@@ -9,6 +9,8 @@ the budget, and unloads it; designs and hierarchies made without this LLM are re
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import shutil
@@ -58,15 +60,27 @@ def gguf_cache(tmp_path_factory):
         yield folder
 
 
+QUIET_LOAD: dict[str, str] = {}
+
+
 @pytest.fixture(scope="module")
 def smollm2(gguf_path, gguf_cache):
     """(manager, bundle): the real model loaded once through the production manager and
     loader, kept loaded for the module (the LLM role is on demand: unloaded after each use)."""
+    from transformers.utils import logging as hf_logging
+
     assert not any(gguf_cache.iterdir())  # so this load dequantises the GGUF file
     manager = build_manager(_config(str(gguf_path.parent)))
     manager.spec(Role.LLM).strategy = "resident"  # one load for every test here
-    with manager.use(Role.LLM) as bundle:
-        pass
+    # Loaded as `ingest -q` loads it (progress bars off): what it drew is kept for
+    # test_a_quiet_load_draws_no_progress_bar.
+    hf_logging.disable_progress_bar()
+    try:
+        with contextlib.redirect_stderr(io.StringIO()) as drawn, manager.use(Role.LLM) as bundle:
+            pass
+    finally:
+        hf_logging.enable_progress_bar()
+    QUIET_LOAD["stderr"] = drawn.getvalue()
     yield manager, bundle
     manager.unload_all()
 
@@ -74,6 +88,14 @@ def smollm2(gguf_path, gguf_cache):
 def _greedy(bundle, prompt: str) -> str:
     out = generate(bundle, [{"role": "user", "content": prompt}], 16)
     return out.text
+
+
+@pytest.mark.slow  # needs the module's model, loaded from its GGUF (15-26 s)
+def test_a_quiet_load_draws_no_progress_bar(smollm2):
+    """Before: `ingest -q` still drew transformers' "Converting and de-quantizing GGUF
+    tensors" bar (272 steps) the first time the LLM was loaded."""
+    assert "de-quantizing" not in QUIET_LOAD["stderr"], QUIET_LOAD["stderr"][-500:]
+    assert "it/s" not in QUIET_LOAD["stderr"], QUIET_LOAD["stderr"][-500:]
 
 
 @pytest.mark.slow  # needs the module's model, loaded from its GGUF (15-26 s)

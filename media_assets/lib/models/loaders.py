@@ -161,6 +161,13 @@ def load_gguf_llm(path: Path, device: str) -> HfBundle:
     # arguments, so one cached copy serves them all.
     if not hasattr(gguf.get_tensor_name_map, "cache_info"):
         gguf.get_tensor_name_map = functools.lru_cache(maxsize=8)(gguf.get_tensor_name_map)
+    # Its "Converting and de-quantizing GGUF tensors" bar is drawn with tqdm itself, past
+    # transformers' own switch for progress bars, which `-q` and `dev` turn off; transformers'
+    # logging.tqdm is the same bar that obeys the switch.
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    from transformers.utils import logging as hf_logging
+
+    gguf_utils.tqdm = hf_logging.tqdm
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
     # A copy of the weights as dequantised before (lib/models/dequantised.py): 0.4 s
     # against 15-19 s for the 135M SmolLM2 on 2 cores.
