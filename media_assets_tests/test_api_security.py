@@ -83,6 +83,18 @@ def test_a_whitespace_token_is_refused_everywhere_with_a_message(library, monkey
         create_app(library[0].with_(api_token=" \t"))
 
 
+def test_serve_on_a_port_in_use_says_so_before_anything_else(library):
+    """Before: it printed its address, then uvicorn's 'address already in use', exit 3."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = CliRunner().invoke(main, ["serve", "--port", str(port)])
+    assert r.exit_code == 2 and f"cannot serve on 127.0.0.1:{port}: the port is in use" \
+        in r.output, r.output
+    assert "media_assets on http" not in r.output, r.output
+
+
 def test_a_blank_or_short_token_is_refused_off_loopback(library, monkeypatch):
     for token in (None, "short-secret"):
         with pytest.raises(SettingsError, match="16"):

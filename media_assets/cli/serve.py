@@ -4,6 +4,7 @@ and `db` (the embedded PostgreSQL server)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import subprocess
@@ -114,6 +115,24 @@ def remembered_ui_url(settings, default: str = "http://127.0.0.1:3000") -> str:
         return default
 
 
+def _cannot_bind(host: str, port: int) -> str | None:
+    """Why uvicorn could not bind host:port (in use, no such address), or None. Asked
+    first, as uvicorn binds (SO_REUSEADDR), so the user reads a reason and exit 2 instead
+    of the address followed by uvicorn's error and exit 3."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as exc:
+        return "the port is in use (another server?)" if exc.errno == errno.EADDRINUSE \
+            else (exc.strerror or str(exc))
+    return None
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind; anything but loopback needs MEDIA_ASSETS_API_TOKEN.")
@@ -132,6 +151,9 @@ def serve(host: str, port: int):
     except SettingsError as exc:
         fail(str(exc), code=2)
     check_device(settings)
+    taken = _cannot_bind(host, port)
+    if taken:
+        fail(f"cannot serve on {host}:{port}: {taken}; choose another with --port", 2)
     click.echo(f"media_assets on http://{host}:{port}/  (API docs: /docs)", err=True)
     if host in ("0.0.0.0", "::") and not settings.api_allowed_hosts:
         click.echo("note: only loopback Host names are answered; set "
