@@ -455,3 +455,58 @@ def test_the_fields_beside_a_wrapped_record_list_are_searchable(settings):
     for words in ("Marguerite Okonkwo", "Lighthouse Keepers"):
         found = _invoke("search", words, "-k", "1", "--kind", "json")
         assert "inventory_export.json" in found.output, (words, found.output)
+
+
+@pytest.mark.slow  # two ingests in processes of their own (about 30 s on 2 cores)
+def test_two_ingests_of_one_folder_at_once_do_each_file_once(settings, catalog, tiny_models,
+                                                              tmp_path, monkeypatch):
+    """Before: the second ingest planned before the first had made its runs, and every file
+    was materialised twice (two runs over the same partitions). Now one waits for the
+    other, then finds the work done."""
+    from media_assets.lib.db import locks
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for i, text in enumerate(["call the dentist on monday", "buy milk and bread",
+                              "the car needs new tyres"]):
+        (folder / f"note {i}.txt").write_text(text)
+    monkeypatch.setenv("MEDIA_ASSETS_MODEL_DIR", str(tiny_models))
+    cmd = [sys.executable, "-m", "media_assets.cli", "ingest", "-q", "--no-clusters",
+           str(folder)]
+    holder = catalog.engine.connect()  # held here, so both start while it is taken
+    holder.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": locks.INGEST})
+    holder.commit()
+    procs, errs = [], []
+    try:
+        for _ in range(2):
+            proc = subprocess.Popen(cmd, env=dict(os.environ), stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, text=True)
+            chunks: list[str] = []
+            threading.Thread(target=lambda p=proc, c=chunks: c.extend(p.stderr),
+                             daemon=True).start()
+            procs.append(proc)
+            errs.append(chunks)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not all(
+                "waiting for it to finish" in "".join(c) for c in errs):
+            assert all(p.poll() is None for p in procs), ["".join(c)[-2000:] for c in errs]
+            time.sleep(0.1)
+        assert all("waiting for it to finish" in "".join(c) for c in errs), errs
+    finally:
+        holder.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": locks.INGEST})
+        holder.close()
+        for proc in procs:
+            try:
+                proc.wait(240)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+    assert [p.returncode for p in procs] == [0, 0], ["".join(c)[-2000:] for c in errs]
+    dagster = sa.create_engine(settings.dagster_database_url)
+    with dagster.connect() as conn:
+        counts = conn.execute(sa.text(
+            "SELECT asset_key, partition, count(*) FROM event_logs WHERE dagster_event_type "
+            "= 'ASSET_MATERIALIZATION' AND asset_key IN ('[\"media_file\"]', "
+            "'[\"text_embeddings\"]') GROUP BY 1, 2")).all()
+    dagster.dispose()
+    assert len(counts) == 6 and {c[2] for c in counts} == {1}, counts

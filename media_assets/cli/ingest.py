@@ -42,6 +42,7 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool, clusters: bool):
     from tqdm import tqdm
 
     from media_assets.lib import stop
+    from media_assets.lib.db import locks
     from media_assets.lib.files.ingestion import note_missing, register_ready, settle_now
     from media_assets.lib.files.results import asset_failures
     from media_assets.lib.json_docs.store import rejected_records
@@ -73,10 +74,17 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool, clusters: bool):
                 bar.update(registration.unchanged + registration.known_problems)
             except stop.Stopped:
                 pass
-        if not interrupts.stopped:
-            failed_runs, completed = run_batches(settings, catalog, quiet, interrupts)
-        if clusters and not interrupts.stopped:
-            failed_runs += run_clusters(settings, catalog, quiet, interrupts=interrupts)
+        # One ingest plans and runs at a time: a second one started beside it would plan
+        # before the first had made its runs, and do every file again (the runs are made
+        # as they start). It waits, then finds the work done.
+        with locks.held(catalog.engine, locks.INGEST, stopped=stop.requested, waiting=lambda:
+                        click.secho("another `media-assets ingest` is working on this "
+                                    "catalogue: waiting for it to finish (Ctrl-C to stop)",
+                                    fg="yellow", err=True)) as ours:
+            if ours and not interrupts.stopped:
+                failed_runs, completed = run_batches(settings, catalog, quiet, interrupts)
+            if ours and clusters and not interrupts.stopped:
+                failed_runs += run_clusters(settings, catalog, quiet, interrupts=interrupts)
         stopped = interrupts.stopped
     paths_seen = [c.path for c in ready]
     summary = summarize(catalog, paths_seen)
