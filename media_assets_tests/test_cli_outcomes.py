@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,6 +74,30 @@ def test_ingest_lists_an_asset_failure_and_exits_1(settings, tmp_path, monkeypat
 def test_ingest_of_a_missing_folder_is_a_usage_error_exit_2(settings, tmp_path):
     out = _invoke("ingest", str(tmp_path / "nope"))
     assert out.exit_code == 2 and "no such file or folder" in out.output, out.output
+
+
+def test_ingest_says_what_it_skipped_and_why(settings, tmp_path):
+    """Before: an organize tree, a linked folder leading out of the folder and a FIFO were
+    passed over in silence ("0 files under ..."), a user's photos/ inside the tree too."""
+    from media_assets.lib.clusters.organize import MANIFEST
+
+    folder, outside = tmp_path / "lib", tmp_path / "elsewhere"
+    (folder / "Tree" / "photos").mkdir(parents=True)
+    (folder / "Tree" / MANIFEST).write_text('{"version": 1, "entries": {}}')
+    (folder / "Tree" / "photos" / "green.txt").write_text("a note in the tree")
+    outside.mkdir()
+    (outside / "far.txt").write_text("far away")
+    (folder / "linked").symlink_to(outside, target_is_directory=True)
+    os.mkfifo(folder / "pipe")
+    out = _invoke("ingest", "-q", "--json", "--no-clusters", str(folder))
+    assert out.exit_code == 0, out.output
+    why = {Path(s["path"]).name: s["why"] for s in _summary(out)["skipped"]}
+    assert set(why) == {"Tree", "linked", "pipe"}, why
+    assert "organize" in why["Tree"] and "leads out of the inbox" in why["linked"] \
+        and "FIFO" in why["pipe"], why
+    text = _invoke("ingest", "-q", "--no-clusters", str(folder))
+    assert "3 skipped, not catalogued:" in text.output and "Tree: a tree made by `organize`" \
+        in text.output, text.output
 
 
 def test_samples_never_overwrite_a_users_files(tmp_path):

@@ -59,7 +59,8 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool, clusters: bool):
     catalog = open_db(settings)
     registration, failed_runs, completed = None, [], 0
     with Interrupts() as interrupts:
-        ready, _ = settle_now(roots, settings.settle_seconds)
+        skipped: dict[str, str] = {}
+        ready, _ = settle_now(roots, settings.settle_seconds, skipped)
         presence = note_missing(catalog.engine, roots, ready)
 
         def each(candidate) -> None:
@@ -91,6 +92,7 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool, clusters: bool):
     summary["asset_failures"] = asset_failures(catalog.engine, paths=paths_seen)
     summary["json_rejects"] = rejected_records(catalog.engine, paths_seen)
     summary["missing"] = presence.gone
+    summary["skipped"] = [{"path": p, "why": why} for p, why in sorted(skipped.items())]
     summary["back"] = len(presence.back)
     if registration is not None:
         summary["new"] = len(registration.new_keys)
@@ -117,6 +119,10 @@ def ingest(paths: tuple[Path, ...], quiet: bool, as_json: bool, clusters: bool):
                         fg="yellow")
             for path in presence.gone[:50]:
                 click.echo(f"  {name_of(path)}")
+        if skipped:  # not files that failed: things the walk does not catalogue, and why
+            click.secho(f"\n{len(skipped)} skipped, not catalogued:", fg="yellow")
+            for path, why in sorted(skipped.items())[:50]:
+                click.echo(f"  {name_of(path)}: {why}")
         if registration is not None:
             click.echo(f"{summary['new']} new, {summary['aliases']} duplicates recorded as "
                        f"aliases, {registration.unchanged} already catalogued" +

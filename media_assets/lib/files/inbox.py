@@ -76,11 +76,15 @@ def _candidate(path: str, roots: list[str]) -> Candidate | None:
 ORGANIZE_MANIFEST = ".media-assets-organize.json"
 
 
-def walk(roots: Iterable[str | os.PathLike]) -> Iterator[Candidate]:
+def walk(roots: Iterable[str | os.PathLike],
+         skipped: dict[str, str] | None = None) -> Iterator[Candidate]:
     """Every candidate under the roots (files or folders), sorted, temporary names and
-    `organize` trees skipped."""
+    `organize` trees skipped. `skipped`, when given, gets path -> why for what a user
+    might expect catalogued and is not: organize trees, linked folders that lead out of
+    the roots, FIFOs, sockets and devices."""
     roots = [os.path.abspath(r) for r in roots]
     real_roots = [os.path.realpath(r) for r in roots] + roots
+    note = skipped.__setitem__ if skipped is not None else (lambda path, why: None)
     for root in roots:
         if not os.path.isdir(root):  # a file, or a link to one (a link to a folder is walked)
             cand = _candidate(root, real_roots + [os.path.dirname(root)])
@@ -90,14 +94,32 @@ def walk(roots: Iterable[str | os.PathLike]) -> Iterator[Candidate]:
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
             if ORGANIZE_MANIFEST in filenames:
                 dirnames[:] = []
+                note(dirpath, "a tree made by `organize` (its links and copies are "
+                              "catalogued where their files are)")
                 continue
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for d in dirnames:
+                path = os.path.join(dirpath, d)
+                if os.path.islink(path) and not _within(os.path.realpath(path), real_roots):
+                    note(path, f"a linked folder that leads out of the inbox (to "
+                               f"{os.path.realpath(path)}); not followed")
             for name in sorted(filenames):
                 if is_temporary(name):
                     continue
-                cand = _candidate(os.path.join(dirpath, name), real_roots)
+                path = os.path.join(dirpath, name)
+                cand = _candidate(path, real_roots)
                 if cand:
                     yield cand
+                elif skipped is not None and _special(path):
+                    note(path, "not a regular file (a FIFO, socket or device): never read")
+
+
+def _special(path: str) -> bool:
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISLNK(mode) or stat.S_ISDIR(mode))
 
 
 def open_regular(path: str):

@@ -23,10 +23,12 @@ MAX_CHANGING = 10_000
 
 
 def find_ready(roots: Iterable, previous: dict[str, list[int]], settle_s: float,
+               skipped: dict[str, str] | None = None,
                ) -> tuple[list[Candidate], dict[str, list[int]]]:
-    """Candidates that stopped changing, and path -> [size, mtime_ns] of those still written."""
+    """Candidates that stopped changing, and path -> [size, mtime_ns] of those still written
+    (`skipped`: as `walk`'s)."""
     ready, changing = [], {}
-    for c in walk(roots):
+    for c in walk(roots, skipped):
         if is_settled(c, previous, settle_s):
             ready.append(c)
         elif len(changing) < MAX_CHANGING:
@@ -34,13 +36,15 @@ def find_ready(roots: Iterable, previous: dict[str, list[int]], settle_s: float,
     return ready, changing
 
 
-def settle_now(roots: Sequence, settle_s: float) -> tuple[list[Candidate], dict[str, list[int]]]:
+def settle_now(roots: Sequence, settle_s: float, skipped: dict[str, str] | None = None,
+               ) -> tuple[list[Candidate], dict[str, list[int]]]:
     """For a one-shot command: a file modified in the last moment may still be written, so
-    look once more after `settle_s`; what still changes then is left out."""
-    ready, changing = find_ready(roots, {}, settle_s)
+    look once more after `settle_s`; what still changes then is left out. `skipped`: as
+    `walk`'s."""
+    ready, changing = find_ready(roots, {}, settle_s, skipped)
     if changing:
         time.sleep(settle_s)
-        ready, changing = find_ready(roots, changing, settle_s)
+        ready, changing = find_ready(roots, changing, settle_s, skipped)
     return ready, changing
 
 
