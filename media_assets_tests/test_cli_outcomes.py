@@ -98,6 +98,13 @@ def test_ingest_says_what_it_skipped_and_why(settings, tmp_path):
     text = _invoke("ingest", "-q", "--no-clusters", str(folder))
     assert "3 skipped, not catalogued:" in text.output and "Tree: a tree made by `organize`" \
         in text.output, text.output
+    # `where` shows a name as the listings do: a terminal escape in it is not sent raw.
+    odd = folder / "bell\x1b[31mred.txt"
+    odd.write_text("a note with an odd name")
+    assert _invoke("ingest", "-q", "--no-clusters", str(folder)).exit_code == 0
+    where = _invoke("where", str(odd))
+    assert where.exit_code == 0 and "bell\\u001b[31mred.txt" in where.output \
+        and "\x1b" not in where.output, repr(where.output)
 
 
 def test_samples_never_overwrite_a_users_files(tmp_path):

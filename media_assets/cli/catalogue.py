@@ -120,7 +120,7 @@ def where(file: Path, as_json: bool, ui: str | None):
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
-    click.echo(f"{entry['path']}\n  key {entry['key'] or '-'}  kind {entry['kind']}  "
+    click.echo(f"{name_of(entry['path'])}\n  key {entry['key'] or '-'}  kind {entry['kind']}  "
                f"status {entry['status']}" + (f"\n  error: {entry['error']}"
                                                if entry["error"] else ""))
     for name, r in info["assets"].items():
