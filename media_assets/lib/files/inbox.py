@@ -51,6 +51,9 @@ def _candidate(path: str, roots: list[str]) -> Candidate | None:
         return None
     if stat.S_ISLNK(st.st_mode):
         target = os.path.realpath(path)
+        if not os.path.lexists(target):  # wherever it pointed, there is nothing to read
+            return Candidate(path, None, st.st_mtime_ns, None,
+                             ("failed", f"broken symlink: its target {target} does not exist"))
         if not _within(target, roots):
             return Candidate(path, None, st.st_mtime_ns, None,
                              ("refused", f"symlink points outside the inbox (to {target}); "
