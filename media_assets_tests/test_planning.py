@@ -190,6 +190,16 @@ def test_the_schedule_leaves_work_in_flight_to_its_run_and_says_why(
     data = _schedule_tick(instance)
     covered = [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in data.run_requests]
     assert covered == [(keys[0], keys[0]), (keys[2], keys[2])], data.skip_message
+    # While an `ingest` holds the catalogue (it makes its runs one by one), the schedule
+    # waits for the next tick instead of planning the files of runs not made yet.
+    from media_assets.lib.db import locks
+
+    with locks.held(catalog.engine, locks.INGEST) as ours:
+        assert ours and locks.taken(catalog.engine, locks.INGEST)
+        data = _schedule_tick(instance)
+        assert not data.run_requests and "ingest" in data.skip_message, data.skip_message
+    assert not locks.taken(catalog.engine, locks.INGEST)
+    assert len(_schedule_tick(instance).run_requests) == 2
 
 
 def test_a_cancelled_run_stays_stopped(settings, catalog, instance):

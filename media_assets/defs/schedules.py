@@ -12,6 +12,7 @@ from media_assets.defs.jobs import clusters_job, media_job
 from media_assets.defs.partitions import media_files
 from media_assets.defs.planning import MAX_RETRIES_TAG, RETRIES, in_flight, plan_runs
 from media_assets.defs.resources import CatalogResource, GpuResource, InboxResource
+from media_assets.lib.db import locks
 from media_assets.lib.files.store import FileStore
 from media_assets.lib.settings import Settings
 
@@ -21,6 +22,11 @@ def backfill_tick(context: dg.ScheduleEvaluationContext, catalog: CatalogResourc
     """Ranged runs for every file with work left, planned as the sensor and `ingest` plan
     them (defs/planning.py), leaving out what a queued or running run already covers."""
     engine = catalog.get().engine
+    if locks.taken(engine, locks.INGEST):
+        # Its runs are made one by one as they start: the files of those not made yet
+        # would look free here, and be done twice.
+        return dg.SkipReason("a `media-assets ingest` is working on the catalogue; what it "
+                             "leaves is planned by the next tick")
     order = context.instance.get_dynamic_partitions(media_files.name)
     known = set(order)
     pending = [k for k in FileStore(engine).pending_keys() if k in known]

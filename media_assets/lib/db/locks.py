@@ -50,3 +50,16 @@ def held(engine: sa.Engine, key: int, waiting=None, stopped=lambda: False,
             conn.invalidate()  # a broken connection took its lock with it
         finally:
             conn.close()
+
+
+def taken(engine: sa.Engine, key: int) -> bool:
+    """Whether some session holds the lock `key` on this database now (read from pg_locks:
+    nothing is taken or waited for)."""
+    with engine.connect() as conn:
+        return bool(conn.execute(sa.text(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            # bigint first: an int4 shifted by 32 is itself (the shift wraps)
+            "AND classid = (CAST(:k AS bigint) >> 32)::oid "
+            "AND objid = (CAST(:k AS bigint) & 4294967295)::oid "
+            "AND objsubid = 1 AND database = (SELECT oid FROM pg_database "
+            "WHERE datname = current_database()))"), {"k": key}).scalar())
