@@ -239,3 +239,22 @@ def test_sample_folder_verdicts(sample_folder):
         if want.endswith("refused") and (folder / name).is_symlink():
             continue  # symlinks are judged by the walker (test_inbox)
         assert "/".join(_verdict(folder / name)) == want, name
+
+
+def test_a_utf16_json_file_is_json_and_its_records_load(tmp_path):
+    """Before: a UTF-16 `.json` (with its BOM, as Windows tools write it) was taken for
+    text by its first bytes, so no table was ever made of it."""
+    from media_assets.lib.files.kinds import document_kind, possible_kinds
+    from media_assets.lib.json_docs.load import read_records
+
+    records = [{"id": i, "name": f"café {i}"} for i in range(5)]
+    for encoding in ("utf-16", "utf-16-be"):
+        path = tmp_path / f"{encoding}.json"
+        data = json.dumps(records, ensure_ascii=False).encode(encoding)
+        path.write_bytes(data if encoding == "utf-16" else b"\xfe\xff" + data)
+        assert document_kind(path.read_bytes()[:64]) == "json"
+        assert possible_kinds(str(path), peek=True) == {"json"}
+        probe = probe_file(path)
+        assert probe.kind == "json" and probe.details["records"] == 5, probe.details
+        assert read_records(path, probe.details) == (records, [])
+    assert document_kind("a note".encode("utf-16")) == "text"

@@ -44,6 +44,10 @@ def document_kind(head: bytes) -> str:
     """'json' or 'text': how the probe first reads a document whose file starts with `head`
     (JSON when the first character after a BOM and white space opens an object or an
     array; a file not named as JSON whose content then does not parse is read as text)."""
+    for bom, encoding in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if head.startswith(bom):  # UTF-16, as the probe decodes it (probe._decode)
+            text = head[2:len(head) - len(head) % 2].decode(encoding, errors="replace")
+            return "json" if text.lstrip(" \t\r\n")[:1] in ("{", "[") else "text"
     return "json" if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[") else "text"
 
 
