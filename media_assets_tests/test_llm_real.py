@@ -201,6 +201,14 @@ def test_black_cats_go_under_pets_or_animals_with_10_to_20_tags_and_a_safe_folde
 
 
 @pytest.mark.slow
+def test_a_lone_surrogate_in_a_prompt_is_repaired_not_an_error(smollm2):
+    """Before: a sample record holding "\ud800" made the tokenizer raise a TypeError and the
+    file's design said "LLM: not used: TypeError: TextEncodeInput must be ..."."""
+    _, bundle = smollm2
+    out = generate(bundle, [{"role": "user", "content": "Name this: x\ud800y \U0001F600"}], 4)
+    assert out.text and out.tokens_generated > 0
+
+
 def test_generate_gives_real_text_and_a_true_token_count(smollm2):
     _, llm = smollm2
     out = generate(llm, [{"role": "user", "content": "What is the capital of France?"}], 30)

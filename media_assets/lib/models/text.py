@@ -35,6 +35,11 @@ def generate(bundle, messages: list[dict], max_new_tokens: int = 400,
 
     start = time.perf_counter()
     tok = bundle.processor
+    # A lone surrogate (a record's "\ud800" escape) stops a fast tokenizer with a TypeError:
+    # each becomes U+FFFD, as the stored values do; valid pairs stay as they are.
+    messages = [{**m, "content": m["content"].encode("utf-16", "surrogatepass")
+                 .decode("utf-16", "replace")} if isinstance(m.get("content"), str) else m
+                for m in messages]
     inputs = tok.apply_chat_template(messages, add_generation_prompt=True,
                                      return_tensors="pt", return_dict=True).to(bundle.device)
     sampling = ({"do_sample": True, "temperature": float(temperature)} if temperature > 0
