@@ -103,9 +103,10 @@ def walk(roots: Iterable[str | os.PathLike],
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for d in dirnames:
                 path = os.path.join(dirpath, d)
-                if os.path.islink(path) and not _within(os.path.realpath(path), real_roots):
-                    note(path, f"a linked folder that leads out of the inbox (to "
-                               f"{os.path.realpath(path)}); not followed")
+                if os.path.islink(path) and not _within(
+                        target := os.path.realpath(path), real_roots):
+                    note(path, f"a linked folder that leads out of the inbox (to {target}); "
+                               "not followed")
             for name in sorted(filenames):
                 if is_temporary(name):
                     continue
